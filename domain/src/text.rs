@@ -1,0 +1,88 @@
+//! Validated free text: names, descriptions, reasons.
+
+use serde::{Deserialize, Serialize};
+
+/// A trimmed, non-empty piece of text of at most [`Text::MAX_CHARS`] characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Text(String);
+
+/// Why a piece of text was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Nothing but white space.
+    #[error("{field} must not be empty")]
+    Empty {
+        /// The field the text was meant for.
+        field: &'static str,
+    },
+    /// Longer than allowed.
+    #[error("{field} is {chars} characters long, the limit is {max}")]
+    TooLong {
+        /// The field the text was meant for.
+        field: &'static str,
+        /// Its length in characters.
+        chars: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+impl Text {
+    /// The longest text accepted, in characters.
+    pub const MAX_CHARS: usize = 2_000;
+
+    /// Parses `raw` for the named `field`, trimming surrounding white space.
+    ///
+    /// # Errors
+    /// [`TextError::Empty`] or [`TextError::TooLong`].
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, TextError> {
+        let trimmed = raw.trim();
+        let chars = trimmed.chars().count();
+        if chars == 0 {
+            return Err(TextError::Empty { field });
+        }
+        if chars > Self::MAX_CHARS {
+            return Err(TextError::TooLong {
+                field,
+                chars,
+                max: Self::MAX_CHARS,
+            });
+        }
+        Ok(Self(trimmed.to_owned()))
+    }
+
+    /// The text itself.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_trimmed_and_must_not_be_blank() {
+        assert_eq!(Text::parse("reason", "  ok ").unwrap().as_str(), "ok");
+        assert_eq!(
+            Text::parse("reason", " \t"),
+            Err(TextError::Empty { field: "reason" })
+        );
+    }
+
+    #[test]
+    fn text_has_a_length_limit() {
+        let long = "x".repeat(Text::MAX_CHARS + 1);
+        assert!(matches!(
+            Text::parse("description", &long),
+            Err(TextError::TooLong { chars, .. }) if chars == Text::MAX_CHARS + 1
+        ));
+    }
+}
