@@ -55,7 +55,9 @@ impl std::fmt::Display for Version {
 /// Events serialize *adjacently tagged*: `{"eventType": "...", "data": {...}}`
 /// (`#[serde(tag = "eventType", content = "data")]`), so the type name on the wire
 /// is the serde variant name, which must equal [`DomainEvent::event_type`].
-pub trait DomainEvent: Clone + Debug + PartialEq + Serialize + DeserializeOwned {
+pub trait DomainEvent:
+    Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync
+{
     /// The stable, persisted name of this event's type. Never rename one.
     fn event_type(&self) -> &'static str;
 
@@ -68,13 +70,13 @@ pub trait Aggregate {
     /// The stable, persisted name of the aggregate type (e.g. `Repair`). Never rename one.
     const TYPE: &'static str;
     /// The state; its `Default` is the state of an aggregate that does not exist yet.
-    type State: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned;
+    type State: Clone + Debug + Default + PartialEq + Serialize + DeserializeOwned + Send + Sync;
     /// What a caller asks the aggregate to do (imperative).
-    type Command: Debug + Serialize;
+    type Command: Debug + Serialize + Send + Sync;
     /// What the aggregate records (past tense).
     type Event: DomainEvent;
     /// Why the aggregate refused a command.
-    type Error: std::error::Error + PartialEq + Rejection;
+    type Error: std::error::Error + PartialEq + Rejection + Send + Sync + 'static;
 
     /// Decides on `command` given `state`: the events to record, or a refusal.
     ///

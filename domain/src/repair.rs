@@ -120,6 +120,10 @@ pub enum RepairEvent {
     /// The repair was finished; invoicing and notification act on this.
     #[serde(rename_all = "camelCase")]
     RepairCompleted {
+        /// The vehicle, so consumers need not look it up.
+        vehicle: Text,
+        /// The customer to bill and notify.
+        customer: Text,
         /// The sum of the line items.
         total_cents: Money,
     },
@@ -241,6 +245,8 @@ impl Aggregate for Repair {
             }
             (RepairStatus::Open, RepairCommand::CompleteRepair) => Err(RepairError::NotStarted),
             (_, RepairCommand::CompleteRepair) => Ok(vec![RepairEvent::RepairCompleted {
+                vehicle: sheet.vehicle.clone(),
+                customer: sheet.customer.clone(),
                 total_cents: total_of(&sheet.line_items)?,
             }]),
             (_, RepairCommand::CancelRepair { reason }) => Ok(vec![RepairEvent::RepairCancelled {
@@ -280,7 +286,7 @@ impl Aggregate for Repair {
                         description: description.clone(),
                         price_cents: *price_cents,
                     }),
-                    RepairEvent::RepairCompleted { total_cents } => {
+                    RepairEvent::RepairCompleted { total_cents, .. } => {
                         sheet.status = RepairStatus::Completed;
                         sheet.total_cents = Some(*total_cents);
                     }
@@ -332,6 +338,8 @@ mod tests {
 
     fn completed(total: i64) -> RepairEvent {
         RepairEvent::RepairCompleted {
+            vehicle: text("B-XY 123"),
+            customer: text("Ada"),
             total_cents: cents(total),
         }
     }

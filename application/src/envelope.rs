@@ -1,0 +1,222 @@
+//! The event envelope: what every consumer sees of an event.
+//!
+//! The envelope is built when the event is appended to the outbox, so its
+//! `occurredAt`, `correlationId`, `causationId` and `traceparent` describe the
+//! command that caused it, not the moment it was relayed.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use domain::{Aggregate, DomainEvent, Version};
+
+use crate::ids::{AggregateId, AggregateRef, EventId};
+use crate::trace::Traceparent;
+
+/// One domain event with its metadata, as stored in the outbox and published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    /// Derived from aggregate type, id and version; the dedupe key everywhere.
+    pub event_id: EventId,
+    /// The persisted event type name, e.g. `RepairCompleted`.
+    pub event_type: String,
+    /// The schema version of `data`.
+    pub schema_version: u32,
+    /// The persisted aggregate type name, e.g. `Repair`.
+    pub aggregate_type: String,
+    /// The aggregate instance.
+    pub aggregate_id: AggregateId,
+    /// The version this event brings its aggregate to.
+    pub aggregate_version: Version,
+    /// When the command was decided (RFC 3339, UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// Ties together everything one business request caused.
+    pub correlation_id: String,
+    /// The request or event that caused this event.
+    pub causation_id: String,
+    /// The W3C trace context of the command.
+    pub traceparent: Traceparent,
+    /// The event's payload.
+    pub data: Value,
+}
+
+/// Why an event could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    /// The event did not serialize to the adjacently tagged form.
+    #[error("event of type {event_type} could not be encoded: {source}")]
+    Encode {
+        /// The event type.
+        event_type: &'static str,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The envelope belongs to another aggregate type.
+    #[error("expected an event of aggregate type {expected}, got {actual}")]
+    WrongAggregate {
+        /// The aggregate type asked for.
+        expected: &'static str,
+        /// The one in the envelope.
+        actual: String,
+    },
+    /// The payload does not match the event type's schema.
+    #[error("event {event_type} v{schema_version} could not be decoded: {source}")]
+    Decode {
+        /// The event type.
+        event_type: String,
+        /// The schema version.
+        schema_version: u32,
+        /// The deserializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The command-level metadata every event of one decision shares.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventContext {
+    /// When the command was decided.
+    pub occurred_at: OffsetDateTime,
+    /// The business request's correlation id.
+    pub correlation_id: String,
+    /// The id of the request that caused the events.
+    pub causation_id: String,
+    /// The trace the command ran in.
+    pub traceparent: Traceparent,
+}
+
+impl EventEnvelope {
+    /// Wraps event number `index` of a decision taken against `expected_version`.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::Encode`] when the event does not serialize.
+    pub fn wrap<A: Aggregate>(
+        aggregate_id: AggregateId,
+        version: Version,
+        event: &A::Event,
+        context: &EventContext,
+    ) -> Result<Self, EnvelopeError> {
+        let aggregate = AggregateRef::new(A::TYPE, aggregate_id);
+        let event_type = event.event_type();
+        let encode = |source| EnvelopeError::Encode { event_type, source };
+        let mut tagged = serde_json::to_value(event).map_err(encode)?;
+        let data = tagged
+            .get_mut("data")
+            .map(Value::take)
+            .unwrap_or(Value::Object(Default::default()));
+        Ok(Self {
+            event_id: EventId::derive(&aggregate, version),
+            event_type: event_type.to_owned(),
+            schema_version: event.schema_version(),
+            aggregate_type: A::TYPE.to_owned(),
+            aggregate_id,
+            aggregate_version: version,
+            occurred_at: context.occurred_at,
+            correlation_id: context.correlation_id.clone(),
+            causation_id: context.causation_id.clone(),
+            traceparent: context.traceparent.clone(),
+            data,
+        })
+    }
+
+    /// The aggregate instance this event belongs to.
+    pub fn aggregate(&self) -> AggregateRef {
+        AggregateRef::new(&self.aggregate_type, self.aggregate_id)
+    }
+
+    /// Decodes the domain event of aggregate `A` carried by this envelope.
+    ///
+    /// # Errors
+    /// [`EnvelopeError::WrongAggregate`] or [`EnvelopeError::Decode`].
+    pub fn decode<A: Aggregate>(&self) -> Result<A::Event, EnvelopeError> {
+        if self.aggregate_type != A::TYPE {
+            return Err(EnvelopeError::WrongAggregate {
+                expected: A::TYPE,
+                actual: self.aggregate_type.clone(),
+            });
+        }
+        let tagged = serde_json::json!({ "eventType": self.event_type, "data": self.data });
+        serde_json::from_value(tagged).map_err(|source| EnvelopeError::Decode {
+            event_type: self.event_type.clone(),
+            schema_version: self.schema_version,
+            source,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use domain::repair::{Repair, RepairEvent};
+    use domain::{Money, Text};
+    use uuid::Uuid;
+
+    fn context() -> EventContext {
+        EventContext {
+            occurred_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            correlation_id: "corr-1".into(),
+            causation_id: "req-1".into(),
+            traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+        }
+    }
+
+    #[test]
+    fn an_envelope_round_trips_its_event_and_wire_names() {
+        let id = AggregateId::from_uuid(Uuid::from_u128(9));
+        let event = RepairEvent::RepairCompleted {
+            vehicle: Text::parse("v", "B-XY 123").unwrap(),
+            customer: Text::parse("c", "Ada").unwrap(),
+            total_cents: Money::from_cents(6_249).unwrap(),
+        };
+        let envelope =
+            EventEnvelope::wrap::<Repair>(id, Version::new(4), &event, &context()).unwrap();
+        assert_eq!(envelope.decode::<Repair>().unwrap(), event);
+        let wire = serde_json::to_value(&envelope).unwrap();
+        for field in [
+            "eventId",
+            "eventType",
+            "schemaVersion",
+            "aggregateType",
+            "aggregateId",
+            "aggregateVersion",
+            "occurredAt",
+            "correlationId",
+            "causationId",
+            "traceparent",
+            "data",
+        ] {
+            assert!(wire.get(field).is_some(), "missing {field}");
+        }
+        assert_eq!(wire["occurredAt"], "2023-11-14T22:13:20Z");
+        assert_eq!(wire["data"]["totalCents"], 6_249);
+        assert_eq!(
+            envelope.event_id,
+            EventId::derive(&AggregateRef::new("Repair", id), Version::new(4))
+        );
+    }
+
+    #[test]
+    fn a_payload_that_does_not_match_its_schema_is_a_typed_error() {
+        let id = AggregateId::from_uuid(Uuid::from_u128(9));
+        let mut envelope = EventEnvelope::wrap::<Repair>(
+            id,
+            Version::new(2),
+            &RepairEvent::WorkStarted {},
+            &context(),
+        )
+        .unwrap();
+        envelope.event_type = "RepairCompleted".into();
+        assert!(matches!(
+            envelope.decode::<Repair>(),
+            Err(EnvelopeError::Decode { .. })
+        ));
+        envelope.aggregate_type = "Order".into();
+        assert!(matches!(
+            envelope.decode::<Repair>(),
+            Err(EnvelopeError::WrongAggregate { .. })
+        ));
+    }
+}

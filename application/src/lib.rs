@@ -1,0 +1,35 @@
+//! The application core of the transactional outbox.
+//!
+//! It turns a domain [`Decision`](domain::Decision) into a storage-agnostic
+//! [`WriteSet`] — the new state with its expected version, one outbox record per
+//! event, the request's idempotency record — and runs the use cases through
+//! [`ports`]: [`command`] (load → decide → commit atomically), [`relay`] (outbox
+//! records in stream order → the bus, failures reported by position, poison to the
+//! dead-letter queue) and [`consume`] (an effect applied once per event). No AWS
+//! type appears here; adapters implement the ports.
+
+pub mod change;
+pub mod command;
+pub mod consume;
+pub mod envelope;
+pub mod ids;
+pub mod ports;
+pub mod reactions;
+pub mod relay;
+pub mod trace;
+pub mod write_set;
+
+pub use change::{ChangeContent, ChangeRecord, SequenceNumber};
+pub use command::{
+    CommandError, CommandOutcome, CommandPolicy, CommandService, RequestMeta, Target,
+};
+pub use consume::{ConsumeError, ConsumeService, Consumed};
+pub use envelope::{EnvelopeError, EventEnvelope};
+pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
+pub use relay::{Relay, RelayReport};
+pub use trace::{Traceparent, TraceparentError};
+pub use write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};
+
+/// A boxed error that keeps its source chain, used where a port's failure comes
+/// from an adapter the application must not name.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -1,0 +1,56 @@
+//! The dead-letter queue port: where records that cannot be handled go, instead of
+//! blocking their shard.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::change::SequenceNumber;
+use crate::envelope::EventEnvelope;
+use crate::BoxError;
+
+/// What a dead letter holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum DeadLetterPayload {
+    /// A decoded event the bus refused for good.
+    Event {
+        /// The event.
+        envelope: EventEnvelope,
+    },
+    /// A record that could not be decoded.
+    Raw {
+        /// The record as received.
+        raw: String,
+    },
+}
+
+/// A record that could not be handled, with why and how often it was tried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeadLetter {
+    /// Its stream position.
+    pub sequence: SequenceNumber,
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// The record.
+    pub payload: DeadLetterPayload,
+}
+
+/// Why a dead letter could not be sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the dead-letter queue is unavailable: {0}")]
+pub struct DeadLetterError(#[source] pub BoxError);
+
+/// Keeps dead letters for inspection and redrive.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait DeadLetterQueue: Send + Sync {
+    /// Stores `letter` durably.
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when it could not be stored; the caller must not
+    /// count the record as handled.
+    async fn send(&self, letter: DeadLetter) -> Result<(), DeadLetterError>;
+}

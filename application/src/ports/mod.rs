@@ -1,0 +1,17 @@
+//! The ports: what the use cases need from the outside world, as traits.
+//!
+//! Each adapter crate implements some of them; the application names none of them.
+
+pub mod clock;
+pub mod dead_letter;
+pub mod id_generator;
+pub mod inbox;
+pub mod publisher;
+pub mod store;
+
+pub use clock::{Clock, SystemClock};
+pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue};
+pub use id_generator::{IdGenerator, RandomIds};
+pub use inbox::{Effect, Inbox, InboxError, InboxOutcome};
+pub use publisher::{EventPublisher, PublishError, PublishOutcome};
+pub use store::{AggregateStore, StoreError};

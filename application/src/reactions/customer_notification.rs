@@ -1,0 +1,63 @@
+//! Customer notification: tells the customer their vehicle is ready.
+
+use serde::{Deserialize, Serialize};
+
+use domain::repair::{Repair, RepairEvent};
+
+use super::effect_of;
+use crate::consume::Reaction;
+use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::ids::AggregateId;
+use crate::ports::Effect;
+
+/// A message to a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Notification {
+    /// The repair it is about.
+    pub repair_id: AggregateId,
+    /// The recipient.
+    pub customer: String,
+    /// The text sent.
+    pub message: String,
+}
+
+/// The customer notification consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CustomerNotification;
+
+impl CustomerNotification {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "Notification";
+}
+
+impl Reaction for CustomerNotification {
+    fn name(&self) -> &'static str {
+        "customer-notification"
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+        if event.aggregate_type != "Repair" || event.event_type != "RepairCompleted" {
+            return Ok(None);
+        }
+        let RepairEvent::RepairCompleted {
+            vehicle,
+            customer,
+            total_cents,
+        } = event.decode::<Repair>()?
+        else {
+            return Ok(None);
+        };
+        let cents = total_cents.cents();
+        let notification = Notification {
+            repair_id: event.aggregate_id,
+            customer: customer.to_string(),
+            message: format!(
+                "Your vehicle {vehicle} is ready; the total is {}.{:02}.",
+                cents / 100,
+                cents % 100
+            ),
+        };
+        effect_of(Self::EFFECT, event, &notification).map(Some)
+    }
+}

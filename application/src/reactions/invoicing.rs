@@ -1,0 +1,58 @@
+//! Invoicing: bills the customer when a repair is completed.
+
+use serde::{Deserialize, Serialize};
+
+use domain::repair::{Repair, RepairEvent};
+
+use super::effect_of;
+use crate::consume::Reaction;
+use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::ids::AggregateId;
+use crate::ports::Effect;
+
+/// An invoice for a completed repair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invoice {
+    /// The repair billed.
+    pub repair_id: AggregateId,
+    /// Who pays.
+    pub customer: String,
+    /// How much, in cents.
+    pub amount_cents: u64,
+}
+
+/// The invoicing consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Invoicing;
+
+impl Invoicing {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "Invoice";
+}
+
+impl Reaction for Invoicing {
+    fn name(&self) -> &'static str {
+        "invoicing"
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+        if event.aggregate_type != "Repair" || event.event_type != "RepairCompleted" {
+            return Ok(None);
+        }
+        let RepairEvent::RepairCompleted {
+            customer,
+            total_cents,
+            ..
+        } = event.decode::<Repair>()?
+        else {
+            return Ok(None);
+        };
+        let invoice = Invoice {
+            repair_id: event.aggregate_id,
+            customer: customer.to_string(),
+            amount_cents: total_cents.cents(),
+        };
+        effect_of(Self::EFFECT, event, &invoice).map(Some)
+    }
+}

@@ -1,0 +1,56 @@
+//! Order tracking: keeps the customer-facing status history of every order.
+
+use serde::{Deserialize, Serialize};
+
+use domain::order::{Order, OrderEvent, OrderStatus};
+use domain::Version;
+
+use super::effect_of;
+use crate::consume::Reaction;
+use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::ids::AggregateId;
+use crate::ports::Effect;
+
+/// One line of an order's tracking history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrackingEntry {
+    /// The order tracked.
+    pub order_id: AggregateId,
+    /// The order's version at this entry, to sort entries that arrive out of order.
+    pub version: Version,
+    /// The status the order reached.
+    pub status: OrderStatus,
+}
+
+/// The order tracking consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderTracking;
+
+impl OrderTracking {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "TrackingEntry";
+}
+
+impl Reaction for OrderTracking {
+    fn name(&self) -> &'static str {
+        "order-tracking"
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+        if event.aggregate_type != "Order" {
+            return Ok(None);
+        }
+        let status = match event.decode::<Order>()? {
+            OrderEvent::OrderPlaced { .. } => OrderStatus::Accepted,
+            OrderEvent::OrderStatusChanged { to, .. } => to,
+            OrderEvent::OrderCancelled { .. } => OrderStatus::Cancelled,
+        };
+        let entry = TrackingEntry {
+            order_id: event.aggregate_id,
+            version: event.aggregate_version,
+            status,
+        };
+        effect_of(Self::EFFECT, event, &entry).map(Some)
+    }
+}

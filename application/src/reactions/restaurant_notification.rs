@@ -1,0 +1,58 @@
+//! Restaurant notification: tells the kitchen about new and cancelled orders.
+
+use serde::{Deserialize, Serialize};
+
+use domain::order::{Order, OrderEvent};
+
+use super::effect_of;
+use crate::consume::Reaction;
+use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::ids::AggregateId;
+use crate::ports::Effect;
+
+/// A message to the restaurant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestaurantNotice {
+    /// The order it is about.
+    pub order_id: AggregateId,
+    /// What the kitchen must do.
+    pub message: String,
+}
+
+/// The restaurant notification consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestaurantNotification;
+
+impl RestaurantNotification {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "RestaurantNotice";
+}
+
+impl Reaction for RestaurantNotification {
+    fn name(&self) -> &'static str {
+        "restaurant-notification"
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+        if event.aggregate_type != "Order" {
+            return Ok(None);
+        }
+        let message = match event.decode::<Order>()? {
+            OrderEvent::OrderPlaced { items, .. } => {
+                let lines: Vec<String> = items
+                    .iter()
+                    .map(|line| format!("{} × {}", line.quantity.get(), line.sku))
+                    .collect();
+                format!("New order: {}", lines.join(", "))
+            }
+            OrderEvent::OrderCancelled { .. } => "Order cancelled: stop preparing it".to_owned(),
+            OrderEvent::OrderStatusChanged { .. } => return Ok(None),
+        };
+        let notice = RestaurantNotice {
+            order_id: event.aggregate_id,
+            message,
+        };
+        effect_of(Self::EFFECT, event, &notice).map(Some)
+    }
+}

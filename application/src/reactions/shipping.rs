@@ -1,0 +1,59 @@
+//! Shipping: starts a shipment when an order is placed.
+
+use serde::{Deserialize, Serialize};
+
+use domain::order::{Order, OrderEvent};
+
+use super::effect_of;
+use crate::consume::Reaction;
+use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::ids::AggregateId;
+use crate::ports::Effect;
+
+/// A shipment for a placed order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shipment {
+    /// The order shipped.
+    pub order_id: AggregateId,
+    /// The recipient.
+    pub customer: String,
+    /// How many units in all.
+    pub units: u64,
+}
+
+/// The shipping consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shipping;
+
+impl Shipping {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "Shipment";
+}
+
+impl Reaction for Shipping {
+    fn name(&self) -> &'static str {
+        "shipping"
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+        if event.aggregate_type != "Order" || event.event_type != "OrderPlaced" {
+            return Ok(None);
+        }
+        let OrderEvent::OrderPlaced {
+            customer, items, ..
+        } = event.decode::<Order>()?
+        else {
+            return Ok(None);
+        };
+        let shipment = Shipment {
+            order_id: event.aggregate_id,
+            customer: customer.to_string(),
+            units: items
+                .iter()
+                .map(|line| u64::from(line.quantity.get()))
+                .sum(),
+        };
+        effect_of(Self::EFFECT, event, &shipment).map(Some)
+    }
+}

@@ -1,0 +1,388 @@
+//! Relaying the outbox: change records in stream order → the bus.
+//!
+//! Records are published in batches of up to [`Relay::MAX_BATCH`]. A batch never
+//! holds two events of one aggregate, so a partly failed batch can never let a
+//! later event of an aggregate be published before an earlier one: per aggregate,
+//! first publications follow version order. The relay stops at the first record
+//! it could not publish and reports its sequence number; the caller retries from
+//! there (Lambda's `batchItemFailures`), so everything after it comes again.
+//! Poison records and entries the bus refuses for good go to the dead-letter
+//! queue and count as handled, so one bad record never blocks its shard.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tracing::{info, warn};
+
+use crate::change::{ChangeContent, ChangeRecord, SequenceNumber};
+use crate::envelope::EventEnvelope;
+use crate::ports::{
+    DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, PublishOutcome,
+};
+
+/// What one relay run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelayReport {
+    /// Events the bus accepted.
+    pub published: usize,
+    /// Records sent to the dead-letter queue.
+    pub dead_lettered: usize,
+    /// The first record not handled; it and every later record must be retried.
+    pub retry_from: Option<SequenceNumber>,
+}
+
+/// The relay use case.
+#[derive(Clone)]
+pub struct Relay {
+    publisher: Arc<dyn EventPublisher>,
+    dead_letters: Arc<dyn DeadLetterQueue>,
+}
+
+impl Relay {
+    /// The most events in one publish call (EventBridge's `PutEvents` limit).
+    pub const MAX_BATCH: usize = 10;
+
+    /// Wires the relay to the bus and the dead-letter queue.
+    pub fn new(publisher: Arc<dyn EventPublisher>, dead_letters: Arc<dyn DeadLetterQueue>) -> Self {
+        Self {
+            publisher,
+            dead_letters,
+        }
+    }
+
+    /// Relays `records`, given in stream order, and reports what was handled.
+    pub async fn relay(&self, records: &[ChangeRecord]) -> RelayReport {
+        let mut report = RelayReport::default();
+        let mut next = 0;
+        while next < records.len() {
+            let record = &records[next];
+            if let ChangeContent::Poison { reason, raw } = &record.content {
+                let letter = DeadLetter {
+                    sequence: record.sequence.clone(),
+                    reason: reason.clone(),
+                    attempts: 1,
+                    payload: DeadLetterPayload::Raw { raw: raw.clone() },
+                };
+                if !self.dead_letter(letter, &mut report).await {
+                    report.retry_from = Some(record.sequence.clone());
+                    return report;
+                }
+                next += 1;
+                continue;
+            }
+            let batch = next_batch(&records[next..]);
+            if let Some(failed) = self.publish_batch(&batch, &mut report).await {
+                report.retry_from = Some(failed);
+                return report;
+            }
+            next += batch.len();
+        }
+        report
+    }
+
+    /// Publishes one batch; returns the first sequence number not handled, if any.
+    async fn publish_batch(
+        &self,
+        batch: &[(&SequenceNumber, &EventEnvelope)],
+        report: &mut RelayReport,
+    ) -> Option<SequenceNumber> {
+        let envelopes: Vec<EventEnvelope> = batch.iter().map(|(_, e)| (*e).clone()).collect();
+        let outcomes = match self.publisher.publish(&envelopes).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                warn!(%error, events = batch.len(), "publishing a batch failed");
+                return Some(batch[0].0.clone());
+            }
+        };
+        for (index, (sequence, envelope)) in batch.iter().enumerate() {
+            match outcomes.get(index) {
+                Some(PublishOutcome::Published) => report.published += 1,
+                Some(PublishOutcome::Failed {
+                    retryable: false,
+                    reason,
+                    attempts,
+                }) => {
+                    warn!(event_id = %envelope.event_id, reason, "the bus refused an event for good");
+                    let letter = DeadLetter {
+                        sequence: (*sequence).clone(),
+                        reason: reason.clone(),
+                        attempts: *attempts,
+                        payload: DeadLetterPayload::Event {
+                            envelope: (*envelope).clone(),
+                        },
+                    };
+                    if !self.dead_letter(letter, report).await {
+                        return Some((*sequence).clone());
+                    }
+                }
+                Some(PublishOutcome::Failed { reason, .. }) => {
+                    info!(event_id = %envelope.event_id, reason, "event not published, will retry");
+                    return Some((*sequence).clone());
+                }
+                None => {
+                    warn!(event_id = %envelope.event_id, "the bus reported no outcome for an event");
+                    return Some((*sequence).clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// Sends a dead letter; false when it could not be stored.
+    async fn dead_letter(&self, letter: DeadLetter, report: &mut RelayReport) -> bool {
+        let sequence = letter.sequence.clone();
+        match self.dead_letters.send(letter).await {
+            Ok(()) => {
+                report.dead_lettered += 1;
+                true
+            }
+            Err(error) => {
+                warn!(%sequence, %error, "dead-lettering failed");
+                false
+            }
+        }
+    }
+}
+
+/// The longest run of outbox records from the start of `records` that fits one
+/// batch: at most [`Relay::MAX_BATCH`], no poison record, one event per aggregate.
+fn next_batch(records: &[ChangeRecord]) -> Vec<(&SequenceNumber, &EventEnvelope)> {
+    let mut seen = HashSet::new();
+    records
+        .iter()
+        .map_while(|record| match &record.content {
+            ChangeContent::Outbox(envelope) => Some((&record.sequence, envelope)),
+            ChangeContent::Poison { .. } => None,
+        })
+        .take_while(|(_, envelope)| seen.insert(envelope.aggregate()))
+        .take(Relay::MAX_BATCH)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::EventContext;
+    use crate::ids::AggregateId;
+    use crate::ports::dead_letter::MockDeadLetterQueue;
+    use crate::ports::publisher::MockEventPublisher;
+    use crate::ports::{DeadLetterError, PublishError};
+    use crate::trace::Traceparent;
+    use domain::repair::{Repair, RepairEvent};
+    use domain::Version;
+    use std::sync::Mutex;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    fn event(aggregate: u128, version: u64) -> EventEnvelope {
+        let context = EventContext {
+            occurred_at: OffsetDateTime::UNIX_EPOCH,
+            correlation_id: "c".into(),
+            causation_id: "r".into(),
+            traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+        };
+        EventEnvelope::wrap::<Repair>(
+            AggregateId::from_uuid(Uuid::from_u128(aggregate)),
+            Version::new(version),
+            &RepairEvent::WorkStarted {},
+            &context,
+        )
+        .unwrap()
+    }
+
+    fn outbox(sequence: u64, aggregate: u128, version: u64) -> ChangeRecord {
+        ChangeRecord {
+            sequence: SequenceNumber::new(sequence.to_string()),
+            content: ChangeContent::Outbox(event(aggregate, version)),
+        }
+    }
+
+    fn poison(sequence: u64) -> ChangeRecord {
+        ChangeRecord {
+            sequence: SequenceNumber::new(sequence.to_string()),
+            content: ChangeContent::Poison {
+                reason: "no eventId".into(),
+                raw: "{}".into(),
+            },
+        }
+    }
+
+    fn failed(retryable: bool) -> PublishOutcome {
+        PublishOutcome::Failed {
+            retryable,
+            reason: "InternalFailure".into(),
+            attempts: 3,
+        }
+    }
+
+    fn accepting_dlq(letters: Arc<Mutex<Vec<DeadLetter>>>) -> MockDeadLetterQueue {
+        let mut dlq = MockDeadLetterQueue::new();
+        dlq.expect_send().returning(move |letter| {
+            letters.lock().unwrap().push(letter);
+            Ok(())
+        });
+        dlq
+    }
+
+    #[tokio::test]
+    async fn a_batch_never_holds_two_events_of_one_aggregate() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().returning(move |events| {
+            seen.lock().unwrap().push(
+                events
+                    .iter()
+                    .map(|e| e.aggregate_version.value())
+                    .collect::<Vec<_>>(),
+            );
+            Ok(vec![PublishOutcome::Published; events.len()])
+        });
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let records = [
+            outbox(1, 1, 1),
+            outbox(2, 2, 1),
+            outbox(3, 1, 2),
+            outbox(4, 3, 1),
+        ];
+        let report = relay.relay(&records).await;
+        assert_eq!(
+            report,
+            RelayReport {
+                published: 4,
+                dead_lettered: 0,
+                retry_from: None
+            }
+        );
+        assert_eq!(*batches.lock().unwrap(), vec![vec![1, 1], vec![2, 1]]);
+    }
+
+    #[tokio::test]
+    async fn batches_hold_at_most_ten_events() {
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().times(3).returning(|events| {
+            assert!(events.len() <= Relay::MAX_BATCH);
+            Ok(vec![PublishOutcome::Published; events.len()])
+        });
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let records: Vec<_> = (0..25).map(|i| outbox(i, u128::from(i) + 1, 1)).collect();
+        assert_eq!(relay.relay(&records).await.published, 25);
+    }
+
+    #[tokio::test]
+    async fn a_rejected_entry_stops_the_relay_at_its_sequence_number() {
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().times(1).returning(|_| {
+            Ok(vec![
+                PublishOutcome::Published,
+                failed(true),
+                PublishOutcome::Published,
+            ])
+        });
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let records = [
+            outbox(1, 1, 1),
+            outbox(2, 2, 1),
+            outbox(3, 3, 1),
+            outbox(4, 1, 2),
+        ];
+        let report = relay.relay(&records).await;
+        assert_eq!(report.published, 1);
+        assert_eq!(report.retry_from, Some(SequenceNumber::new("2")));
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_publishes_nothing_of_its_batch() {
+        let mut publisher = MockEventPublisher::new();
+        publisher
+            .expect_publish()
+            .times(1)
+            .returning(|_| Err(PublishError::Throttled("slow down".into())));
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let report = relay.relay(&[outbox(7, 1, 1), outbox(8, 2, 1)]).await;
+        assert_eq!(
+            report,
+            RelayReport {
+                published: 0,
+                dead_lettered: 0,
+                retry_from: Some(SequenceNumber::new("7"))
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_outcome_never_counts_as_published() {
+        let mut publisher = MockEventPublisher::new();
+        publisher
+            .expect_publish()
+            .returning(|_| Ok(vec![PublishOutcome::Published]));
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let report = relay.relay(&[outbox(1, 1, 1), outbox(2, 2, 1)]).await;
+        assert_eq!(report.published, 1);
+        assert_eq!(report.retry_from, Some(SequenceNumber::new("2")));
+    }
+
+    #[tokio::test]
+    async fn permanent_refusals_and_poison_go_to_the_dead_letter_queue() {
+        let letters = Arc::new(Mutex::new(Vec::new()));
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_publish().returning(|events| {
+            Ok(events
+                .iter()
+                .map(|e| {
+                    if e.aggregate_version.value() == 1 {
+                        failed(false)
+                    } else {
+                        PublishOutcome::Published
+                    }
+                })
+                .collect())
+        });
+        let relay = Relay::new(
+            Arc::new(publisher),
+            Arc::new(accepting_dlq(letters.clone())),
+        );
+        let report = relay
+            .relay(&[outbox(1, 1, 1), poison(2), outbox(3, 1, 2)])
+            .await;
+        assert_eq!(
+            report,
+            RelayReport {
+                published: 1,
+                dead_lettered: 2,
+                retry_from: None
+            }
+        );
+        let letters = letters.lock().unwrap();
+        assert!(
+            matches!(&letters[0].payload, DeadLetterPayload::Event { envelope } if envelope.aggregate_version == Version::new(1))
+        );
+        assert_eq!(letters[0].attempts, 3);
+        assert!(matches!(&letters[1].payload, DeadLetterPayload::Raw { .. }));
+        assert_eq!(letters[1].sequence, SequenceNumber::new("2"));
+    }
+
+    #[tokio::test]
+    async fn a_poison_record_that_cannot_be_dead_lettered_is_retried() {
+        let mut publisher = MockEventPublisher::new();
+        publisher
+            .expect_publish()
+            .times(1)
+            .returning(|events| Ok(vec![PublishOutcome::Published; events.len()]));
+        let mut dlq = MockDeadLetterQueue::new();
+        dlq.expect_send()
+            .returning(|_| Err(DeadLetterError("queue down".into())));
+        let relay = Relay::new(Arc::new(publisher), Arc::new(dlq));
+        let report = relay
+            .relay(&[outbox(1, 1, 1), poison(2), outbox(3, 2, 1)])
+            .await;
+        assert_eq!(
+            report,
+            RelayReport {
+                published: 1,
+                dead_lettered: 0,
+                retry_from: Some(SequenceNumber::new("2"))
+            }
+        );
+    }
+}
