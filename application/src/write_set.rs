@@ -173,7 +173,7 @@ impl WriteSet {
             });
         }
         let too_large = |item: String, bytes: usize| {
-            (bytes > limits.max_item_bytes).then(|| LimitError::ItemTooLarge {
+            (bytes > limits.max_item_bytes).then_some(LimitError::ItemTooLarge {
                 item,
                 bytes,
                 max: limits.max_item_bytes,
