@@ -1,0 +1,358 @@
+//! Property tests: random interleavings of commands over several aggregates of
+//! both kinds, with faults injected at random steps at every hop, never let state
+//! and outbox diverge, never leak a failed commit, never double an effect.
+//!
+//! Cases: `PROPTEST_CASES` (default 2000). A failing case prints its shrunk steps.
+
+use std::collections::{HashMap, HashSet};
+
+use application::{AggregateId, CommandOutcome, IdempotencyKey, RequestMeta, Target};
+use domain::order::{Order, OrderCommand, OrderStatus};
+use domain::repair::{Repair, RepairCommand};
+use memory_adapter::{
+    audit, audit_at_rest, BusFault, ConsumerFault, DeadLetterFault, InboxFault, MemoryPipeline,
+    QueueFault, StoreFault, StreamFault,
+};
+use proptest::prelude::*;
+use serde_json::json;
+use system_tests::{line_item, open_repair, place_order, runtime, text};
+
+/// The aggregate slots per kind a case works on.
+const SLOTS: usize = 3;
+
+#[derive(Debug, Clone)]
+enum RepairAction {
+    Open,
+    Start,
+    AddItem(i64),
+    Complete,
+    Cancel,
+}
+
+#[derive(Debug, Clone)]
+enum OrderAction {
+    Place(usize),
+    Move(OrderStatus),
+    Cancel,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Repair(RepairAction),
+    Order(OrderAction),
+}
+
+#[derive(Debug, Clone)]
+enum HopFault {
+    Bus(BusFault),
+    RelayCrash,
+    DeadLettersDown,
+    ConsumerCrash(usize),
+    InboxDown,
+    QueueDuplicate(usize),
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    /// A client command on a slot, maybe with a key, maybe suffering a store fault.
+    Command {
+        slot: usize,
+        action: Action,
+        key: Option<u8>,
+        fault: Option<StoreFault>,
+    },
+    /// One relay invocation, maybe with a fault.
+    Relay(Option<HopFault>),
+    /// One round of consumers, maybe with a fault.
+    Consume(Option<HopFault>),
+    /// A malformed outbox record from a foreign writer.
+    Poison,
+}
+
+fn repair_action() -> impl Strategy<Value = RepairAction> {
+    prop_oneof![
+        Just(RepairAction::Open),
+        Just(RepairAction::Start),
+        (0i64..10_000).prop_map(RepairAction::AddItem),
+        Just(RepairAction::Complete),
+        Just(RepairAction::Cancel),
+    ]
+}
+
+fn order_action() -> impl Strategy<Value = OrderAction> {
+    prop_oneof![
+        (0usize..4).prop_map(OrderAction::Place),
+        proptest::sample::select(OrderStatus::ALL.to_vec()).prop_map(OrderAction::Move),
+        Just(OrderAction::Cancel),
+    ]
+}
+
+fn store_fault() -> impl Strategy<Value = Option<StoreFault>> {
+    prop_oneof![
+        6 => Just(None),
+        1 => Just(Some(StoreFault::FailBeforeCommit)),
+        1 => Just(Some(StoreFault::FailAfterCommit)),
+        1 => Just(Some(StoreFault::Throttle)),
+    ]
+}
+
+fn relay_fault() -> impl Strategy<Value = Option<HopFault>> {
+    prop_oneof![
+        4 => Just(None),
+        1 => (proptest::collection::hash_set(0usize..10, 1..4), any::<bool>())
+            .prop_map(|(entries, retryable)| Some(HopFault::Bus(BusFault::Reject { entries, retryable }))),
+        1 => Just(Some(HopFault::Bus(BusFault::Throttle))),
+        1 => Just(Some(HopFault::RelayCrash)),
+        1 => Just(Some(HopFault::DeadLettersDown)),
+    ]
+}
+
+fn consume_fault() -> impl Strategy<Value = Option<HopFault>> {
+    prop_oneof![
+        3 => Just(None),
+        1 => (0usize..5).prop_map(|s| Some(HopFault::ConsumerCrash(s))),
+        1 => Just(Some(HopFault::InboxDown)),
+        1 => (0usize..5).prop_map(|s| Some(HopFault::QueueDuplicate(s))),
+    ]
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    let action = prop_oneof![
+        repair_action().prop_map(Action::Repair),
+        order_action().prop_map(Action::Order),
+    ];
+    prop_oneof![
+        6 => (0..SLOTS, action, proptest::option::of(0u8..6), store_fault())
+            .prop_map(|(slot, action, key, fault)| Step::Command { slot, action, key, fault }),
+        3 => relay_fault().prop_map(Step::Relay),
+        3 => consume_fault().prop_map(Step::Consume),
+        1 => Just(Step::Poison),
+    ]
+}
+
+/// The client's view of a case: which aggregate each slot holds, what each key returned.
+#[derive(Default)]
+struct Client {
+    repairs: [Option<AggregateId>; SLOTS],
+    orders: [Option<AggregateId>; SLOTS],
+    first_result: HashMap<String, CommandOutcome>,
+    poison: usize,
+}
+
+impl Client {
+    fn target(slot: Option<AggregateId>, creates: bool, unknown: u128) -> Target {
+        match (slot, creates) {
+            (Some(id), _) => Target::Existing(id),
+            (None, true) => Target::New,
+            (None, false) => Target::Existing(AggregateId::from_uuid(uuid_of(unknown))),
+        }
+    }
+
+    /// Runs one command step and checks what the client sees of idempotency.
+    async fn command(
+        &mut self,
+        pipeline: &MemoryPipeline,
+        slot: usize,
+        action: &Action,
+        key: Option<u8>,
+    ) -> Result<(), TestCaseError> {
+        let meta = RequestMeta {
+            idempotency_key: key
+                .map(|k| IdempotencyKey::parse(&format!("key-{k}")).expect("valid key")),
+            ..RequestMeta::default()
+        };
+        let outcome = match action {
+            Action::Repair(action) => {
+                let target = Self::target(
+                    self.repairs[slot],
+                    matches!(action, RepairAction::Open),
+                    slot as u128,
+                );
+                let command = match action {
+                    RepairAction::Open => open_repair("Ada"),
+                    RepairAction::Start => RepairCommand::StartWork,
+                    RepairAction::AddItem(price) => line_item(*price),
+                    RepairAction::Complete => RepairCommand::CompleteRepair,
+                    RepairAction::Cancel => RepairCommand::CancelRepair {
+                        reason: text("changed mind"),
+                    },
+                };
+                let result = pipeline
+                    .submit::<Repair>(target, &command, &meta, 3)
+                    .await
+                    .ok();
+                if let (Some(outcome), None) = (&result, self.repairs[slot]) {
+                    if matches!(action, RepairAction::Open) {
+                        self.repairs[slot] = Some(outcome.aggregate.aggregate_id);
+                    }
+                }
+                result
+            }
+            Action::Order(action) => {
+                let target = Self::target(
+                    self.orders[slot],
+                    matches!(action, OrderAction::Place(_)),
+                    100 + slot as u128,
+                );
+                let command = match action {
+                    OrderAction::Place(lines) => place_order("Grace", *lines),
+                    OrderAction::Move(to) => OrderCommand::ChangeStatus { to: *to },
+                    OrderAction::Cancel => OrderCommand::CancelOrder,
+                };
+                let result = pipeline
+                    .submit::<Order>(target, &command, &meta, 3)
+                    .await
+                    .ok();
+                if let (Some(outcome), None) = (&result, self.orders[slot]) {
+                    if matches!(action, OrderAction::Place(_))
+                        && outcome.aggregate.aggregate_type == "Order"
+                    {
+                        self.orders[slot] = Some(outcome.aggregate.aggregate_id);
+                    }
+                }
+                result
+            }
+        };
+        if let (Some(outcome), Some(key)) = (outcome, &meta.idempotency_key) {
+            if let Some(first) = self.first_result.get(key.as_str()) {
+                prop_assert_eq!(
+                    &first.event_ids,
+                    &outcome.event_ids,
+                    "a repeated key returned other events"
+                );
+                prop_assert_eq!(&first.aggregate, &outcome.aggregate);
+                prop_assert!(outcome.replayed);
+            } else {
+                self.first_result.insert(key.as_str().to_owned(), outcome);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn uuid_of(n: u128) -> uuid::Uuid {
+    uuid::Uuid::from_u128(0xdead_0000_0000_0000_0000_0000_0000_0000 + n)
+}
+
+fn inject(pipeline: &MemoryPipeline, fault: &HopFault) {
+    match fault {
+        HopFault::Bus(fault) => pipeline.bus.faults().inject(fault.clone()),
+        HopFault::RelayCrash => pipeline
+            .stream
+            .faults()
+            .inject(StreamFault::CrashAfterRelay),
+        HopFault::DeadLettersDown => pipeline
+            .dead_letters
+            .faults()
+            .inject(DeadLetterFault::Unavailable),
+        HopFault::ConsumerCrash(s) => pipeline.subscribers[*s]
+            .faults
+            .inject(ConsumerFault::CrashAfterEffect),
+        HopFault::InboxDown => pipeline.inbox.faults().inject(InboxFault::Unavailable),
+        HopFault::QueueDuplicate(s) => pipeline.subscribers[*s]
+            .queue
+            .faults()
+            .inject(QueueFault::Duplicate),
+    }
+}
+
+fn clear_faults(pipeline: &MemoryPipeline) {
+    pipeline.store.faults().clear();
+    pipeline.bus.faults().clear();
+    pipeline.stream.faults().clear();
+    pipeline.dead_letters.faults().clear();
+    pipeline.inbox.faults().clear();
+    for subscriber in &pipeline.subscribers {
+        subscriber.faults.clear();
+        subscriber.queue.faults().clear();
+    }
+}
+
+fn run_case(steps: &[Step], batch_size: usize) -> Result<(), TestCaseError> {
+    runtime().block_on(async {
+        let pipeline = MemoryPipeline::new(batch_size);
+        let mut client = Client::default();
+        for (index, step) in steps.iter().enumerate() {
+            match step {
+                Step::Command {
+                    slot,
+                    action,
+                    key,
+                    fault,
+                } => {
+                    if let Some(fault) = fault {
+                        pipeline.store.faults().inject(*fault);
+                    }
+                    client.command(&pipeline, *slot, action, *key).await?;
+                }
+                Step::Relay(fault) => {
+                    if let Some(fault) = fault {
+                        inject(&pipeline, fault);
+                    }
+                    pipeline.relay_step().await;
+                }
+                Step::Consume(fault) => {
+                    if let Some(fault) = fault {
+                        inject(&pipeline, fault);
+                    }
+                    pipeline.consume_step().await;
+                }
+                Step::Poison => {
+                    client.poison += 1;
+                    pipeline
+                        .store
+                        .append_raw_change(json!({"entityType": "OUTBOX", "eventId": index}));
+                }
+            }
+            clear_faults(&pipeline);
+            let violations = audit(&pipeline);
+            prop_assert!(
+                violations.is_empty(),
+                "after step {index} ({step:?}): {violations:?}"
+            );
+        }
+        prop_assert!(
+            pipeline.settle(10_000).await,
+            "the pipeline did not come to rest"
+        );
+        let violations = audit_at_rest(&pipeline);
+        prop_assert!(violations.is_empty(), "at rest: {violations:?}");
+        let poisoned: HashSet<String> = pipeline
+            .dead_letters
+            .letters()
+            .into_iter()
+            .filter(|letter| {
+                matches!(
+                    letter.payload,
+                    application::ports::DeadLetterPayload::Raw { .. }
+                )
+            })
+            .map(|letter| letter.sequence.to_string())
+            .collect();
+        prop_assert_eq!(
+            poisoned.len(),
+            client.poison,
+            "every poison record is dead-lettered"
+        );
+        Ok(())
+    })
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(2_000)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn state_and_outbox_never_diverge_under_faults(
+        steps in proptest::collection::vec(step(), 1..60),
+        batch_size in 1usize..12,
+    ) {
+        run_case(&steps, batch_size)?;
+    }
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the system tests: building commands from plain values.
+
+use application::{IdempotencyKey, RequestMeta};
+use domain::order::{OrderCommand, OrderLine, Quantity};
+use domain::repair::RepairCommand;
+use domain::{Money, Text};
+
+/// Text for tests; panics on blank input, which tests never pass.
+pub fn text(raw: &str) -> Text {
+    Text::parse("test", raw).expect("test text is valid")
+}
+
+/// Money for tests; panics on negative input, which tests never pass.
+pub fn cents(amount: i64) -> Money {
+    Money::from_cents(amount).expect("test amounts are not negative")
+}
+
+/// Opens a repair of a fixed vehicle for `customer`.
+pub fn open_repair(customer: &str) -> RepairCommand {
+    RepairCommand::OpenRepair {
+        vehicle: text("B-XY 123"),
+        customer: text(customer),
+        description: text("brakes squeal"),
+    }
+}
+
+/// Bills an item of `price` cents.
+pub fn line_item(price: i64) -> RepairCommand {
+    RepairCommand::AddLineItem {
+        description: text("part"),
+        price_cents: cents(price),
+    }
+}
+
+/// Places an order of `lines` lines, each 2 units of 450 cents.
+pub fn place_order(customer: &str, lines: usize) -> OrderCommand {
+    OrderCommand::PlaceOrder {
+        customer: text(customer),
+        items: (0..lines)
+            .map(|i| OrderLine {
+                sku: text(&format!("SKU-{i}")),
+                quantity: Quantity::new(2).expect("2 is a valid quantity"),
+                unit_price_cents: cents(450),
+            })
+            .collect(),
+    }
+}
+
+/// Request metadata carrying idempotency key `key`.
+pub fn keyed(key: &str) -> RequestMeta {
+    RequestMeta {
+        idempotency_key: Some(IdempotencyKey::parse(key).expect("test keys are valid")),
+        ..RequestMeta::default()
+    }
+}
+
+/// A current-thread runtime for driving the async use cases from tests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime starts")
+}

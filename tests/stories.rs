@@ -1,0 +1,176 @@
+//! The seed stories, end to end on the in-memory pipeline.
+
+use application::reactions::{
+    Invoice, Invoicing, OrderTracking, Shipment, Shipping, TrackingEntry,
+};
+use application::{RequestMeta, Target};
+use domain::order::{Order, OrderCommand, OrderStatus};
+use domain::repair::{Repair, RepairCommand};
+use memory_adapter::{audit_at_rest, MemoryPipeline};
+use serde_json::json;
+use system_tests::{keyed, line_item, open_repair, place_order, runtime};
+
+#[test]
+fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
+    runtime().block_on(async {
+        let pipeline = MemoryPipeline::new(10);
+        let meta = RequestMeta::default();
+        let opened = pipeline
+            .submit::<Repair>(Target::New, &open_repair("Ada"), &meta, 1)
+            .await
+            .unwrap();
+        let id = Target::Existing(opened.aggregate.aggregate_id);
+        for command in [
+            RepairCommand::StartWork,
+            line_item(1_250),
+            line_item(4_999),
+            RepairCommand::CompleteRepair,
+        ] {
+            pipeline
+                .submit::<Repair>(id, &command, &meta, 1)
+                .await
+                .unwrap();
+        }
+        assert!(pipeline.settle(100).await);
+        assert_eq!(audit_at_rest(&pipeline), vec![]);
+
+        let invoices = pipeline.inbox.effects_of("invoicing");
+        assert_eq!(invoices.len(), 1);
+        assert_eq!(invoices[0].kind, Invoicing::EFFECT);
+        let invoice: Invoice = serde_json::from_value(invoices[0].data.clone()).unwrap();
+        assert_eq!(invoice.amount_cents, 6_249);
+        assert_eq!(invoice.customer, "Ada");
+        assert_eq!(invoice.repair_id, opened.aggregate.aggregate_id);
+        let notifications = pipeline.inbox.effects_of("customer-notification");
+        assert_eq!(notifications.len(), 1);
+        assert_eq!(
+            notifications[0].data["message"],
+            json!("Your vehicle B-XY 123 is ready; the total is 62.49.")
+        );
+        assert_eq!(pipeline.stats().published, 5);
+    });
+}
+
+#[test]
+fn an_order_moved_through_its_statuses_is_shipped_and_tracked_in_order() {
+    runtime().block_on(async {
+        let pipeline = MemoryPipeline::new(10);
+        let meta = RequestMeta::default();
+        let placed = pipeline
+            .submit::<Order>(Target::New, &place_order("Grace", 2), &meta, 1)
+            .await
+            .unwrap();
+        let id = Target::Existing(placed.aggregate.aggregate_id);
+        for to in [
+            OrderStatus::Preparing,
+            OrderStatus::ReadyForPickup,
+            OrderStatus::PickedUp,
+            OrderStatus::Delivered,
+        ] {
+            pipeline
+                .submit::<Order>(id, &OrderCommand::ChangeStatus { to }, &meta, 1)
+                .await
+                .unwrap();
+        }
+        assert!(pipeline.settle(100).await);
+        assert_eq!(audit_at_rest(&pipeline), vec![]);
+
+        let shipments = pipeline.inbox.effects_of("shipping");
+        assert_eq!(shipments.len(), 1);
+        assert_eq!(shipments[0].kind, Shipping::EFFECT);
+        let shipment: Shipment = serde_json::from_value(shipments[0].data.clone()).unwrap();
+        assert_eq!(shipment.units, 4);
+        let restaurant = pipeline.inbox.effects_of("restaurant-notification");
+        assert_eq!(restaurant.len(), 1);
+        assert_eq!(
+            restaurant[0].data["message"],
+            json!("New order: 2 × SKU-0, 2 × SKU-1")
+        );
+        let tracking: Vec<TrackingEntry> = pipeline
+            .inbox
+            .effects_of("order-tracking")
+            .into_iter()
+            .inspect(|effect| assert_eq!(effect.kind, OrderTracking::EFFECT))
+            .map(|effect| serde_json::from_value(effect.data).unwrap())
+            .collect();
+        let statuses: Vec<OrderStatus> = tracking.iter().map(|entry| entry.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                OrderStatus::Accepted,
+                OrderStatus::Preparing,
+                OrderStatus::ReadyForPickup,
+                OrderStatus::PickedUp,
+                OrderStatus::Delivered
+            ]
+        );
+    });
+}
+
+#[test]
+fn a_cancelled_order_tells_the_restaurant_to_stop() {
+    runtime().block_on(async {
+        let pipeline = MemoryPipeline::new(10);
+        let meta = RequestMeta::default();
+        let placed = pipeline
+            .submit::<Order>(Target::New, &place_order("Grace", 1), &meta, 1)
+            .await
+            .unwrap();
+        let id = Target::Existing(placed.aggregate.aggregate_id);
+        pipeline
+            .submit::<Order>(id, &OrderCommand::CancelOrder, &meta, 1)
+            .await
+            .unwrap();
+        assert!(pipeline.settle(100).await);
+        let notices = pipeline.inbox.effects_of("restaurant-notification");
+        assert_eq!(notices.len(), 2);
+        assert_eq!(
+            notices[1].data["message"],
+            json!("Order cancelled: stop preparing it")
+        );
+        assert_eq!(audit_at_rest(&pipeline), vec![]);
+    });
+}
+
+#[test]
+fn a_lost_reply_and_a_retry_with_the_same_key_record_one_set_of_events() {
+    runtime().block_on(async {
+        let pipeline = MemoryPipeline::new(10);
+        pipeline
+            .store
+            .faults()
+            .inject(memory_adapter::StoreFault::FailAfterCommit);
+        let outcome = pipeline
+            .submit::<Repair>(Target::New, &open_repair("Ada"), &keyed("open-1"), 3)
+            .await
+            .unwrap();
+        assert!(outcome.replayed, "the retry must replay the first commit");
+        assert_eq!(pipeline.store.outbox().len(), 1);
+        let again = pipeline
+            .submit::<Repair>(Target::New, &open_repair("Ada"), &keyed("open-1"), 1)
+            .await
+            .unwrap();
+        assert_eq!(again.event_ids, outcome.event_ids);
+        assert_eq!(pipeline.store.outbox().len(), 1);
+    });
+}
+
+#[test]
+fn a_malformed_outbox_record_is_dead_lettered_and_does_not_block_the_stream() {
+    runtime().block_on(async {
+        let pipeline = MemoryPipeline::new(10);
+        pipeline
+            .store
+            .append_raw_change(json!({"entityType": "OUTBOX", "eventType": 42}));
+        pipeline
+            .submit::<Repair>(Target::New, &open_repair("Ada"), &RequestMeta::default(), 1)
+            .await
+            .unwrap();
+        assert!(pipeline.settle(100).await);
+        let letters = pipeline.dead_letters.letters();
+        assert_eq!(letters.len(), 1);
+        assert!(letters[0].reason.contains("not an outbox event"));
+        assert_eq!(pipeline.stats().published, 1);
+        assert_eq!(audit_at_rest(&pipeline), vec![]);
+    });
+}
