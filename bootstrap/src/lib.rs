@@ -1,0 +1,5 @@
+//! Composition root: reads configuration, builds adapters once, injects them into
+//! the use cases. The binaries under `src/bin` are thin shells around it.
+
+pub mod local;
+pub mod logging;
