@@ -48,6 +48,17 @@ fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
             json!("Your vehicle B-XY 123 is ready; the total is 62.49.")
         );
         assert_eq!(pipeline.stats().published, 5);
+        let (state, version) = pipeline
+            .commands
+            .load::<Repair>(opened.aggregate.aggregate_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(version, domain::Version::new(5));
+        assert_eq!(
+            state.unwrap().total_cents.map(domain::Money::cents),
+            Some(6_249)
+        );
     });
 }
 

@@ -11,7 +11,7 @@ pub struct InjectedFault(pub &'static str);
 /// A queue of faults; each call of the adapter that owns it takes the next one.
 #[derive(Debug)]
 pub struct FaultPlan<F> {
-    queue: Arc<Mutex<VecDeque<Option<F>>>>,
+    queue: Arc<Mutex<VecDeque<F>>>,
 }
 
 impl<F> Clone for FaultPlan<F> {
@@ -31,24 +31,14 @@ impl<F> Default for FaultPlan<F> {
 }
 
 impl<F> FaultPlan<F> {
-    /// Makes the next call that has no fault queued suffer `fault`.
+    /// Queues `fault` for the first call that finds no earlier fault queued.
     pub fn inject(&self, fault: F) {
-        self.lock().push_back(Some(fault));
-    }
-
-    /// Lets the next call pass unharmed, so a later fault hits a later call.
-    pub fn pass(&self) {
-        self.lock().push_back(None);
+        self.lock().push_back(fault);
     }
 
     /// Takes the fault for the current call, if any.
     pub fn take(&self) -> Option<F> {
-        self.lock().pop_front().flatten()
-    }
-
-    /// Whether faults are still queued.
-    pub fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.lock().pop_front()
     }
 
     /// Drops every queued fault.
@@ -56,7 +46,7 @@ impl<F> FaultPlan<F> {
         self.lock().clear();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Option<F>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<F>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
