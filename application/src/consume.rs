@@ -91,3 +91,99 @@ impl ConsumeService {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::EventContext;
+    use crate::ids::AggregateId;
+    use crate::ports::inbox::MockInbox;
+    use crate::reactions::Invoicing;
+    use crate::trace::Traceparent;
+    use domain::repair::{Repair, RepairEvent};
+    use domain::{Money, Text, Version};
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    fn completed() -> EventEnvelope {
+        let context = EventContext {
+            occurred_at: OffsetDateTime::UNIX_EPOCH,
+            correlation_id: "c".into(),
+            causation_id: "r".into(),
+            traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+        };
+        let event = RepairEvent::RepairCompleted {
+            vehicle: Text::parse("v", "car").unwrap(),
+            customer: Text::parse("c", "Ada").unwrap(),
+            total_cents: Money::from_cents(700).unwrap(),
+        };
+        EventEnvelope::wrap::<Repair>(
+            AggregateId::from_uuid(Uuid::from_u128(3)),
+            Version::new(3),
+            &event,
+            &context,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_repeated_delivery_is_recognised_before_reacting() {
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed().returning(|_, _| Ok(true));
+        inbox.expect_apply_once().never();
+        let service = ConsumeService::new(Arc::new(inbox), Arc::new(Invoicing));
+        assert_eq!(
+            service.consume(&completed()).await.unwrap(),
+            Consumed::Duplicate
+        );
+    }
+
+    #[tokio::test]
+    async fn the_effect_is_written_with_the_mark() {
+        let event = completed();
+        let event_id = event.event_id;
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed().returning(|_, _| Ok(false));
+        inbox
+            .expect_apply_once()
+            .withf(move |consumer, id, effect| {
+                consumer == "invoicing"
+                    && *id == event_id
+                    && effect
+                        .as_ref()
+                        .is_some_and(|e| e.data["amountCents"] == 700)
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(InboxOutcome::Applied));
+        let service = ConsumeService::new(Arc::new(inbox), Arc::new(Invoicing));
+        assert_eq!(service.consume(&event).await.unwrap(), Consumed::Applied);
+    }
+
+    #[tokio::test]
+    async fn an_undecodable_event_is_a_permanent_error_and_writes_nothing() {
+        let mut event = completed();
+        event.data = serde_json::json!({"totalCents": -5});
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed().returning(|_, _| Ok(false));
+        inbox.expect_apply_once().never();
+        let service = ConsumeService::new(Arc::new(inbox), Arc::new(Invoicing));
+        assert!(matches!(
+            service.consume(&event).await,
+            Err(ConsumeError::Undecodable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_inbox_outage_is_retryable() {
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed().returning(|_, _| Ok(false));
+        inbox
+            .expect_apply_once()
+            .returning(|_, _, _| Err(InboxError::Unavailable("down".into())));
+        let service = ConsumeService::new(Arc::new(inbox), Arc::new(Invoicing));
+        assert!(matches!(
+            service.consume(&completed()).await,
+            Err(ConsumeError::Inbox(_))
+        ));
+    }
+}
