@@ -174,7 +174,8 @@ impl CommandService {
             Target::Existing(id) => id,
         };
         let aggregate = AggregateRef::new(A::TYPE, id);
-        let context = self.context(meta);
+        let request_id = self.ids.new_id();
+        let context = self.context(request_id, meta);
         for attempt in 1..=self.policy.max_attempts {
             let (state, version) = match self.store.load(&aggregate).await? {
                 None => (A::State::default(), Version::INITIAL),
@@ -183,7 +184,7 @@ impl CommandService {
             let decision =
                 domain::decide::<A>(&state, version, command).map_err(CommandError::Rejected)?;
             let request = meta.idempotency_key.clone().map(|key| (key, fingerprint));
-            let write = WriteSet::from_decision(id, &decision, &context, request)?;
+            let write = WriteSet::from_decision(id, &decision, &context, request_id, request)?;
             write.check(&self.policy.limits)?;
             match self.store.commit(&write).await {
                 Ok(()) => {
@@ -216,8 +217,7 @@ impl CommandService {
     }
 
     /// The metadata every event of this request shares.
-    fn context(&self, meta: &RequestMeta) -> EventContext {
-        let request_id = self.ids.new_id();
+    fn context(&self, request_id: Uuid, meta: &RequestMeta) -> EventContext {
         EventContext {
             occurred_at: self.clock.now().to_offset(time::UtcOffset::UTC),
             correlation_id: meta

@@ -103,7 +103,8 @@ pub enum LimitError {
 const ITEM_OVERHEAD_BYTES: usize = 256;
 
 impl WriteSet {
-    /// Builds the write set of `decision` for aggregate `aggregate_id`.
+    /// Builds the write set of `decision` for aggregate `aggregate_id`, taken while
+    /// serving the request `request_id` (unique per request; it seeds the retry token).
     ///
     /// # Errors
     /// [`EnvelopeError`] when the state or an event does not serialize.
@@ -111,6 +112,7 @@ impl WriteSet {
         aggregate_id: AggregateId,
         decision: &Decision<A>,
         context: &EventContext,
+        request_id: Uuid,
         request: Option<(IdempotencyKey, Uuid)>,
     ) -> Result<Self, EnvelopeError> {
         let aggregate = AggregateRef::new(A::TYPE, aggregate_id);
@@ -139,7 +141,7 @@ impl WriteSet {
             "write",
             &aggregate.to_string(),
             &decision.expected_version.to_string(),
-            &context.causation_id,
+            &request_id.to_string(),
         ])
         .to_string();
         Ok(Self {
@@ -234,6 +236,7 @@ mod tests {
             AggregateId::from_uuid(Uuid::from_u128(5)),
             &decision,
             &context(),
+            Uuid::from_u128(4),
             Some((key, Uuid::from_u128(3))),
         )
         .unwrap()
