@@ -1,0 +1,73 @@
+//! The crate graph is the architecture: the core crates name no I/O runtime and no AWS crate.
+
+use std::path::Path;
+
+/// The names in the `[dependencies]` table of a crate's manifest.
+fn dependencies(crate_dir: &str) -> Vec<String> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(crate_dir)
+        .join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", manifest.display()));
+    text.lines()
+        .skip_while(|line| line.trim() != "[dependencies]")
+        .skip(1)
+        .take_while(|line| !line.trim_start().starts_with('['))
+        .filter_map(|line| line.split(['=', '.']).next())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && !name.starts_with('#'))
+        .collect()
+}
+
+fn assert_free_of(crate_dir: &str, forbidden: &[&str]) {
+    let deps = dependencies(crate_dir);
+    assert!(!deps.is_empty(), "{crate_dir} has a [dependencies] table");
+    for dep in &deps {
+        for banned in forbidden {
+            assert!(
+                !dep.starts_with(banned),
+                "{crate_dir} must not depend on {dep}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_domain_is_pure() {
+    assert_free_of(
+        "domain",
+        &[
+            "aws",
+            "lambda",
+            "tokio",
+            "async",
+            "futures",
+            "reqwest",
+            "hyper",
+            "serde_dynamo",
+            "application",
+        ],
+    );
+}
+
+#[test]
+fn the_application_names_no_adapter() {
+    assert_free_of(
+        "application",
+        &[
+            "aws",
+            "lambda",
+            "tokio",
+            "hyper",
+            "reqwest",
+            "serde_dynamo",
+            "memory-adapter",
+        ],
+    );
+}
+
+#[test]
+fn the_memory_adapter_pulls_no_aws_sdk() {
+    assert_free_of("adapters/memory", &["aws", "lambda", "serde_dynamo"]);
+}
