@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use domain::repair::{Repair, RepairEvent};
+use domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;
@@ -37,7 +38,7 @@ impl Reaction for Invoicing {
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
-        if event.aggregate_type != "Repair" || event.event_type != "RepairCompleted" {
+        if event.aggregate_type != Repair::TYPE || event.event_type != "RepairCompleted" {
             return Ok(None);
         }
         let RepairEvent::RepairCompleted {

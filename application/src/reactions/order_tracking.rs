@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use domain::order::{Order, OrderEvent, OrderStatus};
+use domain::Aggregate;
 use domain::Version;
 
 use super::effect_of;
@@ -38,7 +39,7 @@ impl Reaction for OrderTracking {
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
-        if event.aggregate_type != "Order" {
+        if event.aggregate_type != Order::TYPE {
             return Ok(None);
         }
         let status = match event.decode::<Order>()? {

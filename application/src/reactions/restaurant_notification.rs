@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use domain::order::{Order, OrderEvent};
+use domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;
@@ -35,7 +36,7 @@ impl Reaction for RestaurantNotification {
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
-        if event.aggregate_type != "Order" {
+        if event.aggregate_type != Order::TYPE {
             return Ok(None);
         }
         let message = match event.decode::<Order>()? {

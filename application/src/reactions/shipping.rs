@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use domain::order::{Order, OrderEvent};
+use domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;
@@ -37,7 +38,7 @@ impl Reaction for Shipping {
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
-        if event.aggregate_type != "Order" || event.event_type != "OrderPlaced" {
+        if event.aggregate_type != Order::TYPE || event.event_type != "OrderPlaced" {
             return Ok(None);
         }
         let OrderEvent::OrderPlaced {
