@@ -97,6 +97,12 @@ pub enum LimitError {
         /// The limit.
         max: usize,
     },
+    /// The store itself refused the write as too large, past the estimate here.
+    #[error("the store refused the write as too large: {reason}")]
+    RefusedByStore {
+        /// What the store said.
+        reason: String,
+    },
 }
 
 /// Room left in every item estimate for keys and attribute names the store adds.

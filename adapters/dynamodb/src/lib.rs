@@ -1,0 +1,28 @@
+//! DynamoDB adapters of the outbox.
+//!
+//! - [`DynamoStore`]: the aggregate store. A load is one consistent `GetItem`; a
+//!   commit is exactly one `TransactWriteItems` — the state put under a version
+//!   condition, one new outbox item per event in the aggregate's partition, a new
+//!   idempotency record — sent with the write set's `ClientRequestToken`, its
+//!   `CancellationReasons` mapped to typed errors.
+//! - [`stream_decode`]: stream records (Lambda events or the Streams API) → the
+//!   relay's change records; outbox inserts only, poison for undecodable items.
+//! - [`StreamRelay`]: reads a stream shard by shard, relays, and checkpoints in
+//!   DynamoDB, for runtimes without Lambda.
+//! - [`create_tables`]: the tables of a [`TableLayout`], for local use and tests.
+
+pub mod checkpoint;
+pub mod errors;
+pub mod items;
+pub mod layout;
+pub mod store;
+pub mod stream_decode;
+pub mod stream_relay;
+pub mod tables;
+
+pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
+pub use layout::TableLayout;
+pub use store::DynamoStore;
+pub use stream_decode::{decode_lambda_record, decode_streams_record, MissingSequenceNumber};
+pub use stream_relay::{PollReport, StreamRelay, StreamRelayError, StreamRelayOptions};
+pub use tables::{create_tables, stream_arn, TableError};

@@ -1,0 +1,251 @@
+//! Stream records → the relay's change records, from a Lambda DynamoDB stream
+//! event (`aws_lambda_events`) or from the DynamoDB Streams API.
+//!
+//! Only an `INSERT` of an `OUTBOX` item is an event to relay. Other items, `MODIFY`
+//! and `REMOVE` (TTL expiry) are skipped. An outbox item that does not decode
+//! becomes a poison record carrying the reason and the raw image, so the relay
+//! dead-letters it instead of blocking the shard.
+
+use aws_lambda_events::event::dynamodb::EventRecord;
+use aws_sdk_dynamodbstreams::types::{OperationType, Record};
+use serde_dynamo::{AttributeValue, Item};
+
+use application::{ChangeContent, ChangeRecord, SequenceNumber};
+
+use crate::items::outbox_envelope;
+use crate::layout::{ENTITY_OUTBOX, ENTITY_TYPE, SK};
+
+/// A stream record that cannot be placed in its shard.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("stream record {event_id} has no sequence number")]
+pub struct MissingSequenceNumber {
+    /// The record's event id.
+    pub event_id: String,
+}
+
+/// Decodes a record of a Lambda DynamoDB stream event; `None` when it is not an outbox insert.
+///
+/// # Errors
+/// [`MissingSequenceNumber`] for an outbox insert without a position.
+pub fn decode_lambda_record(
+    record: &EventRecord,
+) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+    decode(
+        record.event_name == "INSERT",
+        record.change.sequence_number.as_deref(),
+        &record.event_id,
+        &record.change.keys,
+        record.change.new_image.clone(),
+    )
+}
+
+/// Decodes a record read from the DynamoDB Streams API; `None` when it is not an outbox insert.
+///
+/// # Errors
+/// [`MissingSequenceNumber`] for an outbox insert without a position.
+pub fn decode_streams_record(record: &Record) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+    let change = record.dynamodb.as_ref();
+    let keys: Item = change
+        .and_then(|c| c.keys.clone())
+        .unwrap_or_default()
+        .into();
+    let image: Item = change
+        .and_then(|c| c.new_image.clone())
+        .unwrap_or_default()
+        .into();
+    decode(
+        record.event_name == Some(OperationType::Insert),
+        change.and_then(|c| c.sequence_number.as_deref()),
+        record.event_id.as_deref().unwrap_or("?"),
+        &keys,
+        image,
+    )
+}
+
+fn decode(
+    inserted: bool,
+    sequence: Option<&str>,
+    event_id: &str,
+    keys: &Item,
+    image: Item,
+) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+    if !inserted || !is_outbox(keys, &image) {
+        return Ok(None);
+    }
+    let sequence = SequenceNumber::new(sequence.ok_or_else(|| MissingSequenceNumber {
+        event_id: event_id.to_owned(),
+    })?);
+    let content = if image.is_empty() {
+        ChangeContent::Poison {
+            reason: "the outbox record carries no new image; the stream must be NEW_IMAGE".into(),
+            raw: serde_json::to_string(keys).unwrap_or_default(),
+        }
+    } else {
+        let raw = serde_json::to_string(&image).unwrap_or_default();
+        match outbox_envelope(image) {
+            Ok(envelope) => ChangeContent::Outbox(envelope),
+            Err(error) => ChangeContent::Poison {
+                reason: format!("undecodable outbox item: {error}"),
+                raw,
+            },
+        }
+    };
+    Ok(Some(ChangeRecord { sequence, content }))
+}
+
+/// An outbox item by its `entityType`, or, with no image, by its sort key.
+fn is_outbox(keys: &Item, image: &Item) -> bool {
+    match image.get(ENTITY_TYPE) {
+        Some(AttributeValue::S(entity_type)) => entity_type == ENTITY_OUTBOX,
+        Some(_) => false,
+        None => matches!(keys.get(SK), Some(AttributeValue::S(sk)) if sk.starts_with("EVENT#")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::items::outbox_item;
+    use application::{AggregateId, AggregateRef, EventEnvelope, EventId, Traceparent};
+    use aws_lambda_events::event::dynamodb::Event;
+    use domain::Version;
+    use serde_json::json;
+    use std::time::Duration;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    fn envelope() -> EventEnvelope {
+        let aggregate_id = AggregateId::from_uuid(Uuid::from_u128(9));
+        EventEnvelope {
+            event_id: EventId::derive(&AggregateRef::new("Order", aggregate_id), Version::new(1)),
+            event_type: "OrderPlaced".into(),
+            schema_version: 1,
+            aggregate_type: "Order".into(),
+            aggregate_id,
+            aggregate_version: Version::new(1),
+            occurred_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            correlation_id: "c".into(),
+            causation_id: "r".into(),
+            traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+            data: json!({"customer": "Ada", "totalCents": 2300}),
+        }
+    }
+
+    /// A Lambda event in the JSON shape AWS documents, with the given records.
+    fn lambda_event(records: Vec<serde_json::Value>) -> Event {
+        serde_json::from_value(json!({ "Records": records })).unwrap()
+    }
+
+    fn lambda_record(name: &str, sequence: &str, image: &Item) -> serde_json::Value {
+        json!({
+            "eventID": format!("id-{sequence}"),
+            "eventName": name,
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "eu-west-1",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 1_700_000_000.0,
+                "Keys": {"pk": {"S": "ORDER#9"}, "sk": {"S": "EVENT#00000000000000000001"}},
+                "NewImage": image,
+                "SequenceNumber": sequence,
+                "SizeBytes": 512,
+                "StreamViewType": "NEW_IMAGE"
+            },
+            "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/t/stream/s"
+        })
+    }
+
+    fn image(envelope: &EventEnvelope) -> Item {
+        outbox_item(envelope, Duration::from_secs(60))
+            .unwrap()
+            .into()
+    }
+
+    #[test]
+    fn an_outbox_insert_becomes_an_event_and_everything_else_is_skipped() {
+        let event = envelope();
+        let mut state: Item = image(&event);
+        state.insert(ENTITY_TYPE.into(), AttributeValue::S("AGGREGATE".into()));
+        let batch = lambda_event(vec![
+            lambda_record("INSERT", "100", &image(&event)),
+            lambda_record("MODIFY", "101", &image(&event)),
+            lambda_record("REMOVE", "102", &image(&event)),
+            lambda_record("INSERT", "103", &state),
+        ]);
+        let decoded: Vec<_> = batch
+            .records
+            .iter()
+            .map(|r| decode_lambda_record(r).unwrap())
+            .collect();
+        assert_eq!(
+            decoded[0],
+            Some(ChangeRecord {
+                sequence: SequenceNumber::new("100"),
+                content: ChangeContent::Outbox(event),
+            })
+        );
+        assert_eq!(decoded[1..], [None, None, None]);
+    }
+
+    #[test]
+    fn an_undecodable_outbox_item_becomes_poison_with_its_reason() {
+        let mut bad = image(&envelope());
+        bad.insert("aggregateVersion".into(), AttributeValue::S("one".into()));
+        let batch = lambda_event(vec![lambda_record("INSERT", "7", &bad)]);
+        let Some(ChangeRecord {
+            sequence,
+            content: ChangeContent::Poison { reason, raw },
+        }) = decode_lambda_record(&batch.records[0]).unwrap()
+        else {
+            panic!("expected poison");
+        };
+        assert_eq!(sequence, SequenceNumber::new("7"));
+        assert!(reason.contains("undecodable outbox item"), "{reason}");
+        assert!(raw.contains("\"one\""), "{raw}");
+    }
+
+    #[test]
+    fn a_keys_only_outbox_record_is_poison_and_a_missing_position_an_error() {
+        let batch = lambda_event(vec![lambda_record("INSERT", "8", &Item::default())]);
+        assert!(matches!(
+            decode_lambda_record(&batch.records[0]).unwrap(),
+            Some(ChangeRecord { content: ChangeContent::Poison { .. }, .. })
+        ));
+        let mut record = batch.records[0].clone();
+        record.change.new_image = image(&envelope());
+        record.change.sequence_number = None;
+        assert_eq!(
+            decode_lambda_record(&record),
+            Err(MissingSequenceNumber { event_id: "id-8".into() })
+        );
+    }
+
+    #[test]
+    fn a_streams_api_record_decodes_like_a_lambda_one() {
+        let event = envelope();
+        let item = outbox_item(&event, Duration::from_secs(60)).unwrap();
+        let image = item
+            .into_iter()
+            .map(|(name, value)| {
+                let value: serde_dynamo::AttributeValue = value.into();
+                (name, value.into())
+            })
+            .collect();
+        let record = Record::builder()
+            .event_name(OperationType::Insert)
+            .dynamodb(
+                aws_sdk_dynamodbstreams::types::StreamRecord::builder()
+                    .sequence_number("42")
+                    .set_new_image(Some(image))
+                    .build(),
+            )
+            .build();
+        assert_eq!(
+            decode_streams_record(&record).unwrap(),
+            Some(ChangeRecord {
+                sequence: SequenceNumber::new("42"),
+                content: ChangeContent::Outbox(event),
+            })
+        );
+    }
+}
