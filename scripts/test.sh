@@ -1,14 +1,38 @@
 #!/usr/bin/env bash
 # The full test suite: formatting, lints, and every test of the workspace.
-# Property-test cases: PROPTEST_CASES (default 2000 per property).
+# It installs moto (PyPI) when missing, starts it on a free loopback port for the
+# contract suite (MOTO_ENDPOINT), and stops it on exit. dynoxide runs inside the
+# tests themselves. Property-test cases: PROPTEST_CASES (default 2000 per property).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+MOTO_VERSION="5.2.1"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+if [[ -z "${MOTO_ENDPOINT:-}" ]]; then
+  if ! python3 -c "import moto.server" 2>/dev/null; then
+    echo "==> pip install moto[server]==${MOTO_VERSION}"
+    python3 -m pip install --quiet "moto[server]==${MOTO_VERSION}"
+  fi
+  port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  python3 scripts/moto_serial.py 127.0.0.1 "$port" >target/moto.log 2>&1 &
+  moto_pid=$!
+  trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+  export MOTO_ENDPOINT="http://127.0.0.1:${port}"
+  for _ in $(seq 1 100); do
+    if python3 -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1] + '/moto-api/')" "$MOTO_ENDPOINT" 2>/dev/null; then
+      break
+    fi
+    kill -0 "$moto_pid" 2>/dev/null || { echo "moto failed to start:" >&2; cat target/moto.log >&2; exit 1; }
+    sleep 0.2
+  done
+  echo "==> moto serving at ${MOTO_ENDPOINT}"
+fi
 
 echo "==> cargo test"
 cargo test --workspace --locked

@@ -1,4 +1,7 @@
-//! Helpers shared by the system tests: building commands from plain values.
+//! Helpers shared by the system tests: building commands from plain values, and
+//! the backends of the store contract suite.
+
+pub mod backends;
 
 use application::{IdempotencyKey, RequestMeta};
 use domain::order::{OrderCommand, OrderLine, Quantity};

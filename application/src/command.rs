@@ -196,7 +196,9 @@ impl CommandService {
                         replayed: false,
                     });
                 }
-                Err(StoreError::VersionConflict { .. }) => {
+                // An outbox record at a version this write wanted means the aggregate
+                // moved on too (a store may report only that condition): decide again.
+                Err(StoreError::VersionConflict { .. } | StoreError::DuplicateEvent(_)) => {
                     debug!(%aggregate, attempt, "version conflict, deciding again");
                 }
                 Err(StoreError::DuplicateRequest(key)) => {
@@ -333,23 +335,24 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_version_conflict_is_decided_again_on_fresh_state() {
+    async fn a_version_conflict_or_a_taken_event_version_is_decided_again() {
         let mut store = MockAggregateStore::new();
         store
             .expect_load()
-            .times(2)
+            .times(3)
             .returning(|_| Ok(Some(started_repair())));
-        let mut conflicts = 1;
-        store.expect_commit().times(2).returning(move |write| {
+        let mut attempt = 0;
+        store.expect_commit().times(3).returning(move |write| {
             assert_eq!(write.expected_version, Version::new(2));
-            if conflicts > 0 {
-                conflicts -= 1;
-                return Err(StoreError::VersionConflict {
+            attempt += 1;
+            match attempt {
+                1 => Err(StoreError::VersionConflict {
                     aggregate: write.aggregate.clone(),
                     expected: write.expected_version,
-                });
+                }),
+                2 => Err(StoreError::DuplicateEvent(write.aggregate.clone())),
+                _ => Ok(()),
             }
-            Ok(())
         });
         let outcome = service(store, CommandPolicy::default())
             .execute::<Repair>(

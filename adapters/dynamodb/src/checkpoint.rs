@@ -75,7 +75,9 @@ impl Checkpoints {
             .map_err(|e| CheckpointError::Table(Box::new(e)))?;
         match output.item {
             None => Ok(Checkpoint::default()),
-            Some(item) => serde_dynamo::from_item(item).map_err(|e| CheckpointError::Table(Box::new(e))),
+            Some(item) => {
+                serde_dynamo::from_item(item).map_err(|e| CheckpointError::Table(Box::new(e)))
+            }
         }
     }
 
@@ -99,19 +101,28 @@ impl Checkpoints {
             serde_dynamo::to_item(&next).map_err(|e| CheckpointError::Table(Box::new(e)))?;
         item.insert(PK.into(), AttributeValue::S(self.stream_arn.clone()));
         item.insert(SK.into(), AttributeValue::S(shard.to_owned()));
-        let request = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
         let request = if previous.revision == 0 {
             request.condition_expression("attribute_not_exists(pk)")
         } else {
             request
                 .condition_expression("revision = :revision")
-                .expression_attribute_values(":revision", AttributeValue::N(previous.revision.to_string()))
+                .expression_attribute_values(
+                    ":revision",
+                    AttributeValue::N(previous.revision.to_string()),
+                )
         };
         match request.send().await {
             Ok(_) => Ok(next),
-            Err(e) if e.code() == Some("ConditionalCheckFailedException") => Err(CheckpointError::Moved {
-                shard: shard.to_owned(),
-            }),
+            Err(e) if e.code() == Some("ConditionalCheckFailedException") => {
+                Err(CheckpointError::Moved {
+                    shard: shard.to_owned(),
+                })
+            }
             Err(e) => Err(CheckpointError::Table(Box::new(e))),
         }
     }

@@ -23,7 +23,11 @@ const RETRYABLE_CODES: [&str; 7] = [
 ];
 
 /// Error codes of a server that failed or is briefly unavailable.
-const UNAVAILABLE_CODES: [&str; 3] = ["InternalServerError", "ServiceUnavailable", "InternalFailure"];
+const UNAVAILABLE_CODES: [&str; 3] = [
+    "InternalServerError",
+    "ServiceUnavailable",
+    "InternalFailure",
+];
 
 /// The code of a cancellation reason for an action whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
@@ -64,7 +68,11 @@ pub fn cancelled(write: &WriteSet, reasons: &[CancellationReason], message: &str
             .map(|reason| reason.code().unwrap_or("None").to_owned())
             .collect()
     };
-    let failed = |index: usize| codes.get(index).is_some_and(|code| code == CONDITION_FAILED);
+    let failed = |index: usize| {
+        codes
+            .get(index)
+            .is_some_and(|code| code == CONDITION_FAILED)
+    };
     let events = write.outbox.len();
     if let Some(request) = &write.request {
         if failed(1 + events) {
@@ -81,7 +89,10 @@ pub fn cancelled(write: &WriteSet, reasons: &[CancellationReason], message: &str
         return StoreError::DuplicateEvent(write.aggregate.clone());
     }
     let summary = format!("transaction cancelled: [{}] {message}", codes.join(", "));
-    if codes.iter().any(|code| RETRYABLE_CODES.contains(&code.as_str())) {
+    if codes
+        .iter()
+        .any(|code| RETRYABLE_CODES.contains(&code.as_str()))
+    {
         return StoreError::Throttled(summary.into());
     }
     let refusals: Vec<&str> = reasons
@@ -94,7 +105,9 @@ pub fn cancelled(write: &WriteSet, reasons: &[CancellationReason], message: &str
         })
         .filter_map(CancellationReason::message)
         .collect();
-    if codes.iter().any(|code| code == "ItemCollectionSizeLimitExceeded")
+    if codes
+        .iter()
+        .any(|code| code == "ItemCollectionSizeLimitExceeded")
         || refusals.iter().any(|m| is_size_message(m))
     {
         return StoreError::Limit(LimitError::RefusedByStore { reason: summary });
@@ -113,7 +126,9 @@ fn codes_in_message(message: &str) -> Vec<String> {
     let Some(start) = message.rfind('[') else {
         return Vec::new();
     };
-    let end = message[start..].find(']').map_or(message.len(), |end| start + end);
+    let end = message[start..]
+        .find(']')
+        .map_or(message.len(), |end| start + end);
     message[start + 1..end]
         .split(',')
         .map(|code| code.trim().to_owned())
@@ -123,7 +138,9 @@ fn codes_in_message(message: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::{AggregateId, AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord};
+    use application::{
+        AggregateId, AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord,
+    };
     use domain::Version;
     use uuid::Uuid;
 
@@ -139,7 +156,10 @@ mod tests {
         WriteSet {
             aggregate: aggregate.clone(),
             expected_version: Version::new(1),
-            state: StateRecord { version: Version::new(1 + events as u64), state: serde_json::Value::Null },
+            state: StateRecord {
+                version: Version::new(1 + events as u64),
+                state: serde_json::Value::Null,
+            },
             outbox: vec![event; events],
             request: keyed.then(|| IdempotencyRecord {
                 key: IdempotencyKey::parse("k").unwrap(),
@@ -162,18 +182,41 @@ mod tests {
     #[test]
     fn each_failed_condition_names_its_rule() {
         let w = write(2, true);
-        let err = cancelled(&w, &reasons(&["ConditionalCheckFailed", "None", "None", "None"]), "");
-        assert!(matches!(err, StoreError::VersionConflict { expected, .. } if expected == Version::new(1)));
-        let err = cancelled(&w, &reasons(&["None", "None", "ConditionalCheckFailed", "None"]), "");
+        let err = cancelled(
+            &w,
+            &reasons(&["ConditionalCheckFailed", "None", "None", "None"]),
+            "",
+        );
+        assert!(
+            matches!(err, StoreError::VersionConflict { expected, .. } if expected == Version::new(1))
+        );
+        let err = cancelled(
+            &w,
+            &reasons(&["None", "None", "ConditionalCheckFailed", "None"]),
+            "",
+        );
         assert!(matches!(err, StoreError::DuplicateEvent(_)));
-        let err = cancelled(&w, &reasons(&["ConditionalCheckFailed", "None", "None", "ConditionalCheckFailed"]), "");
+        let err = cancelled(
+            &w,
+            &reasons(&[
+                "ConditionalCheckFailed",
+                "None",
+                "None",
+                "ConditionalCheckFailed",
+            ]),
+            "",
+        );
         assert!(matches!(err, StoreError::DuplicateRequest(key) if key.as_str() == "k"));
     }
 
     #[test]
     fn collisions_and_throttling_are_retryable() {
         let w = write(1, false);
-        for code in ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"] {
+        for code in [
+            "TransactionConflict",
+            "ThrottlingError",
+            "ProvisionedThroughputExceeded",
+        ] {
             let err = cancelled(&w, &reasons(&["None", code]), "");
             assert!(err.is_retryable(), "{code}: {err}");
         }
@@ -187,14 +230,23 @@ mod tests {
             .message("Item size has exceeded the maximum allowed size")
             .build();
         let err = cancelled(&w, &[reason], "");
-        assert!(matches!(err, StoreError::Limit(LimitError::RefusedByStore { .. })));
+        assert!(matches!(
+            err,
+            StoreError::Limit(LimitError::RefusedByStore { .. })
+        ));
     }
 
     #[test]
     fn codes_are_read_from_the_message_when_reasons_are_missing() {
         let w = write(1, false);
         let message = "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]";
-        assert!(matches!(cancelled(&w, &[], message), StoreError::VersionConflict { .. }));
-        assert!(matches!(cancelled(&w, &[], "no list"), StoreError::Failed(_)));
+        assert!(matches!(
+            cancelled(&w, &[], message),
+            StoreError::VersionConflict { .. }
+        ));
+        assert!(matches!(
+            cancelled(&w, &[], "no list"),
+            StoreError::Failed(_)
+        ));
     }
 }

@@ -117,12 +117,17 @@ pub fn outbox_item(envelope: &EventEnvelope, retention: Duration) -> Result<Attr
 }
 
 /// Reads an outbox item back; its key and TTL attributes are ignored.
-pub fn outbox_envelope<I: Into<serde_dynamo::Item>>(item: I) -> Result<EventEnvelope, serde_dynamo::Error> {
+pub fn outbox_envelope<I: Into<serde_dynamo::Item>>(
+    item: I,
+) -> Result<EventEnvelope, serde_dynamo::Error> {
     serde_dynamo::from_item(item)
 }
 
 /// The idempotency record item of `record`, kept for `retention` from now.
-pub fn request_item(record: &IdempotencyRecord, retention: Duration) -> Result<Attributes, ItemError> {
+pub fn request_item(
+    record: &IdempotencyRecord,
+    retention: Duration,
+) -> Result<Attributes, ItemError> {
     let item = RequestItem {
         pk: request_pk(&record.key),
         sk: crate::layout::REQUEST_SK.to_owned(),
@@ -208,8 +213,16 @@ mod tests {
             version: Version::new(4),
             state: json!({"status": "Open", "lines": [{"cents": 1}], "closed": null}),
         };
-        let item = state_item("Repair", AggregateId::from_uuid(Uuid::from_u128(9)), &record).unwrap();
-        assert_eq!(item[PK].as_s().unwrap(), &format!("REPAIR#{}", Uuid::from_u128(9)));
+        let item = state_item(
+            "Repair",
+            AggregateId::from_uuid(Uuid::from_u128(9)),
+            &record,
+        )
+        .unwrap();
+        assert_eq!(
+            item[PK].as_s().unwrap(),
+            &format!("REPAIR#{}", Uuid::from_u128(9))
+        );
         assert_eq!(item["version"].as_n().unwrap(), "4");
         assert_eq!(state_record(item).unwrap(), record);
     }
@@ -236,6 +249,9 @@ mod tests {
         assert!(outbox_envelope(item).is_err());
         let mut state = Attributes::new();
         state.insert(PK.into(), AttributeValue::S("REPAIR#x".into()));
-        assert!(state_record(state).unwrap_err().to_string().starts_with("REPAIR#x"));
+        assert!(state_record(state)
+            .unwrap_err()
+            .to_string()
+            .starts_with("REPAIR#x"));
     }
 }

@@ -84,7 +84,10 @@ impl DynamoStore {
     ///
     /// # Errors
     /// As [`AggregateStore::load`].
-    pub async fn outbox_of(&self, aggregate: &AggregateRef) -> Result<Vec<EventEnvelope>, StoreError> {
+    pub async fn outbox_of(
+        &self,
+        aggregate: &AggregateRef,
+    ) -> Result<Vec<EventEnvelope>, StoreError> {
         let pages = self
             .client
             .query()
@@ -133,8 +136,7 @@ impl DynamoStore {
     }
 
     async fn scan(&self, table: &str, entity_type: &str) -> Result<Vec<Attributes>, StoreError> {
-        self
-            .client
+        self.client
             .scan()
             .table_name(table)
             .consistent_read(true)
@@ -197,9 +199,13 @@ impl AggregateStore for DynamoStore {
         match result {
             Ok(_) => Ok(()),
             Err(error) => match error.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => Err(
-                    cancelled(write, cancel.cancellation_reasons(), cancel.message().unwrap_or_default()),
-                ),
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    Err(cancelled(
+                        write,
+                        cancel.cancellation_reasons(),
+                        cancel.message().unwrap_or_default(),
+                    ))
+                }
                 _ => Err(sdk_error(error)),
             },
         }
@@ -207,7 +213,11 @@ impl AggregateStore for DynamoStore {
 }
 
 /// A put of `item` into `table` under `condition`.
-fn put(table: &str, item: Attributes, condition: &str) -> aws_sdk_dynamodb::types::builders::PutBuilder {
+fn put(
+    table: &str,
+    item: Attributes,
+    condition: &str,
+) -> aws_sdk_dynamodb::types::builders::PutBuilder {
     Put::builder()
         .table_name(table)
         .set_item(Some(item))
@@ -215,8 +225,12 @@ fn put(table: &str, item: Attributes, condition: &str) -> aws_sdk_dynamodb::type
 }
 
 /// One transaction action of a put.
-fn action(put: aws_sdk_dynamodb::types::builders::PutBuilder) -> Result<TransactWriteItem, StoreError> {
-    let put = put.build().map_err(|error| StoreError::Failed(Box::new(error)))?;
+fn action(
+    put: aws_sdk_dynamodb::types::builders::PutBuilder,
+) -> Result<TransactWriteItem, StoreError> {
+    let put = put
+        .build()
+        .map_err(|error| StoreError::Failed(Box::new(error)))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 

@@ -43,7 +43,9 @@ pub fn decode_lambda_record(
 ///
 /// # Errors
 /// [`MissingSequenceNumber`] for an outbox insert without a position.
-pub fn decode_streams_record(record: &Record) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+pub fn decode_streams_record(
+    record: &Record,
+) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
     let change = record.dynamodb.as_ref();
     let keys: Item = change
         .and_then(|c| c.keys.clone())
@@ -209,14 +211,19 @@ mod tests {
         let batch = lambda_event(vec![lambda_record("INSERT", "8", &Item::default())]);
         assert!(matches!(
             decode_lambda_record(&batch.records[0]).unwrap(),
-            Some(ChangeRecord { content: ChangeContent::Poison { .. }, .. })
+            Some(ChangeRecord {
+                content: ChangeContent::Poison { .. },
+                ..
+            })
         ));
         let mut record = batch.records[0].clone();
         record.change.new_image = image(&envelope());
         record.change.sequence_number = None;
         assert_eq!(
             decode_lambda_record(&record),
-            Err(MissingSequenceNumber { event_id: "id-8".into() })
+            Err(MissingSequenceNumber {
+                event_id: "id-8".into()
+            })
         );
     }
 

@@ -281,7 +281,11 @@ impl StreamRelay {
             if let Some(change) = decode_streams_record(record)? {
                 changes.push(change);
             }
-            if let Some(sequence) = record.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()) {
+            if let Some(sequence) = record
+                .dynamodb
+                .as_ref()
+                .and_then(|d| d.sequence_number.clone())
+            {
                 positions.push(SequenceNumber::new(sequence));
             }
         }
@@ -293,12 +297,19 @@ impl StreamRelay {
         };
         if let Some(failed) = outcome.retry_from {
             report.retries += 1;
-            let handled = positions.iter().take_while(|p| **p < failed).last().cloned();
+            let handled = positions
+                .iter()
+                .take_while(|p| **p < failed)
+                .last()
+                .cloned();
             shard.iterator = None;
             shard.idle_polls = 0;
             if let Some(sequence) = handled {
                 let previous = shard.checkpoint.clone();
-                shard.checkpoint = self.checkpoints.save(shard_id, &previous, Some(sequence), false).await?;
+                shard.checkpoint = self
+                    .checkpoints
+                    .save(shard_id, &previous, Some(sequence), false)
+                    .await?;
             }
             return Ok(());
         }
@@ -313,9 +324,15 @@ impl StreamRelay {
             return Ok(());
         }
         shard.idle_polls = 0;
-        let sequence = positions.last().cloned().or_else(|| shard.checkpoint.sequence.clone());
+        let sequence = positions
+            .last()
+            .cloned()
+            .or_else(|| shard.checkpoint.sequence.clone());
         let previous = shard.checkpoint.clone();
-        shard.checkpoint = self.checkpoints.save(shard_id, &previous, sequence, ended).await?;
+        shard.checkpoint = self
+            .checkpoints
+            .save(shard_id, &previous, sequence, ended)
+            .await?;
         if ended {
             info!(shard = %shard_id, "shard finished");
             self.described_at = None;

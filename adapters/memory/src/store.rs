@@ -13,7 +13,8 @@ use serde_json::Value;
 
 use application::ports::{AggregateStore, StoreError};
 use application::{
-    AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord, WriteSet,
+    AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord, WriteLimits,
+    WriteSet,
 };
 use domain::Version;
 
@@ -208,6 +209,7 @@ impl AggregateStore for MemoryStore {
     }
 
     async fn commit(&self, write: &WriteSet) -> Result<(), StoreError> {
+        write.check(&WriteLimits::default())?;
         let fault = self.faults.take();
         let mut tables = self.lock();
         let refused = match fault {

@@ -1,0 +1,253 @@
+//! The stores the contract suite runs against: the in-memory store, dynoxide
+//! embedded in the test process, and a moto server (`MOTO_ENDPOINT`, started by
+//! `scripts/test.sh`). A missing server fails the test; nothing is skipped.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use application::ports::AggregateStore;
+use application::{AggregateRef, EventEnvelope, Relay};
+use bootstrap::clients::LocalClients;
+use bootstrap::embedded::EmbeddedDynamo;
+use dynamodb_adapter::{
+    create_tables, stream_arn, Checkpoints, DynamoStore, StreamRelay, StreamRelayOptions,
+    TableLayout,
+};
+use memory_adapter::{MemoryStore, MemoryStream};
+
+/// Stream records (or in-memory change records) read per poll in the contract tests.
+pub const PAGE: usize = 5;
+
+/// One store under test, with what the tests need to look inside it.
+pub struct Backend {
+    /// Its name in failure messages.
+    pub name: &'static str,
+    /// Whether a repeated `ClientRequestToken` succeeds without writing again.
+    pub honours_request_token: bool,
+    kind: Kind,
+}
+
+enum Kind {
+    Memory {
+        store: MemoryStore,
+        stream: MemoryStream,
+    },
+    Dynamo {
+        store: DynamoStore,
+        clients: LocalClients,
+        calls: Arc<AtomicUsize>,
+        _server: Option<EmbeddedDynamo>,
+    },
+}
+
+/// Counts the requests a client puts on the wire.
+#[derive(Debug)]
+struct CallCounter(Arc<AtomicUsize>);
+
+impl Intercept for CallCounter {
+    fn name(&self) -> &'static str {
+        "CallCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+impl Backend {
+    /// The in-memory store and its change log.
+    pub fn memory() -> Self {
+        let store = MemoryStore::journaled();
+        Self {
+            name: "memory",
+            honours_request_token: false,
+            kind: Kind::Memory {
+                stream: MemoryStream::new(store.clone(), PAGE),
+                store,
+            },
+        }
+    }
+
+    /// A fresh in-memory dynoxide server in this process, single-table or with a
+    /// separate outbox table.
+    pub async fn dynoxide(separate_outbox: bool) -> Self {
+        let server = EmbeddedDynamo::start(None)
+            .await
+            .expect("dynoxide must start in-process");
+        let clients = LocalClients::new(&server.endpoint());
+        let mut layout = TableLayout::single_table("workshop");
+        if separate_outbox {
+            layout = layout.with_outbox_table("workshop-outbox");
+        }
+        Self::dynamo("dynoxide", true, clients, layout, Some(server)).await
+    }
+
+    /// Fresh tables on the moto server at `MOTO_ENDPOINT`.
+    pub async fn moto() -> Self {
+        let endpoint = std::env::var("MOTO_ENDPOINT").expect(
+            "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto, \
+             or start `moto_server -H 127.0.0.1 -p 5000` and export MOTO_ENDPOINT=http://127.0.0.1:5000",
+        );
+        let clients = LocalClients::new(&endpoint);
+        let table = format!("contract-{}", uuid::Uuid::now_v7().simple());
+        Self::dynamo(
+            "moto",
+            false,
+            clients,
+            TableLayout::single_table(table),
+            None,
+        )
+        .await
+    }
+
+    async fn dynamo(
+        name: &'static str,
+        honours_request_token: bool,
+        clients: LocalClients,
+        layout: TableLayout,
+        server: Option<EmbeddedDynamo>,
+    ) -> Self {
+        create_tables(&clients.dynamodb, &layout)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = clients
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(CallCounter(Arc::clone(&calls)))
+            .build();
+        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(counted), layout);
+        Self {
+            name,
+            honours_request_token,
+            kind: Kind::Dynamo {
+                store,
+                clients,
+                calls,
+                _server: server,
+            },
+        }
+    }
+
+    /// The store under test.
+    pub fn store(&self) -> Arc<dyn AggregateStore> {
+        match &self.kind {
+            Kind::Memory { store, .. } => Arc::new(store.clone()),
+            Kind::Dynamo { store, .. } => Arc::new(store.clone()),
+        }
+    }
+
+    /// Calls that reached the store: commit attempts in memory, requests on the wire otherwise.
+    pub fn store_calls(&self) -> usize {
+        match &self.kind {
+            Kind::Memory { store, .. } => store.journal().len(),
+            Kind::Dynamo { calls, .. } => calls.load(Ordering::SeqCst),
+        }
+    }
+
+    /// The outbox of `aggregate`, in version order.
+    pub async fn outbox_of(&self, aggregate: &AggregateRef) -> Vec<EventEnvelope> {
+        match &self.kind {
+            Kind::Memory { store, .. } => store.outbox_of(aggregate),
+            Kind::Dynamo { store, .. } => store.outbox_of(aggregate).await.expect("outbox query"),
+        }
+    }
+
+    /// Every outbox event.
+    pub async fn outbox(&self) -> Vec<EventEnvelope> {
+        match &self.kind {
+            Kind::Memory { store, .. } => store.outbox(),
+            Kind::Dynamo { store, .. } => store.outbox().await.expect("outbox scan"),
+        }
+    }
+
+    /// Writes an outbox item no relay can decode, as a foreign writer might.
+    pub async fn write_poison(&self) {
+        match &self.kind {
+            Kind::Memory { store, .. } => store
+                .append_raw_change(serde_json::json!({"entityType": "OUTBOX", "eventType": 42})),
+            Kind::Dynamo { store, clients, .. } => {
+                clients
+                    .dynamodb
+                    .put_item()
+                    .table_name(store.layout().outbox_table())
+                    .item("pk", AttributeValue::S("FOREIGN#1".into()))
+                    .item("sk", AttributeValue::S("EVENT#1".into()))
+                    .item("entityType", AttributeValue::S("OUTBOX".into()))
+                    .item("eventType", AttributeValue::N("42".into()))
+                    .send()
+                    .await
+                    .expect("poison put");
+            }
+        }
+    }
+
+    /// A relay worker reading this store's change feed from its checkpoint, as a
+    /// freshly started process would.
+    pub async fn relay_worker(&self, relay: Relay) -> RelayWorker {
+        match &self.kind {
+            Kind::Memory { stream, .. } => RelayWorker::Memory {
+                stream: stream.clone(),
+                relay,
+            },
+            Kind::Dynamo { store, clients, .. } => {
+                let layout = store.layout();
+                let arn = stream_arn(&clients.dynamodb, layout.outbox_table())
+                    .await
+                    .expect("the outbox table has a stream");
+                let checkpoints =
+                    Checkpoints::new(clients.dynamodb.clone(), &layout.checkpoint_table, &arn);
+                let options = StreamRelayOptions {
+                    batch_size: PAGE as i32,
+                    idle_refresh: 3,
+                    describe_interval: std::time::Duration::ZERO,
+                    ..StreamRelayOptions::default()
+                };
+                RelayWorker::Dynamo(StreamRelay::new(
+                    clients.streams.clone(),
+                    arn,
+                    checkpoints,
+                    relay,
+                    options,
+                ))
+            }
+        }
+    }
+}
+
+/// A relay process over one backend's change feed.
+pub enum RelayWorker {
+    /// The in-memory change log.
+    Memory {
+        /// The reader, sharing its checkpoint with every other reader of the backend.
+        stream: MemoryStream,
+        /// The relay use case.
+        relay: Relay,
+    },
+    /// A DynamoDB stream.
+    Dynamo(StreamRelay),
+}
+
+impl RelayWorker {
+    /// Reads and relays one page per shard; returns whether anything was read.
+    pub async fn poll(&mut self) -> bool {
+        match self {
+            RelayWorker::Memory { stream, relay } => stream.deliver(relay).await.is_some(),
+            RelayWorker::Dynamo(worker) => match worker.poll().await {
+                Ok(report) => report.records > 0,
+                Err(error) => panic!("stream poll failed: {error}"),
+            },
+        }
+    }
+}

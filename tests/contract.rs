@@ -1,0 +1,544 @@
+//! The store contract, run against the in-memory store, dynoxide (single table and
+//! separate outbox table) and moto: atomic commits, no lost update under 32
+//! concurrent writers, idempotent replay, limits enforced before any call, and the
+//! stream → relay round trip, including a relay killed mid-batch and restarted.
+
+
+// The rules below are helpers shared by generated tests; a panic is how they fail.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use application::envelope::EventContext;
+use application::ports::{
+    DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
+};
+use application::{
+    AggregateId, CommandError, CommandPolicy, CommandService, EventEnvelope, EventId,
+    IdempotencyKey, LimitError, Relay, RequestMeta, Target, Traceparent, WriteSet,
+};
+use domain::repair::{Repair, RepairCommand};
+use domain::{decide, fold, Version};
+use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
+use system_tests::backends::Backend;
+use system_tests::{keyed, line_item, open_repair};
+
+/// A publisher that records every entry it accepts and can hang forever on one
+/// call, after accepting it — a relay process dying before it checkpoints.
+#[derive(Default)]
+struct RecordingPublisher {
+    accepted: Mutex<Vec<EventEnvelope>>,
+    last_call: Mutex<Vec<EventId>>,
+    calls: AtomicUsize,
+    hang_on_call: Option<usize>,
+    hung: Notify,
+}
+
+impl RecordingPublisher {
+    fn hanging_on(call: usize) -> Self {
+        Self {
+            hang_on_call: Some(call),
+            ..Self::default()
+        }
+    }
+
+    fn accepted(&self) -> Vec<EventEnvelope> {
+        self.accepted.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl EventPublisher for RecordingPublisher {
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        self.accepted.lock().unwrap().extend_from_slice(events);
+        *self.last_call.lock().unwrap() = events.iter().map(|e| e.event_id).collect();
+        if self.hang_on_call == Some(call) {
+            self.hung.notify_one();
+            std::future::pending::<()>().await;
+        }
+        Ok(vec![PublishOutcome::Published; events.len()])
+    }
+}
+
+fn service(backend: &Backend, max_attempts: u32) -> CommandService {
+    CommandService::new(
+        backend.store(),
+        Arc::new(StepClock::default()),
+        Arc::new(SequentialIds::default()),
+        CommandPolicy {
+            max_attempts,
+            ..CommandPolicy::default()
+        },
+    )
+}
+
+fn context() -> EventContext {
+    EventContext {
+        occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+        correlation_id: "contract".into(),
+        causation_id: "contract".into(),
+        traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+    }
+}
+
+/// The write set that opens repair `id` for `customer`, with an optional key.
+fn opening(id: AggregateId, customer: &str, key: Option<&str>) -> WriteSet {
+    let decision = decide::<Repair>(&None, Version::INITIAL, &open_repair(customer)).unwrap();
+    let request = key.map(|k| (IdempotencyKey::parse(k).unwrap(), Uuid::from_u128(7)));
+    WriteSet::from_decision(id, &decision, &context(), Uuid::now_v7(), request).unwrap()
+}
+
+async fn a_failed_condition_writes_nothing(backend: Backend) {
+    let store = backend.store();
+    let id = AggregateId::from_uuid(Uuid::now_v7());
+    let first = opening(id, "Ada", Some("open-ada"));
+    store.commit(&first).await.unwrap();
+    let before = (
+        store.load(&first.aggregate).await.unwrap(),
+        backend.outbox_of(&first.aggregate).await,
+    );
+
+    let stale = opening(id, "Bob", None);
+    let error = store.commit(&stale).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::VersionConflict { .. }),
+        "{}: {error}",
+        backend.name
+    );
+
+    // Right version, but a key committed before: the state put must not happen either.
+    let state = serde_json::from_value(first.state.state.clone()).unwrap();
+    let decision = decide::<Repair>(&state, Version::new(1), &RepairCommand::StartWork).unwrap();
+    let reused = WriteSet::from_decision(
+        id,
+        &decision,
+        &context(),
+        Uuid::now_v7(),
+        Some((
+            IdempotencyKey::parse("open-ada").unwrap(),
+            Uuid::from_u128(8),
+        )),
+    )
+    .unwrap();
+    let error = store.commit(&reused).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::DuplicateRequest(_)),
+        "{}: {error}",
+        backend.name
+    );
+
+    let after = (
+        store.load(&first.aggregate).await.unwrap(),
+        backend.outbox_of(&first.aggregate).await,
+    );
+    assert_eq!(
+        after, before,
+        "{}: a cancelled commit changed state or outbox",
+        backend.name
+    );
+    assert_eq!(after.1.len(), 1);
+}
+
+async fn concurrent_writers_lose_no_update(backend: Backend) {
+    let service = Arc::new(service(&backend, 5));
+    let meta = RequestMeta::default();
+    let opened = service
+        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
+        .await
+        .unwrap();
+    let id = Target::Existing(opened.aggregate.aggregate_id);
+    service
+        .execute::<Repair>(id, &RepairCommand::StartWork, &meta)
+        .await
+        .unwrap();
+
+    let started = std::time::Instant::now();
+    let writers: Vec<_> = (0..32)
+        .map(|i| {
+            let service = Arc::clone(&service);
+            tokio::spawn(async move {
+                service
+                    .execute::<Repair>(id, &line_item(100 + i), &RequestMeta::default())
+                    .await
+            })
+        })
+        .collect();
+    let mut committed = Vec::new();
+    let (mut gave_up, mut throttled) = (0, 0);
+    for writer in writers {
+        match writer.await.unwrap() {
+            Ok(outcome) => committed.push(outcome),
+            Err(CommandError::Conflict { .. }) => gave_up += 1,
+            Err(CommandError::Unavailable(_)) => throttled += 1,
+            Err(other) => panic!("{}: unexpected failure: {other}", backend.name),
+        }
+    }
+    let elapsed = started.elapsed();
+    println!(
+        "{}: 32 writers, {} committed, {gave_up} gave up after 5 conflicts, {throttled} throttled, {elapsed:?}",
+        backend.name,
+        committed.len()
+    );
+    let outbox = backend.outbox_of(&opened.aggregate).await;
+    let state = backend
+        .store()
+        .load(&opened.aggregate)
+        .await
+        .unwrap()
+        .unwrap();
+    let expected = 2 + committed.len() as u64;
+    assert_eq!(state.version, Version::new(expected), "{}", backend.name);
+    let versions: Vec<u64> = outbox.iter().map(|e| e.aggregate_version.value()).collect();
+    assert_eq!(
+        versions,
+        (1..=expected).collect::<Vec<_>>(),
+        "{}",
+        backend.name
+    );
+    let stored: HashSet<EventId> = outbox.iter().map(|e| e.event_id).collect();
+    for outcome in &committed {
+        assert_eq!(outcome.event_ids.len(), 1);
+        assert!(
+            stored.contains(&outcome.event_ids[0]),
+            "{}: a committed event is missing",
+            backend.name
+        );
+    }
+    let events: Vec<_> = outbox
+        .iter()
+        .map(|e| e.decode::<Repair>().unwrap())
+        .collect();
+    let replayed = fold::<Repair>(None, &events);
+    assert_eq!(
+        serde_json::to_value(&replayed).unwrap(),
+        state.state,
+        "{}",
+        backend.name
+    );
+    assert!(
+        !committed.is_empty(),
+        "{}: no writer got through",
+        backend.name
+    );
+}
+
+async fn a_repeated_request_is_replayed_not_recommitted(backend: Backend) {
+    let service = service(&backend, 5);
+    let meta = keyed("open-once");
+    let first = service
+        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
+        .await
+        .unwrap();
+    let again = service
+        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
+        .await
+        .unwrap();
+    assert!(again.replayed, "{}", backend.name);
+    assert_eq!(
+        (
+            again.aggregate.clone(),
+            again.version,
+            again.event_ids.clone()
+        ),
+        (
+            first.aggregate.clone(),
+            first.version,
+            first.event_ids.clone()
+        )
+    );
+    assert_eq!(
+        backend.outbox_of(&first.aggregate).await.len(),
+        1,
+        "{}",
+        backend.name
+    );
+
+    // The same write sent twice with one ClientRequestToken, as an SDK retry does.
+    let store = backend.store();
+    let write = opening(AggregateId::from_uuid(Uuid::now_v7()), "Bob", None);
+    store.commit(&write).await.unwrap();
+    let repeated = store.commit(&write).await;
+    if backend.honours_request_token {
+        assert!(repeated.is_ok(), "{}: {repeated:?}", backend.name);
+    } else {
+        assert!(
+            matches!(repeated, Err(StoreError::VersionConflict { .. })),
+            "{}: {repeated:?}",
+            backend.name
+        );
+    }
+    assert_eq!(
+        backend.outbox_of(&write.aggregate).await.len(),
+        1,
+        "{}: written twice",
+        backend.name
+    );
+}
+
+async fn limits_are_refused_before_any_call(backend: Backend) {
+    let store = backend.store();
+    let mut write = opening(
+        AggregateId::from_uuid(Uuid::now_v7()),
+        "Ada",
+        Some("too-long"),
+    );
+    let event = write.outbox[0].clone();
+    write.outbox = vec![event; 99];
+    let calls = backend.store_calls();
+    let error = store.commit(&write).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            StoreError::Limit(LimitError::TooManyActions {
+                actions: 101,
+                max: 100
+            })
+        ),
+        "{}: {error}",
+        backend.name
+    );
+    let mut write = opening(AggregateId::from_uuid(Uuid::now_v7()), "Ada", None);
+    write.state.state = serde_json::Value::String("x".repeat(400 * 1024));
+    let error = store.commit(&write).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::Limit(LimitError::ItemTooLarge { .. })),
+        "{}: {error}",
+        backend.name
+    );
+    assert_eq!(
+        backend.store_calls(),
+        calls,
+        "{}: a refused write reached the store",
+        backend.name
+    );
+}
+
+/// Opens `aggregates` repairs and moves them round-robin, so neighbouring events
+/// belong to different aggregates; returns the outbox.
+async fn write_events(backend: &Backend, aggregates: usize) -> Vec<EventEnvelope> {
+    let service = service(backend, 5);
+    let meta = RequestMeta::default();
+    let mut ids = Vec::new();
+    for n in 0..aggregates {
+        let outcome = service
+            .execute::<Repair>(Target::New, &open_repair(&format!("C{n}")), &meta)
+            .await
+            .unwrap();
+        ids.push(Target::Existing(outcome.aggregate.aggregate_id));
+    }
+    for command in [RepairCommand::StartWork, line_item(4_999)] {
+        for id in &ids {
+            service
+                .execute::<Repair>(*id, &command, &meta)
+                .await
+                .unwrap();
+        }
+    }
+    backend.outbox().await
+}
+
+/// Polls `worker` until `done` holds, failing after a generous deadline.
+async fn poll_until(
+    worker: &mut system_tests::backends::RelayWorker,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        if !worker.poll().await {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// Versions of each aggregate in order of first publication.
+fn first_publication_order(published: &[EventEnvelope]) -> BTreeMap<String, Vec<u64>> {
+    let mut seen = HashSet::new();
+    let mut order: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for event in published {
+        if seen.insert(event.event_id) {
+            order
+                .entry(event.aggregate().to_string())
+                .or_default()
+                .push(event.aggregate_version.value());
+        }
+    }
+    order
+}
+
+async fn the_stream_carries_every_event_to_the_relay_in_order(backend: Backend) {
+    let outbox = write_events(&backend, 4).await;
+    backend.write_poison().await;
+    assert_eq!(outbox.len(), 12, "{}", backend.name);
+    let publisher = Arc::new(RecordingPublisher::default());
+    let dead_letters = MemoryDeadLetterQueue::new();
+    let relay = Relay::new(publisher.clone(), Arc::new(dead_letters.clone()));
+    let mut worker = backend.relay_worker(relay).await;
+    let expected: HashSet<EventId> = outbox.iter().map(|e| e.event_id).collect();
+    poll_until(&mut worker, "every event to be published", || {
+        let published: HashSet<EventId> = publisher.accepted().iter().map(|e| e.event_id).collect();
+        published == expected && !dead_letters.letters().is_empty()
+    })
+    .await;
+    for (aggregate, versions) in first_publication_order(&publisher.accepted()) {
+        assert_eq!(
+            versions,
+            vec![1, 2, 3],
+            "{}: {aggregate} published out of order",
+            backend.name
+        );
+    }
+    let letters = dead_letters.letters();
+    assert_eq!(
+        letters.len(),
+        1,
+        "{}: the poison record is dead-lettered once",
+        backend.name
+    );
+    assert!(
+        matches!(&letters[0].payload, DeadLetterPayload::Raw { raw } if raw.contains("42")),
+        "{}: {:?}",
+        backend.name,
+        letters[0]
+    );
+}
+
+async fn a_relay_killed_mid_batch_loses_nothing(backend: Backend) {
+    let outbox = write_events(&backend, 4).await;
+    let expected: HashSet<EventId> = outbox.iter().map(|e| e.event_id).collect();
+    let dead_letters = Arc::new(MemoryDeadLetterQueue::new());
+
+    // The first process accepts its third publish call, then dies before checkpointing it.
+    let dying = Arc::new(RecordingPublisher::hanging_on(3));
+    let mut worker = backend
+        .relay_worker(Relay::new(dying.clone(), dead_letters.clone()))
+        .await;
+    tokio::select! {
+        () = dying.hung.notified() => {}
+        () = async { loop { worker.poll().await; tokio::time::sleep(Duration::from_millis(20)).await; } } => {}
+        () = tokio::time::sleep(Duration::from_secs(60)) => panic!("{}: the relay never reached its third publish", backend.name),
+    }
+    drop(worker);
+    let before_kill = dying.accepted();
+    let hung_call = dying.last_call.lock().unwrap().clone();
+
+    // A new process resumes from the checkpoint.
+    let publisher = Arc::new(RecordingPublisher::default());
+    let mut worker = backend
+        .relay_worker(Relay::new(publisher.clone(), dead_letters.clone()))
+        .await;
+    let mut all = before_kill.clone();
+    poll_until(&mut worker, "the restarted relay to catch up", || {
+        let published: HashSet<EventId> = before_kill
+            .iter()
+            .chain(publisher.accepted().iter())
+            .map(|e| e.event_id)
+            .collect();
+        published == expected
+    })
+    .await;
+    let after = publisher.accepted();
+    all.extend(after.iter().cloned());
+    let mut counts: HashMap<EventId, usize> = HashMap::new();
+    for event in &all {
+        *counts.entry(event.event_id).or_default() += 1;
+    }
+    let repeated: HashSet<EventId> = counts
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(id, _)| *id)
+        .collect();
+    let killed: HashSet<EventId> = before_kill.iter().map(|e| e.event_id).collect();
+    println!(
+        "{}: {} published before the kill, {} after, {} repeated",
+        backend.name,
+        before_kill.len(),
+        after.len(),
+        repeated.len()
+    );
+    assert!(
+        repeated.is_subset(&killed),
+        "{}: an event not published before the kill was repeated",
+        backend.name
+    );
+    assert!(
+        !repeated.is_empty(),
+        "{}: the unfinished batch must come again",
+        backend.name
+    );
+    assert!(
+        repeated.len() < killed.len(),
+        "{}: checkpointed events were published again",
+        backend.name
+    );
+    assert!(
+        hung_call.iter().all(|id| repeated.contains(id)),
+        "{}: the batch that died unacknowledged must come again",
+        backend.name
+    );
+    for (aggregate, versions) in first_publication_order(&all) {
+        assert_eq!(
+            versions,
+            vec![1, 2, 3],
+            "{}: {aggregate} published out of order",
+            backend.name
+        );
+    }
+    assert!(counts.values().all(|n| *n <= 2), "{}", backend.name);
+}
+
+/// Generates one test per contract rule for a backend.
+macro_rules! contract {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_failed_condition_writes_nothing() {
+                super::a_failed_condition_writes_nothing($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn thirty_two_concurrent_writers_lose_no_update() {
+                super::concurrent_writers_lose_no_update($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_repeated_request_is_replayed_not_recommitted() {
+                super::a_repeated_request_is_replayed_not_recommitted($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn limits_are_refused_before_any_call() {
+                super::limits_are_refused_before_any_call($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn the_stream_carries_every_event_to_the_relay_in_order() {
+                super::the_stream_carries_every_event_to_the_relay_in_order($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn a_relay_killed_mid_batch_loses_nothing() {
+                super::a_relay_killed_mid_batch_loses_nothing($make).await;
+            }
+        }
+    };
+}
+
+contract!(memory, Backend::memory());
+contract!(dynoxide, Backend::dynoxide(false).await);
+contract!(dynoxide_outbox_table, Backend::dynoxide(true).await);
+contract!(moto, Backend::moto().await);
