@@ -3,7 +3,6 @@
 //! concurrent writers, idempotent replay, limits enforced before any call, and the
 //! stream → relay round trip, including a relay killed mid-batch and restarted.
 
-
 // The rules below are helpers shared by generated tests; a panic is how they fail.
 #![allow(clippy::unwrap_used)]
 
