@@ -71,3 +71,11 @@ fn the_application_names_no_adapter() {
 fn the_memory_adapter_pulls_no_aws_sdk() {
     assert_free_of("adapters/memory", &["aws", "lambda", "serde_dynamo"]);
 }
+
+#[test]
+fn the_dynamodb_adapter_names_no_other_adapter_and_no_emulator() {
+    assert_free_of(
+        "adapters/dynamodb",
+        &["memory-adapter", "bootstrap", "dynoxide", "lambda_runtime"],
+    );
+}

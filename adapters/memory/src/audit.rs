@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use application::ports::DeadLetterPayload;
-use application::{AggregateRef, EventEnvelope, EventId};
+use application::{AggregateRef, EventEnvelope, EventId, StateRecord};
 use domain::order::Order;
 use domain::repair::Repair;
 use domain::{fold, Aggregate};
@@ -73,12 +73,36 @@ pub enum Violation {
     Unsettled,
 }
 
+/// One aggregate as a store holds it, whichever store that is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAggregate {
+    /// The aggregate.
+    pub aggregate: AggregateRef,
+    /// Its stored state, if any.
+    pub state: Option<StateRecord>,
+    /// Its outbox, in version order.
+    pub outbox: Vec<EventEnvelope>,
+}
+
+/// Invariant 1 for stored aggregates: folding each outbox gives the stored state
+/// and version, and versions run `1..=n`.
+pub fn audit_stored(aggregates: &[StoredAggregate]) -> Vec<Violation> {
+    aggregates.iter().flat_map(check_aggregate).collect()
+}
+
 /// The invariants that hold after every step.
 pub fn audit(pipeline: &MemoryPipeline) -> Vec<Violation> {
-    let mut violations = Vec::new();
-    for aggregate in pipeline.store.aggregates() {
-        violations.extend(check_aggregate(pipeline, &aggregate));
-    }
+    let stored: Vec<StoredAggregate> = pipeline
+        .store
+        .aggregates()
+        .into_iter()
+        .map(|aggregate| StoredAggregate {
+            state: pipeline.store.state_of(&aggregate),
+            outbox: pipeline.store.outbox_of(&aggregate),
+            aggregate,
+        })
+        .collect();
+    let mut violations = audit_stored(&stored);
     let journal = pipeline.store.journal();
     let outbox = pipeline.store.outbox();
     let published = pipeline.bus.accepted();
@@ -115,6 +139,15 @@ pub fn audit_at_rest(pipeline: &MemoryPipeline) -> Vec<Violation> {
     if !pipeline.is_at_rest() {
         violations.push(Violation::Unsettled);
     }
+    violations.extend(audit_delivery(&pipeline.store.outbox(), pipeline));
+    violations
+}
+
+/// The delivery invariants at rest for `outbox`, relayed into `pipeline`'s bus:
+/// every event published (or dead-lettered after a permanent refusal), first
+/// publications per aggregate in version order, each consumer's effect exactly once.
+pub fn audit_delivery(outbox: &[EventEnvelope], pipeline: &MemoryPipeline) -> Vec<Violation> {
+    let mut violations = Vec::new();
     let published = pipeline.bus.accepted();
     let mut first_seen = HashSet::new();
     let mut first_order: BTreeMap<AggregateRef, Vec<u64>> = BTreeMap::new();
@@ -135,7 +168,7 @@ pub fn audit_at_rest(pipeline: &MemoryPipeline) -> Vec<Violation> {
             DeadLetterPayload::Raw { .. } => None,
         })
         .collect();
-    for event in pipeline.store.outbox() {
+    for event in outbox {
         if !first_seen.contains(&event.event_id) && !dead.contains(&event.event_id) {
             violations.push(Violation::Unpublished {
                 event_id: event.event_id,
@@ -193,26 +226,27 @@ pub fn audit_at_rest(pipeline: &MemoryPipeline) -> Vec<Violation> {
 }
 
 /// Invariant 1 for one aggregate, whichever its type.
-fn check_aggregate(pipeline: &MemoryPipeline, aggregate: &AggregateRef) -> Vec<Violation> {
-    match aggregate.aggregate_type.as_str() {
-        Repair::TYPE => check_fold::<Repair>(pipeline, aggregate),
-        Order::TYPE => check_fold::<Order>(pipeline, aggregate),
+fn check_aggregate(stored: &StoredAggregate) -> Vec<Violation> {
+    match stored.aggregate.aggregate_type.as_str() {
+        Repair::TYPE => check_fold::<Repair>(stored),
+        Order::TYPE => check_fold::<Order>(stored),
         other => vec![Violation::StateDiverges {
-            aggregate: aggregate.clone(),
+            aggregate: stored.aggregate.clone(),
             detail: format!("unknown aggregate type {other}"),
         }],
     }
 }
 
-/// Folds the outbox of `aggregate` and compares it with the stored state.
-fn check_fold<A: Aggregate>(pipeline: &MemoryPipeline, aggregate: &AggregateRef) -> Vec<Violation> {
+/// Folds the outbox of an aggregate and compares it with its stored state.
+fn check_fold<A: Aggregate>(stored: &StoredAggregate) -> Vec<Violation> {
+    let aggregate = &stored.aggregate;
     let diverges = |detail: String| {
         vec![Violation::StateDiverges {
             aggregate: aggregate.clone(),
             detail,
         }]
     };
-    let outbox = pipeline.store.outbox_of(aggregate);
+    let outbox = &stored.outbox;
     let versions: Vec<u64> = outbox.iter().map(|e| e.aggregate_version.value()).collect();
     if !versions.iter().copied().eq(1..=versions.len() as u64) {
         return vec![Violation::VersionGap {
@@ -228,7 +262,7 @@ fn check_fold<A: Aggregate>(pipeline: &MemoryPipeline, aggregate: &AggregateRef)
         Ok(events) => events,
         Err(error) => return diverges(format!("undecodable event: {error}")),
     };
-    let Some(stored) = pipeline.store.state_of(aggregate) else {
+    let Some(stored) = stored.state.clone() else {
         return diverges("no stored state".to_owned());
     };
     if stored.version.value() != versions.len() as u64 {

@@ -21,7 +21,7 @@ pub mod queue;
 pub mod store;
 pub mod stream;
 
-pub use audit::{audit, audit_at_rest, Violation};
+pub use audit::{audit, audit_at_rest, audit_delivery, audit_stored, StoredAggregate, Violation};
 pub use bus::{BusFault, EventPattern, MemoryBus};
 pub use dead_letter::{DeadLetterFault, MemoryDeadLetterQueue};
 pub use determinism::{SequentialIds, StepClock};

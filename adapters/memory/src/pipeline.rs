@@ -184,12 +184,23 @@ impl MemoryPipeline {
     /// Delivers the next stream batch to the relay; `None` when the stream is drained.
     pub async fn relay_step(&self) -> Option<RelayReport> {
         let report = self.stream.deliver(&self.relay).await?;
+        self.count_relay_run(
+            report.published,
+            report.dead_lettered,
+            report.retry_from.is_some(),
+        );
+        Some(report)
+    }
+
+    /// Counts a run of [`MemoryPipeline::relay`] fed by another change feed (a
+    /// DynamoDB stream): what it published and dead-lettered, and whether it
+    /// left a record to retry.
+    pub fn count_relay_run(&self, published: usize, dead_lettered: usize, retried: bool) {
         let mut stats = self.lock();
         stats.relay_runs += 1;
-        stats.published += report.published;
-        stats.dead_lettered += report.dead_lettered;
-        stats.relay_retries += usize::from(report.retry_from.is_some());
-        Some(report)
+        stats.published += published;
+        stats.dead_lettered += dead_lettered;
+        stats.relay_retries += usize::from(retried);
     }
 
     /// Lets every consumer take one batch from its queue; undeleted deliveries

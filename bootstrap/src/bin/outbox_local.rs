@@ -20,7 +20,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = runtime.block_on(run(&options));
+    let report = match runtime.block_on(run(&options)) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     print!("{report}");
     if report.violations.is_empty() {
         ExitCode::SUCCESS
