@@ -46,10 +46,7 @@ impl DynamoStore {
 
     /// The transaction `write` becomes: the state put under its version
     /// condition, each outbox put and the idempotency record put as new items.
-    ///
-    /// # Errors
-    /// [`StoreError::Failed`] when an item does not encode.
-    pub fn transaction(&self, write: &WriteSet) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn transaction(&self, write: &WriteSet) -> Result<Vec<TransactWriteItem>, StoreError> {
         let failed = |error: crate::items::ItemError| StoreError::Failed(Box::new(error));
         let mut actions = Vec::with_capacity(write.action_count());
         let state = state_item(

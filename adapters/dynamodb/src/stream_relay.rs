@@ -177,14 +177,6 @@ impl StreamRelay {
         }
     }
 
-    /// Whether every known shard is finished or has nothing after its checkpoint
-    /// as of its last read.
-    pub fn is_caught_up(&self) -> bool {
-        self.shards
-            .values()
-            .all(|shard| shard.checkpoint.finished || shard.idle_polls > 0)
-    }
-
     /// Learns new shards (and their checkpoints), at most once per `describe_interval`.
     async fn describe(&mut self) -> Result<(), StreamRelayError> {
         let due = self
@@ -409,5 +401,89 @@ where
     StreamRelayError::Streams {
         operation,
         source: Box::new(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use application::ports::{
+        DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher, PublishError, PublishOutcome,
+    };
+    use application::EventEnvelope;
+    use async_trait::async_trait;
+    use std::sync::Arc;
+
+    struct Nowhere;
+
+    #[async_trait]
+    impl EventPublisher for Nowhere {
+        async fn publish(
+            &self,
+            events: &[EventEnvelope],
+        ) -> Result<Vec<PublishOutcome>, PublishError> {
+            Ok(vec![PublishOutcome::Published; events.len()])
+        }
+    }
+
+    #[async_trait]
+    impl DeadLetterQueue for Nowhere {
+        async fn send(&self, _letter: DeadLetter) -> Result<(), DeadLetterError> {
+            Ok(())
+        }
+    }
+
+    /// A relay that never calls out; only its shard bookkeeping is exercised.
+    fn offline_relay() -> StreamRelay {
+        let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::Config::builder()
+                .behavior_version_latest()
+                .region(region.clone())
+                .build(),
+        );
+        let streams = aws_sdk_dynamodbstreams::Client::from_conf(
+            aws_sdk_dynamodbstreams::Config::builder()
+                .behavior_version_latest()
+                .region(region)
+                .build(),
+        );
+        let relay = Relay::new(Arc::new(Nowhere), Arc::new(Nowhere));
+        StreamRelay::new(
+            streams,
+            "arn",
+            Checkpoints::new(dynamodb, "checkpoints", "arn"),
+            relay,
+            StreamRelayOptions::default(),
+        )
+    }
+
+    fn shard(parent: Option<&str>, finished: bool) -> Shard {
+        Shard {
+            parent: parent.map(str::to_owned),
+            checkpoint: Checkpoint {
+                finished,
+                ..Checkpoint::default()
+            },
+            iterator: None,
+            idle_polls: 0,
+        }
+    }
+
+    #[test]
+    fn a_child_shard_waits_until_its_parent_is_finished() {
+        let mut relay = offline_relay();
+        relay.shards.insert("a".into(), shard(None, true));
+        relay.shards.insert("b".into(), shard(Some("a"), false));
+        relay
+            .shards
+            .insert("c".into(), shard(Some("trimmed-away"), false));
+        relay.shards.insert("d".into(), shard(Some("e"), false));
+        relay.shards.insert("e".into(), shard(None, false));
+        assert_eq!(relay.ready_shards(), vec!["b", "c", "e"]);
+        if let Some(parent) = relay.shards.get_mut("e") {
+            parent.checkpoint.finished = true;
+        }
+        assert_eq!(relay.ready_shards(), vec!["b", "c", "d"]);
     }
 }
