@@ -26,7 +26,7 @@ use application::{
 use domain::repair::{Repair, RepairCommand};
 use domain::{decide, fold, Version};
 use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
-use system_tests::backends::Backend;
+use system_tests::backends::{Backend, RelayWorker};
 use system_tests::{keyed, line_item, open_repair};
 
 /// A publisher that records every entry it accepts and can hang forever on one
@@ -541,3 +541,45 @@ contract!(memory, Backend::memory());
 contract!(dynoxide, Backend::dynoxide(false).await);
 contract!(dynoxide_outbox_table, Backend::dynoxide(true).await);
 contract!(moto, Backend::moto().await);
+
+/// The long-running relay loop of a container: it publishes events as they are
+/// committed, while it runs, and returns when asked to stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_stream_relay_follows_the_stream_and_stops_on_request() {
+    let backend = Backend::dynoxide(false).await;
+    let publisher = Arc::new(RecordingPublisher::default());
+    let relay = Relay::new(publisher.clone(), Arc::new(MemoryDeadLetterQueue::new()));
+    let RelayWorker::Dynamo(mut worker) = backend.relay_worker(relay).await else {
+        panic!("dynoxide has a DynamoDB stream");
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        worker
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await;
+    });
+    let expected: HashSet<EventId> = write_events(&backend, 2)
+        .await
+        .iter()
+        .map(|e| e.event_id)
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let published: HashSet<EventId> = publisher.accepted().iter().map(|e| e.event_id).collect();
+        if published == expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the running relay fell behind"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), running)
+        .await
+        .expect("the relay stops when asked")
+        .unwrap();
+}
