@@ -1,0 +1,526 @@
+//! `PutEvents` for the relay: chunks within AWS's limits, per-entry outcomes, and
+//! retries of only the failed entries.
+
+use async_trait::async_trait;
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::primitives::DateTime;
+use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
+use aws_sdk_eventbridge::Client;
+use tracing::{debug, warn};
+
+use application::ports::{EventPublisher, PublishError, PublishOutcome};
+use application::{BoxError, EventEnvelope};
+
+use crate::retry::RetryPolicy;
+use crate::sources::EventSources;
+
+/// The most entries one `PutEvents` request may carry.
+pub const MAX_ENTRIES: usize = 10;
+/// The summed entry size of one `PutEvents` request must stay below this (256 KiB).
+pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
+/// What the `Time` parameter counts for, whatever its value.
+const TIME_BYTES: usize = 14;
+
+/// Entry error codes after which sending the entry again may succeed.
+const RETRYABLE_CODES: [&str; 4] = [
+    "ThrottlingException",
+    "InternalFailure",
+    "InternalException",
+    "ServiceUnavailable",
+];
+
+/// The size of a `PutEvents` entry as EventBridge counts it: 14 bytes for `Time`
+/// if set, plus the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each resource.
+pub fn entry_size(entry: &PutEventsRequestEntry) -> usize {
+    let text = |value: Option<&str>| value.map_or(0, str::len);
+    entry.time().map_or(0, |_| TIME_BYTES)
+        + text(entry.source())
+        + text(entry.detail_type())
+        + text(entry.detail())
+        + entry.resources().iter().map(String::len).sum::<usize>()
+}
+
+/// Publishes outbox events to an EventBridge bus.
+#[derive(Debug, Clone)]
+pub struct EventBridgePublisher {
+    client: Client,
+    bus_name: String,
+    sources: EventSources,
+    retry: RetryPolicy,
+}
+
+/// An entry on its way, with its index in the caller's batch.
+#[derive(Debug, Clone)]
+struct Pending {
+    index: usize,
+    entry: PutEventsRequestEntry,
+    size: usize,
+}
+
+impl EventBridgePublisher {
+    /// A publisher to `bus_name` through `client`.
+    pub fn new(client: Client, bus_name: impl Into<String>, sources: EventSources) -> Self {
+        Self {
+            client,
+            bus_name: bus_name.into(),
+            sources,
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    /// The same publisher retrying failed entries by `retry`.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// The entry of `event`: `Source` by aggregate type, `DetailType` the event
+    /// type, `Detail` the whole envelope, `Time` when it occurred.
+    fn entry(&self, event: &EventEnvelope) -> Result<PutEventsRequestEntry, serde_json::Error> {
+        Ok(PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus_name)
+            .source(self.sources.source_of(&event.aggregate_type))
+            .detail_type(&event.event_type)
+            .detail(serde_json::to_string(event)?)
+            .time(DateTime::from_secs(event.occurred_at.unix_timestamp()))
+            .build())
+    }
+
+    /// Sends `pending` until every entry is published, refused for good, or out
+    /// of attempts, writing each entry's outcome.
+    ///
+    /// # Errors
+    /// The classified error of a request that failed as a whole; the entries
+    /// still pending then are marked retryable failures.
+    async fn send(
+        &self,
+        mut pending: Vec<Pending>,
+        outcomes: &mut [Option<PublishOutcome>],
+    ) -> Result<(), PublishError> {
+        let max_attempts = self.retry.max_attempts.max(1);
+        for attempt in 1..=max_attempts {
+            let entries = pending.iter().map(|p| p.entry.clone()).collect();
+            let response = match self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(response) => response,
+                Err(error) => {
+                    let error = classify(error);
+                    for p in &pending {
+                        outcomes[p.index] = Some(retryable(error.to_string(), attempt));
+                    }
+                    return Err(error);
+                }
+            };
+            let results = response.entries();
+            let mut again = Vec::new();
+            for (position, p) in pending.into_iter().enumerate() {
+                match verdict(results.get(position)) {
+                    Verdict::Published => outcomes[p.index] = Some(PublishOutcome::Published),
+                    Verdict::Refused(reason) => {
+                        warn!(reason, "EventBridge refused an entry for good");
+                        outcomes[p.index] = Some(PublishOutcome::Failed {
+                            retryable: false,
+                            reason,
+                            attempts: attempt,
+                        });
+                    }
+                    Verdict::Retry(reason) => {
+                        outcomes[p.index] = Some(retryable(reason, attempt));
+                        again.push(p);
+                    }
+                }
+            }
+            if again.is_empty() || attempt == max_attempts {
+                return Ok(());
+            }
+            let wait = self.retry.backoff(attempt);
+            debug!(
+                entries = again.len(),
+                attempt,
+                ?wait,
+                "retrying failed entries"
+            );
+            tokio::time::sleep(wait).await;
+            pending = again;
+        }
+        Ok(())
+    }
+}
+
+/// What a result entry says of its request entry.
+enum Verdict {
+    Published,
+    Retry(String),
+    Refused(String),
+}
+
+fn verdict(result: Option<&PutEventsResultEntry>) -> Verdict {
+    let Some(result) = result else {
+        return Verdict::Retry("EventBridge returned no result for the entry".into());
+    };
+    match (result.error_code(), result.event_id()) {
+        (None, Some(_)) => Verdict::Published,
+        (None, None) => Verdict::Retry("EventBridge returned no event id for the entry".into()),
+        (Some(code), _) => {
+            let reason = format!("{code}: {}", result.error_message().unwrap_or_default());
+            if RETRYABLE_CODES.contains(&code) {
+                Verdict::Retry(reason)
+            } else {
+                Verdict::Refused(reason)
+            }
+        }
+    }
+}
+
+fn retryable(reason: String, attempts: u32) -> PublishOutcome {
+    PublishOutcome::Failed {
+        retryable: true,
+        reason,
+        attempts,
+    }
+}
+
+/// A whole request's failure: throttling, or the bus out of reach.
+fn classify<E, R>(error: SdkError<E, R>) -> PublishError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let throttled = error
+        .as_service_error()
+        .and_then(ProvideErrorMetadata::code)
+        .is_some_and(|code| code.starts_with("Throttl"));
+    let boxed: BoxError = Box::new(error);
+    if throttled {
+        PublishError::Throttled(boxed)
+    } else {
+        PublishError::Unavailable(boxed)
+    }
+}
+
+/// Splits `pending` into requests of at most [`MAX_ENTRIES`] entries whose sizes
+/// sum to less than [`MAX_REQUEST_BYTES`], keeping their order.
+fn chunks(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
+    let mut chunks: Vec<Vec<Pending>> = Vec::new();
+    let mut size = 0;
+    for p in pending {
+        let full = chunks
+            .last()
+            .is_none_or(|chunk| chunk.len() == MAX_ENTRIES || size + p.size >= MAX_REQUEST_BYTES);
+        if full {
+            chunks.push(Vec::new());
+            size = 0;
+        }
+        size += p.size;
+        if let Some(chunk) = chunks.last_mut() {
+            chunk.push(p);
+        }
+    }
+    chunks
+}
+
+#[async_trait]
+impl EventPublisher for EventBridgePublisher {
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
+        let mut outcomes: Vec<Option<PublishOutcome>> = vec![None; events.len()];
+        let mut pending = Vec::with_capacity(events.len());
+        for (index, event) in events.iter().enumerate() {
+            let refused = |reason: String| {
+                Some(PublishOutcome::Failed {
+                    retryable: false,
+                    reason,
+                    attempts: 0,
+                })
+            };
+            match self.entry(event) {
+                Ok(entry) => {
+                    let size = entry_size(&entry);
+                    if size >= MAX_REQUEST_BYTES {
+                        outcomes[index] = refused(format!(
+                            "EntryTooLarge: {size} bytes, PutEvents takes less than {MAX_REQUEST_BYTES}"
+                        ));
+                    } else {
+                        pending.push(Pending { index, entry, size });
+                    }
+                }
+                Err(error) => {
+                    outcomes[index] = refused(format!("the envelope did not encode: {error}"))
+                }
+            }
+        }
+        let mut failure = None;
+        for chunk in chunks(pending) {
+            if let Some(error) = &failure {
+                for p in chunk {
+                    outcomes[p.index] = Some(retryable(format!("not sent: {error}"), 0));
+                }
+                continue;
+            }
+            if let Err(error) = self.send(chunk, &mut outcomes).await {
+                warn!(%error, "PutEvents failed as a whole");
+                failure = Some(error);
+            }
+        }
+        let outcomes: Vec<PublishOutcome> = outcomes
+            .into_iter()
+            .map(|outcome| outcome.unwrap_or_else(|| retryable("not sent".into(), 0)))
+            .collect();
+        match failure {
+            Some(error) if !outcomes.contains(&PublishOutcome::Published) => Err(error),
+            _ => Ok(outcomes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use application::{AggregateId, AggregateRef, EventId, Traceparent};
+    use aws_sdk_eventbridge::operation::put_events::{
+        PutEventsError, PutEventsInput, PutEventsOutput,
+    };
+    use aws_sdk_eventbridge::types::error::InternalException;
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use domain::Version;
+    use std::time::Duration;
+    use time::OffsetDateTime;
+    use uuid::Uuid;
+
+    fn event(aggregate: u128, detail_bytes: usize) -> EventEnvelope {
+        let aggregate_id = AggregateId::from_uuid(Uuid::from_u128(aggregate));
+        EventEnvelope {
+            event_id: EventId::derive(&AggregateRef::new("Repair", aggregate_id), Version::new(1)),
+            event_type: "RepairCompleted".into(),
+            schema_version: 1,
+            aggregate_type: "Repair".into(),
+            aggregate_id,
+            aggregate_version: Version::new(1),
+            occurred_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            correlation_id: "c".into(),
+            causation_id: "r".into(),
+            traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+            data: serde_json::json!({ "note": "x".repeat(detail_bytes) }),
+        }
+    }
+
+    fn ok(id: &str) -> PutEventsResultEntry {
+        PutEventsResultEntry::builder().event_id(id).build()
+    }
+
+    fn failed(code: &str) -> PutEventsResultEntry {
+        PutEventsResultEntry::builder()
+            .error_code(code)
+            .error_message("refused")
+            .build()
+    }
+
+    fn response(entries: Vec<PutEventsResultEntry>) -> PutEventsOutput {
+        let failed = entries.iter().filter(|e| e.error_code().is_some()).count();
+        PutEventsOutput::builder()
+            .failed_entry_count(i32::try_from(failed).unwrap())
+            .set_entries(Some(entries))
+            .build()
+    }
+
+    fn publisher(client: Client, max_attempts: u32) -> EventBridgePublisher {
+        EventBridgePublisher::new(client, "outbox-bus", EventSources::default()).with_retry(
+            RetryPolicy {
+                max_attempts,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(2),
+            },
+        )
+    }
+
+    fn details(request: &PutEventsInput) -> Vec<String> {
+        request
+            .entries()
+            .iter()
+            .map(|e| e.detail().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn entry_size_counts_like_aws_time_fourteen_bytes_and_utf8_lengths() {
+        let entry = PutEventsRequestEntry::builder()
+            .source("carworkshop.outbox")
+            .detail_type("RepairCompleted")
+            .detail("{\"k\":\"é\"}")
+            .resources("arn:r")
+            .time(DateTime::from_secs(0))
+            .build();
+        assert_eq!(entry_size(&entry), 14 + 18 + 15 + 10 + 5);
+        let bare = PutEventsRequestEntry::builder()
+            .source("s")
+            .detail_type("d")
+            .build();
+        assert_eq!(entry_size(&bare), 2);
+    }
+
+    #[test]
+    fn chunks_hold_at_most_ten_entries_and_stay_under_the_request_size() {
+        let pending = |sizes: &[usize]| {
+            sizes
+                .iter()
+                .enumerate()
+                .map(|(index, &size)| Pending {
+                    index,
+                    entry: PutEventsRequestEntry::builder().build(),
+                    size,
+                })
+                .collect::<Vec<_>>()
+        };
+        let lengths = |chunks: Vec<Vec<Pending>>| chunks.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(lengths(chunks(pending(&[10; 25]))), vec![10, 10, 5]);
+        let third = MAX_REQUEST_BYTES / 3 + 1;
+        assert_eq!(lengths(chunks(pending(&[third; 7]))), vec![2, 2, 2, 1]);
+        let order: Vec<usize> = chunks(pending(&[third; 7]))
+            .into_iter()
+            .flatten()
+            .map(|p| p.index)
+            .collect();
+        assert_eq!(order, (0..7).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn only_failed_entries_are_sent_again_and_permanent_refusals_are_final() {
+        let events: Vec<EventEnvelope> = (1..=4).map(|i| event(i, 1)).collect();
+        let expected_retry = serde_json::to_string(&events[1]).unwrap();
+        let first = mock!(Client::put_events)
+            .match_requests(|request| request.entries().len() == 4)
+            .then_output(|| {
+                response(vec![
+                    ok("e1"),
+                    failed("ThrottlingException"),
+                    ok("e3"),
+                    failed("AccessDeniedException"),
+                ])
+            });
+        let second = mock!(Client::put_events)
+            .match_requests(move |request| details(request) == vec![expected_retry.clone()])
+            .then_output(|| response(vec![ok("e2")]));
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&first, &second]);
+
+        let outcomes = publisher(client, 3).publish(&events).await.unwrap();
+
+        assert_eq!(outcomes[0], PublishOutcome::Published);
+        assert_eq!(outcomes[1], PublishOutcome::Published);
+        assert_eq!(outcomes[2], PublishOutcome::Published);
+        assert!(matches!(
+            &outcomes[3],
+            PublishOutcome::Failed { retryable: false, reason, attempts: 1 }
+                if reason.starts_with("AccessDeniedException")
+        ));
+        assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn entries_still_failing_after_the_last_attempt_are_retryable_failures() {
+        let throttled = mock!(Client::put_events)
+            .sequence()
+            .output(|| response(vec![failed("InternalFailure")]))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&throttled]);
+
+        let outcomes = publisher(client, 3).publish(&[event(1, 1)]).await.unwrap();
+
+        assert!(matches!(
+            &outcomes[0],
+            PublishOutcome::Failed {
+                retryable: true,
+                attempts: 3,
+                ..
+            }
+        ));
+        assert_eq!(throttled.num_calls(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_entry_without_a_result_or_event_id_is_never_reported_published() {
+        let short = mock!(Client::put_events)
+            .then_output(|| response(vec![PutEventsResultEntry::builder().build()]));
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&short]);
+
+        let outcomes = publisher(client, 1)
+            .publish(&[event(1, 1), event(2, 1)])
+            .await
+            .unwrap();
+
+        assert_eq!(outcomes.len(), 2);
+        assert!(outcomes.iter().all(|o| matches!(
+            o,
+            PublishOutcome::Failed {
+                retryable: true,
+                ..
+            }
+        )));
+    }
+
+    #[tokio::test]
+    async fn a_request_failing_as_a_whole_publishes_nothing() {
+        let down = mock!(Client::put_events)
+            .sequence()
+            .error(|| {
+                PutEventsError::InternalException(
+                    InternalException::builder().message("down").build(),
+                )
+            })
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::MatchAny, [&down]);
+
+        let result = publisher(client, 2).publish(&[event(1, 1)]).await;
+
+        assert!(
+            matches!(result, Err(PublishError::Unavailable(_))),
+            "{result:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_oversized_entry_is_refused_for_good_without_a_request_and_the_rest_go_out() {
+        let accept = mock!(Client::put_events)
+            .match_requests(|request| request.entries().len() == 1)
+            .then_output(|| response(vec![ok("small")]));
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&accept]);
+
+        let outcomes = publisher(client, 1)
+            .publish(&[event(1, MAX_REQUEST_BYTES), event(2, 10)])
+            .await
+            .unwrap();
+
+        assert!(matches!(
+            &outcomes[0],
+            PublishOutcome::Failed { retryable: false, reason, .. } if reason.starts_with("EntryTooLarge")
+        ));
+        assert_eq!(outcomes[1], PublishOutcome::Published);
+        assert_eq!(accept.num_calls(), 1);
+    }
+
+    #[tokio::test]
+    async fn entries_carry_bus_source_type_time_and_the_envelope() {
+        let repair = event(1, 1);
+        let envelope = serde_json::to_string(&repair).unwrap();
+        let check = mock!(Client::put_events)
+            .match_requests(move |request| {
+                let entry = &request.entries()[0];
+                entry.event_bus_name() == Some("outbox-bus")
+                    && entry.source() == Some("carworkshop.outbox")
+                    && entry.detail_type() == Some("RepairCompleted")
+                    && entry.detail() == Some(envelope.as_str())
+                    && entry.time() == Some(&DateTime::from_secs(1_700_000_000))
+            })
+            .then_output(|| response(vec![ok("e1")]));
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&check]);
+
+        let outcomes = publisher(client, 1).publish(&[repair]).await.unwrap();
+
+        assert_eq!(outcomes, vec![PublishOutcome::Published]);
+    }
+}

@@ -1,0 +1,221 @@
+//! Dead letters on SQS: the letter as the message body (JSON), its reason,
+//! attempt count and stream position as message attributes for filtering and
+//! alarms; [`SqsDeadLetterQueue::receive`] and [`SqsDeadLetterQueue::delete`]
+//! read them back for redrive.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::Client;
+use tracing::warn;
+
+use application::ports::{DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue};
+
+/// The largest message body this adapter sends (SQS's classic 256 KiB limit).
+pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// Room kept for the notice that a payload was cut.
+const NOTICE_ROOM: usize = 1024;
+
+/// A dead letter read back, with the handle that deletes it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceivedLetter {
+    /// The letter.
+    pub letter: DeadLetter,
+    /// Deletes the message once the letter is redriven.
+    pub receipt_handle: String,
+}
+
+/// Why reading dead letters back failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RedriveError {
+    /// SQS could not be reached or refused the call.
+    #[error("the dead-letter queue failed: {0}")]
+    Queue(#[source] application::BoxError),
+    /// A message body is not a dead letter; it stays in the queue.
+    #[error("message {message_id} is not a dead letter: {source}")]
+    Undecodable {
+        /// The SQS message id.
+        message_id: String,
+        /// What the decoder said.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// The dead-letter queue on SQS.
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetterQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetterQueue {
+    /// The queue at `queue_url` through `client`.
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    /// Receives up to `max` letters (1 to 10), waiting up to `wait_seconds` for one.
+    ///
+    /// # Errors
+    /// [`RedriveError`]; an undecodable message is reported, not deleted.
+    pub async fn receive(
+        &self,
+        max: i32,
+        wait_seconds: i32,
+    ) -> Result<Vec<ReceivedLetter>, RedriveError> {
+        let output = self
+            .client
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(max.clamp(1, 10))
+            .wait_time_seconds(wait_seconds.clamp(0, 20))
+            .send()
+            .await
+            .map_err(|error| RedriveError::Queue(Box::new(error)))?;
+        output
+            .messages()
+            .iter()
+            .map(|message| {
+                let letter =
+                    serde_json::from_str(message.body().unwrap_or_default()).map_err(|source| {
+                        RedriveError::Undecodable {
+                            message_id: message.message_id().unwrap_or_default().to_owned(),
+                            source,
+                        }
+                    })?;
+                Ok(ReceivedLetter {
+                    letter,
+                    receipt_handle: message.receipt_handle().unwrap_or_default().to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    /// Deletes a letter once it has been redriven.
+    ///
+    /// # Errors
+    /// [`RedriveError::Queue`].
+    pub async fn delete(&self, receipt_handle: &str) -> Result<(), RedriveError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .send()
+            .await
+            .map_err(|error| RedriveError::Queue(Box::new(error)))?;
+        Ok(())
+    }
+}
+
+/// The message body of `letter`. A body over [`MAX_MESSAGE_BYTES`] keeps its
+/// reason and position but carries a cut copy of the payload, saying so: the
+/// full item stays in the outbox table until its TTL.
+fn body(letter: &DeadLetter) -> Result<String, serde_json::Error> {
+    let full = serde_json::to_string(letter)?;
+    if full.len() <= MAX_MESSAGE_BYTES {
+        return Ok(full);
+    }
+    let payload = match &letter.payload {
+        DeadLetterPayload::Event { envelope } => serde_json::to_string(envelope)?,
+        DeadLetterPayload::Raw { raw } => raw.clone(),
+    };
+    let mut cut = MAX_MESSAGE_BYTES - NOTICE_ROOM - letter.reason.len().min(MAX_MESSAGE_BYTES / 2);
+    while !payload.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let shortened = DeadLetter {
+        reason: format!(
+            "{} [payload cut from {} to {cut} bytes; the full item stays in the outbox table until its TTL]",
+            letter.reason,
+            payload.len()
+        ),
+        payload: DeadLetterPayload::Raw {
+            raw: payload[..cut].to_owned(),
+        },
+        ..letter.clone()
+    };
+    serde_json::to_string(&shortened)
+}
+
+fn text(value: &str) -> Option<MessageAttributeValue> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .ok()
+}
+
+#[async_trait]
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn send(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
+        let body = body(&letter).map_err(|error| DeadLetterError(Box::new(error)))?;
+        let reason: String = letter.reason.chars().take(256).collect();
+        let attempts = MessageAttributeValue::builder()
+            .data_type("Number")
+            .string_value(letter.attempts.to_string())
+            .build()
+            .ok();
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .set_message_attributes(Some(
+                [
+                    ("reason", text(&reason)),
+                    ("attempts", attempts),
+                    ("sequence", text(letter.sequence.as_str())),
+                ]
+                .into_iter()
+                .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+                .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|error| {
+                warn!(sequence = %letter.sequence, %error, "SendMessage to the dead-letter queue failed");
+                DeadLetterError(Box::new(error))
+            })?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use application::SequenceNumber;
+
+    fn letter(raw: String) -> DeadLetter {
+        DeadLetter {
+            sequence: SequenceNumber::new("42"),
+            reason: "undecodable outbox item".into(),
+            attempts: 1,
+            payload: DeadLetterPayload::Raw { raw },
+        }
+    }
+
+    #[test]
+    fn a_small_letter_is_sent_whole() {
+        let small = letter("{\"pk\":\"x\"}".into());
+        let sent: DeadLetter = serde_json::from_str(&body(&small).unwrap()).unwrap();
+        assert_eq!(sent, small);
+    }
+
+    #[test]
+    fn an_oversized_letter_is_cut_to_fit_and_says_so() {
+        let big = letter("é".repeat(MAX_MESSAGE_BYTES));
+        let encoded = body(&big).unwrap();
+        assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
+        let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
+        assert_eq!(sent.sequence, big.sequence);
+        assert!(sent
+            .reason
+            .starts_with("undecodable outbox item [payload cut from"));
+        let DeadLetterPayload::Raw { raw } = sent.payload else {
+            panic!("a cut payload is raw");
+        };
+        assert!(raw.starts_with("éé") && raw.len() < MAX_MESSAGE_BYTES);
+    }
+}
