@@ -9,15 +9,15 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use application::ports::AggregateStore;
+use application::ports::{AggregateStore, Effect, Inbox};
 use application::{AggregateRef, EventEnvelope, Relay};
 use bootstrap::clients::LocalClients;
 use bootstrap::embedded::EmbeddedDynamo;
 use dynamodb_adapter::{
-    create_tables, stream_arn, Checkpoints, DynamoStore, StreamRelay, StreamRelayOptions,
+    create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay, StreamRelayOptions,
     TableLayout,
 };
-use memory_adapter::{MemoryStore, MemoryStream};
+use memory_adapter::{MemoryInbox, MemoryStore, MemoryStream};
 
 /// Stream records (or in-memory change records) read per poll in the contract tests.
 pub const PAGE: usize = 5;
@@ -42,6 +42,33 @@ enum Kind {
         calls: Arc<AtomicUsize>,
         _server: Option<EmbeddedDynamo>,
     },
+}
+
+/// A consumer inbox of a backend, with its recorded effects.
+#[derive(Clone)]
+pub enum BackendInbox {
+    /// The in-memory inbox.
+    Memory(MemoryInbox),
+    /// The DynamoDB inbox.
+    Dynamo(DynamoInbox),
+}
+
+impl BackendInbox {
+    /// The inbox as the port.
+    pub fn port(&self) -> Arc<dyn Inbox> {
+        match self {
+            Self::Memory(inbox) => Arc::new(inbox.clone()),
+            Self::Dynamo(inbox) => Arc::new(inbox.clone()),
+        }
+    }
+
+    /// The effects `consumer` recorded.
+    pub async fn effects_of(&self, consumer: &str) -> Vec<Effect> {
+        match self {
+            Self::Memory(inbox) => inbox.effects_of(consumer),
+            Self::Dynamo(inbox) => inbox.effects_of(consumer).await.expect("effects scan"),
+        }
+    }
 }
 
 /// Counts the requests a client puts on the wire.
@@ -153,6 +180,17 @@ impl Backend {
         match &self.kind {
             Kind::Memory { store, .. } => store.journal().len(),
             Kind::Dynamo { calls, .. } => calls.load(Ordering::SeqCst),
+        }
+    }
+
+    /// An inbox beside the store: in memory, or in the store's main table.
+    pub fn inbox(&self) -> BackendInbox {
+        match &self.kind {
+            Kind::Memory { .. } => BackendInbox::Memory(MemoryInbox::new()),
+            Kind::Dynamo { store, clients, .. } => BackendInbox::Dynamo(DynamoInbox::new(
+                clients.dynamodb.clone(),
+                store.layout().table.clone(),
+            )),
         }
     }
 

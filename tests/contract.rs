@@ -20,9 +20,10 @@ use application::ports::{
     DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
 };
 use application::{
-    AggregateId, CommandError, CommandPolicy, CommandService, EventEnvelope, EventId,
+    AggregateId, CommandError, CommandPolicy, ConsumeService, Consumed, CommandService, EventEnvelope, EventId,
     IdempotencyKey, LimitError, Relay, RequestMeta, Target, Traceparent, WriteSet,
 };
+use application::reactions::Invoicing;
 use domain::repair::{Repair, RepairCommand};
 use domain::{decide, fold, Version};
 use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
@@ -498,6 +499,63 @@ async fn a_relay_killed_mid_batch_loses_nothing(backend: Backend) {
     assert!(counts.values().all(|n| *n <= 2), "{}", backend.name);
 }
 
+/// The inbox: eight concurrent deliveries of one event record its effect once,
+/// and a later delivery finds the mark and writes nothing.
+async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Backend) {
+    let inbox = backend.inbox();
+    let service = service(&backend, 5);
+    let meta = RequestMeta::default();
+    let opened = service
+        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
+        .await
+        .unwrap();
+    let repair = Target::Existing(opened.aggregate.aggregate_id);
+    for command in [
+        RepairCommand::StartWork,
+        line_item(12_000),
+        RepairCommand::CompleteRepair,
+    ] {
+        service
+            .execute::<Repair>(repair, &command, &meta)
+            .await
+            .unwrap();
+    }
+    let completed = backend
+        .outbox_of(&opened.aggregate)
+        .await
+        .into_iter()
+        .find(|e| e.event_type == "RepairCompleted")
+        .expect("the repair was completed");
+    let consume = ConsumeService::new(inbox.port(), Arc::new(Invoicing));
+    let deliveries: Vec<_> = (0..8)
+        .map(|_| {
+            let consume = consume.clone();
+            let event = completed.clone();
+            tokio::spawn(async move { consume.consume(&event).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for delivery in deliveries {
+        outcomes.push(delivery.await.unwrap().unwrap());
+    }
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Consumed::Applied).count(),
+        1,
+        "{}: {outcomes:?}",
+        backend.name
+    );
+    assert_eq!(
+        consume.consume(&completed).await.unwrap(),
+        Consumed::Duplicate,
+        "{}",
+        backend.name
+    );
+    let invoices = inbox.effects_of("invoicing").await;
+    assert_eq!(invoices.len(), 1, "{}: {invoices:?}", backend.name);
+    assert_eq!(invoices[0].event_id, completed.event_id);
+    assert_eq!(invoices[0].data["amountCents"], 12_000, "{}", backend.name);
+}
+
 /// Generates one test per contract rule for a backend.
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
@@ -527,6 +585,11 @@ macro_rules! contract {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn the_stream_carries_every_event_to_the_relay_in_order() {
                 super::the_stream_carries_every_event_to_the_relay_in_order($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn an_effect_is_recorded_once_however_often_the_event_arrives() {
+                super::an_effect_is_recorded_once_however_often_the_event_arrives($make).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -158,13 +158,13 @@ fn string_attribute(item: &Attributes, name: &str) -> String {
 }
 
 /// Epoch seconds `retention` after `from`.
-fn expiry(from: OffsetDateTime, retention: Duration) -> i64 {
+pub(crate) fn expiry(from: OffsetDateTime, retention: Duration) -> i64 {
     let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     from.unix_timestamp().saturating_add(retention)
 }
 
 /// The wall clock, for TTLs only.
-fn now() -> OffsetDateTime {
+pub(crate) fn now() -> OffsetDateTime {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |elapsed| elapsed.as_secs());

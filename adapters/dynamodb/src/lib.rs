@@ -9,10 +9,13 @@
 //!   relay's change records; outbox inserts only, poison for undecodable items.
 //! - [`StreamRelay`]: reads a stream shard by shard, relays, and checkpoints in
 //!   DynamoDB, for runtimes without Lambda.
+//! - [`DynamoInbox`]: a consumer's effect and its (consumer, event id) mark in
+//!   one transaction, so a redelivery writes nothing.
 //! - [`create_tables`]: the tables of a [`TableLayout`], for local use and tests.
 
 pub mod checkpoint;
 pub mod errors;
+pub mod inbox;
 pub mod items;
 pub mod layout;
 pub mod store;
@@ -20,6 +23,7 @@ pub mod stream_decode;
 pub mod stream_relay;
 pub mod tables;
 
+pub use inbox::DynamoInbox;
 pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
 pub use layout::TableLayout;
 pub use store::DynamoStore;

@@ -1,0 +1,195 @@
+//! The inbox on DynamoDB: a consumer's effect and its (consumer, event id) mark
+//! written by one `TransactWriteItems`, the mark under `attribute_not_exists`, so
+//! a redelivered event finds its mark and writes nothing.
+//!
+//! Items of the consumer's table: the mark (`pk = INBOX#<consumer>#<eventId>`,
+//! `sk = INBOX`, `entityType = INBOX`, TTL `expiresAt`) and the effect
+//! (`pk = EFFECT#<consumer>#<eventId>`, `sk = EFFECT`, `entityType = EFFECT`,
+//! kept for good: an invoice is business data).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::Client;
+use serde::{Deserialize, Serialize};
+
+use application::ports::{Effect, Inbox, InboxError, InboxOutcome};
+use application::EventId;
+
+use crate::errors::sdk_error;
+use crate::items::{expiry, now, Attributes};
+use crate::layout::{ENTITY_TYPE, PK, SK};
+
+/// `entityType` of an inbox mark.
+pub const ENTITY_INBOX: &str = "INBOX";
+/// `entityType` of a recorded effect.
+pub const ENTITY_EFFECT: &str = "EFFECT";
+
+/// A mark: this consumer handled this event.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MarkItem {
+    pk: String,
+    sk: String,
+    entity_type: String,
+    consumer: String,
+    event_id: EventId,
+    expires_at: i64,
+}
+
+/// An effect, as the consumer recorded it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EffectItem {
+    pk: String,
+    sk: String,
+    entity_type: String,
+    consumer: String,
+    effect: Effect,
+}
+
+/// The inbox of consumers whose marks and effects live in one DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoInbox {
+    client: Client,
+    table: String,
+    retention: Duration,
+}
+
+impl DynamoInbox {
+    /// Marks outlive every redelivery: SQS keeps a message at most 14 days.
+    pub const DEFAULT_RETENTION: Duration = Duration::from_secs(14 * 24 * 3600);
+
+    /// An inbox in `table` through `client`, marks kept [`Self::DEFAULT_RETENTION`].
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            retention: Self::DEFAULT_RETENTION,
+        }
+    }
+
+    /// The effects `consumer` recorded, by a consistent scan (for inspection and tests).
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`] when the scan fails or an item does not decode.
+    pub async fn effects_of(&self, consumer: &str) -> Result<Vec<Effect>, InboxError> {
+        let items: Vec<Attributes> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("#entityType = :effect AND consumer = :consumer")
+            .expression_attribute_names("#entityType", ENTITY_TYPE)
+            .expression_attribute_values(":effect", AttributeValue::S(ENTITY_EFFECT.into()))
+            .expression_attribute_values(":consumer", AttributeValue::S(consumer.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| InboxError::Unavailable(Box::new(sdk_error(error))))?;
+        items
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item::<_, EffectItem>(item)
+                    .map(|item| item.effect)
+                    .map_err(|error| InboxError::Unavailable(Box::new(error)))
+            })
+            .collect()
+    }
+
+    fn put(&self, item: Attributes) -> Result<TransactWriteItem, InboxError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|error| InboxError::Unavailable(Box::new(error)))?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+}
+
+fn mark_pk(consumer: &str, event_id: EventId) -> String {
+    format!("INBOX#{consumer}#{event_id}")
+}
+
+fn encode<T: Serialize>(item: T) -> Result<Attributes, InboxError> {
+    serde_dynamo::to_item(item).map_err(|error| InboxError::Unavailable(Box::new(error)))
+}
+
+#[async_trait]
+impl Inbox for DynamoInbox {
+    async fn processed(&self, consumer: &str, event_id: EventId) -> Result<bool, InboxError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(mark_pk(consumer, event_id)))
+            .key(SK, AttributeValue::S(ENTITY_INBOX.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| InboxError::Unavailable(Box::new(sdk_error(error))))?;
+        Ok(output.item.is_some())
+    }
+
+    async fn apply_once(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        effect: Option<Effect>,
+    ) -> Result<InboxOutcome, InboxError> {
+        let mark = encode(MarkItem {
+            pk: mark_pk(consumer, event_id),
+            sk: ENTITY_INBOX.into(),
+            entity_type: ENTITY_INBOX.into(),
+            consumer: consumer.into(),
+            event_id,
+            expires_at: expiry(now(), self.retention),
+        })?;
+        let mut actions = vec![self.put(mark)?];
+        if let Some(effect) = effect {
+            actions.push(self.put(encode(EffectItem {
+                pk: format!("EFFECT#{consumer}#{event_id}"),
+                sk: ENTITY_EFFECT.into(),
+                entity_type: ENTITY_EFFECT.into(),
+                consumer: consumer.into(),
+                effect,
+            })?)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(InboxOutcome::Applied),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel))
+                    if mark_exists(cancel.cancellation_reasons(), cancel.message()) =>
+                {
+                    Ok(InboxOutcome::AlreadyProcessed)
+                }
+                _ => Err(InboxError::Unavailable(Box::new(sdk_error(error)))),
+            },
+        }
+    }
+}
+
+/// Whether the mark's condition (the first action) failed. Servers that send no
+/// reasons list the codes in the message, e.g. `[ConditionalCheckFailed, None]`.
+fn mark_exists(
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+    message: Option<&str>,
+) -> bool {
+    match reasons.first() {
+        Some(reason) => reason.code() == Some("ConditionalCheckFailed"),
+        None => message
+            .and_then(|m| m.rfind('[').map(|start| &m[start + 1..]))
+            .is_some_and(|codes| codes.trim_start().starts_with("ConditionalCheckFailed")),
+    }
+}
