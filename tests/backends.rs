@@ -14,8 +14,8 @@ use application::{AggregateRef, EventEnvelope, Relay};
 use bootstrap::clients::LocalClients;
 use bootstrap::embedded::EmbeddedDynamo;
 use dynamodb_adapter::{
-    create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay, StreamRelayOptions,
-    TableLayout,
+    create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay,
+    StreamRelayOptions, TableLayout,
 };
 use memory_adapter::{MemoryInbox, MemoryStore, MemoryStream};
 

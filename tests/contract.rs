@@ -19,11 +19,12 @@ use application::envelope::EventContext;
 use application::ports::{
     DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
 };
-use application::{
-    AggregateId, CommandError, CommandPolicy, ConsumeService, Consumed, CommandService, EventEnvelope, EventId,
-    IdempotencyKey, LimitError, Relay, RequestMeta, Target, Traceparent, WriteSet,
-};
 use application::reactions::Invoicing;
+use application::{
+    AggregateId, CommandError, CommandPolicy, CommandService, ConsumeService, Consumed,
+    EventEnvelope, EventId, IdempotencyKey, LimitError, Relay, RequestMeta, Target, Traceparent,
+    WriteSet,
+};
 use domain::repair::{Repair, RepairCommand};
 use domain::{decide, fold, Version};
 use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};

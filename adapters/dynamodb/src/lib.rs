@@ -23,8 +23,8 @@ pub mod stream_decode;
 pub mod stream_relay;
 pub mod tables;
 
-pub use inbox::DynamoInbox;
 pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
+pub use inbox::DynamoInbox;
 pub use layout::TableLayout;
 pub use store::DynamoStore;
 pub use stream_decode::{decode_lambda_record, decode_streams_record, MissingSequenceNumber};

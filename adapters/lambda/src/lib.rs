@@ -1,0 +1,20 @@
+//! Lambda adapters of the outbox: the handlers behind the Lambda functions,
+//! free of any runtime loop so they can be tested and embedded as plain functions.
+//!
+//! - [`CommandApi`]: the public HTTP contract (API Gateway HTTP API v2 payloads and
+//!   Function URLs) → the command use case; every error is a JSON body with a status.
+//! - [`relay_stream_batch`]: a DynamoDB stream batch → the relay use case →
+//!   `batchItemFailures` naming the first record not handled.
+//! - [`consume_sqs_batch`]: EventBridge events delivered by SQS → the consume use
+//!   case → `batchItemFailures` naming the messages to deliver again.
+
+pub mod api_error;
+pub mod api_request;
+pub mod command_api;
+pub mod sqs_consumer;
+pub mod stream_relay;
+
+pub use api_error::ApiError;
+pub use command_api::CommandApi;
+pub use sqs_consumer::consume_sqs_batch;
+pub use stream_relay::{relay_stream_batch, StreamBatchError};

@@ -1,0 +1,54 @@
+//! The relay on Lambda: a DynamoDB stream batch in, `batchItemFailures` out.
+//!
+//! Records are relayed in stream order. When one cannot be published, the
+//! response names its sequence number: Lambda retries the batch from there, so
+//! everything before it is not sent again and per-aggregate order holds. Poison
+//! records are dead-lettered by the relay and count as handled (seed `003`).
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use tracing::{info, warn};
+
+use application::{ChangeRecord, Relay};
+use dynamodb_adapter::{decode_lambda_record, MissingSequenceNumber};
+
+/// Why a batch could not be relayed at all; Lambda retries the whole batch.
+#[derive(Debug, thiserror::Error)]
+pub enum StreamBatchError {
+    /// An outbox record carries no position, so a partial failure cannot name it.
+    #[error(transparent)]
+    MissingSequenceNumber(#[from] MissingSequenceNumber),
+}
+
+/// Relays the outbox inserts of `event`; the response names the first record to retry, if any.
+///
+/// # Errors
+/// [`StreamBatchError`] when a record cannot be placed in its shard.
+pub async fn relay_stream_batch(
+    relay: &Relay,
+    event: &Event,
+) -> Result<DynamoDbEventResponse, StreamBatchError> {
+    let mut records: Vec<ChangeRecord> = Vec::with_capacity(event.records.len());
+    for record in &event.records {
+        if let Some(change) = decode_lambda_record(record)? {
+            records.push(change);
+        }
+    }
+    let report = relay.relay(&records).await;
+    info!(
+        records = event.records.len(),
+        outbox = records.len(),
+        published = report.published,
+        dead_lettered = report.dead_lettered,
+        retry_from = report.retry_from.as_ref().map(|s| s.as_str()),
+        "stream batch relayed"
+    );
+    let mut response = DynamoDbEventResponse::default();
+    if let Some(sequence) = report.retry_from {
+        warn!(%sequence, "asking Lambda to retry from a record");
+        let mut failure = DynamoDbBatchItemFailure::default();
+        failure.item_identifier = Some(sequence.as_str().to_owned());
+        response.batch_item_failures.push(failure);
+    }
+    Ok(response)
+}

@@ -1,0 +1,432 @@
+//! The command API against the in-memory store, fed API Gateway HTTP API v2
+//! events in the shape AWS documents: the seed stories over HTTP, idempotent
+//! repeats, and a typed JSON error for every kind of bad input.
+
+use std::sync::Arc;
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
+use serde_json::{json, Value};
+
+use application::{CommandPolicy, CommandService};
+use lambda_adapter::CommandApi;
+use memory_adapter::{FaultyStore, MemoryStore, SequentialIds, StepClock, StoreFault};
+
+/// An API Gateway HTTP API (payload 2.0) event, as AWS documents it.
+fn event(
+    method: &str,
+    path: &str,
+    stage: &str,
+    headers: Value,
+    body: Option<&str>,
+) -> lambda_http::Request {
+    let raw_path = if stage == "$default" {
+        path.to_owned()
+    } else {
+        format!("/{stage}{path}")
+    };
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api-id",
+            "domainName": "id.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "id",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "192.0.2.1",
+                "userAgent": "agent"
+            },
+            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+            "routeKey": "$default",
+            "stage": stage,
+            "time": "12/Mar/2020:19:03:58 +0000",
+            "timeEpoch": 1583348638390_u64
+        },
+        "body": body,
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).expect("a documented v2 event parses")
+}
+
+struct Api {
+    api: CommandApi,
+    store: MemoryStore,
+    faults: FaultyStore,
+}
+
+impl Api {
+    fn new() -> Self {
+        let store = MemoryStore::new();
+        let faults = FaultyStore::new(Arc::new(store.clone()));
+        let commands = CommandService::new(
+            Arc::new(faults.clone()),
+            Arc::new(StepClock::default()),
+            Arc::new(SequentialIds::default()),
+            CommandPolicy::default(),
+        );
+        Self {
+            api: CommandApi::new(commands),
+            store,
+            faults,
+        }
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_with(
+            method,
+            path,
+            json!({"content-type": "application/json"}),
+            body.map(|b| b.to_string()).as_deref(),
+        )
+        .await
+    }
+
+    async fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        headers: Value,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let response = self
+            .api
+            .handle(&event(method, path, "$default", headers, body))
+            .await;
+        parse(response)
+    }
+}
+
+fn parse(response: Response<Body>) -> (StatusCode, Value) {
+    let status = response.status();
+    let body: &[u8] = response.body().as_ref();
+    let value =
+        serde_json::from_slice(body).unwrap_or_else(|e| panic!("a JSON body, not {body:?}: {e}"));
+    (status, value)
+}
+
+fn error_code(value: &Value) -> &str {
+    value["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error body: {value}"))
+}
+
+#[tokio::test]
+async fn a_repair_goes_from_open_to_completed_over_http() {
+    let api = Api::new();
+    let (status, opened) = api
+        .call(
+            "POST",
+            "/repairs",
+            Some(json!({"vehicle": "B-XY 123", "customer": "Ada", "description": "brakes"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{opened}");
+    assert_eq!(opened["version"], 1);
+    let id = opened["repairId"].as_str().unwrap().to_owned();
+
+    for (path, body, version) in [
+        ("start", None, 2),
+        (
+            "line-items",
+            Some(json!({"description": "pads", "priceCents": 4999})),
+            3,
+        ),
+        ("complete", None, 4),
+    ] {
+        let (status, written) = api
+            .call("POST", &format!("/repairs/{id}/{path}"), body)
+            .await;
+        assert_eq!(
+            (status, written["version"].as_u64()),
+            (StatusCode::OK, Some(version)),
+            "{path}: {written}"
+        );
+        assert_eq!(written["repairId"], id.as_str());
+    }
+
+    let (status, shown) = api.call("GET", &format!("/repairs/{id}"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["version"], 4);
+    assert!(shown["state"].to_string().contains("4999"), "{shown}");
+    let types: Vec<String> = api
+        .store
+        .outbox()
+        .iter()
+        .map(|e| e.event_type.clone())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "RepairOpened",
+            "WorkStarted",
+            "LineItemAdded",
+            "RepairCompleted"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_order_moves_through_its_statuses_and_can_be_cancelled() {
+    let api = Api::new();
+    let place = json!({"customer": "Ada", "items": [{"sku": "PIZZA", "quantity": 2, "unitPriceCents": 950}]});
+    let (status, placed) = api.call("POST", "/orders", Some(place.clone())).await;
+    assert_eq!(status, StatusCode::CREATED, "{placed}");
+    let id = placed["orderId"].as_str().unwrap().to_owned();
+    let (status, _) = api
+        .call(
+            "POST",
+            &format!("/orders/{id}/status"),
+            Some(json!({"status": "PREPARING"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, cancelled) = api
+        .call("POST", &format!("/orders/{id}/cancel"), None)
+        .await;
+    assert_eq!((status, &cancelled["version"]), (StatusCode::OK, &json!(3)));
+    let (status, refused) = api
+        .call(
+            "POST",
+            &format!("/orders/{id}/status"),
+            Some(json!({"status": "DELIVERED"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&refused)),
+        (StatusCode::CONFLICT, "InvalidTransition")
+    );
+    let (_, shown) = api.call("GET", &format!("/orders/{id}"), None).await;
+    assert_eq!(shown["version"], 3);
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_gets_the_first_answer_and_records_nothing_new() {
+    let api = Api::new();
+    let headers = json!({"content-type": "application/json", "idempotency-key": "open-1", "x-correlation-id": "corr-7"});
+    let body = json!({"vehicle": "B-1", "customer": "Ada", "description": "oil"}).to_string();
+    let first = api
+        .api
+        .handle(&event(
+            "POST",
+            "/repairs",
+            "$default",
+            headers.clone(),
+            Some(&body),
+        ))
+        .await;
+    let second = api
+        .api
+        .handle(&event(
+            "POST",
+            "/repairs",
+            "$default",
+            headers.clone(),
+            Some(&body),
+        ))
+        .await;
+    assert_eq!(
+        second
+            .headers()
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap()),
+        Some("true")
+    );
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    assert_eq!(parse(first), parse(second));
+    assert_eq!(api.store.outbox().len(), 1);
+    assert_eq!(api.store.outbox()[0].correlation_id, "corr-7");
+
+    let other = json!({"vehicle": "B-2", "customer": "Bob", "description": "oil"}).to_string();
+    let (status, reused) = api
+        .call_with("POST", "/repairs", headers, Some(&other))
+        .await;
+    assert_eq!(
+        (status, error_code(&reused)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "IdempotencyKeyReused")
+    );
+    assert_eq!(api.store.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn every_kind_of_bad_input_is_a_typed_json_error() {
+    let api = Api::new();
+    let unknown = "0190f5a4-0000-7000-8000-000000000000";
+    let cases: Vec<(&str, String, Option<&str>, StatusCode, &str)> = vec![
+        (
+            "POST",
+            "/repairs".into(),
+            Some("{not json"),
+            StatusCode::BAD_REQUEST,
+            "MalformedRequest",
+        ),
+        (
+            "POST",
+            "/repairs".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "MalformedRequest",
+        ),
+        (
+            "POST",
+            "/repairs".into(),
+            Some(r#"{"vehicle":"","customer":"A","description":"d"}"#),
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+        ),
+        (
+            "POST",
+            "/orders".into(),
+            Some(r#"{"customer":"A","items":[]}"#),
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+        ),
+        (
+            "POST",
+            "/repairs/not-a-uuid/start".into(),
+            None,
+            StatusCode::BAD_REQUEST,
+            "InvalidInput",
+        ),
+        (
+            "POST",
+            format!("/repairs/{unknown}/start"),
+            None,
+            StatusCode::NOT_FOUND,
+            "NotFound",
+        ),
+        (
+            "GET",
+            format!("/orders/{unknown}"),
+            None,
+            StatusCode::NOT_FOUND,
+            "NotFound",
+        ),
+        (
+            "POST",
+            format!("/repairs/{unknown}/paint"),
+            None,
+            StatusCode::NOT_FOUND,
+            "RouteNotFound",
+        ),
+        (
+            "GET",
+            "/invoices".into(),
+            None,
+            StatusCode::NOT_FOUND,
+            "RouteNotFound",
+        ),
+        (
+            "DELETE",
+            "/repairs".into(),
+            None,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+        ),
+    ];
+    for (method, path, body, status, code) in cases {
+        let (got, value) = api.call_with(method, &path, json!({}), body).await;
+        assert_eq!(
+            (got, error_code(&value)),
+            (status, code),
+            "{method} {path}: {value}"
+        );
+    }
+
+    let (_, opened) = api
+        .call(
+            "POST",
+            "/repairs",
+            Some(json!({"vehicle": "B", "customer": "A", "description": "d"})),
+        )
+        .await;
+    let id = opened["repairId"].as_str().unwrap();
+    let (status, early) = api
+        .call("POST", &format!("/repairs/{id}/complete"), None)
+        .await;
+    assert_eq!(
+        (status, error_code(&early)),
+        (StatusCode::CONFLICT, "InvalidTransition")
+    );
+    let (status, bad_key) = api
+        .call_with(
+            "POST",
+            &format!("/repairs/{id}/start"),
+            json!({"idempotency-key": ""}),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&bad_key)),
+        (StatusCode::BAD_REQUEST, "InvalidInput")
+    );
+    let huge = "x".repeat(1_999);
+    let mut status = StatusCode::OK;
+    for _ in 0..250 {
+        let body = json!({"description": huge, "priceCents": 1});
+        (status, _) = api
+            .call("POST", &format!("/repairs/{id}/line-items"), Some(body))
+            .await;
+        if status != StatusCode::OK {
+            break;
+        }
+    }
+    assert_eq!(
+        status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "the state item outgrows 400 KB"
+    );
+}
+
+#[tokio::test]
+async fn throttling_and_outages_ask_the_client_to_retry() {
+    let api = Api::new();
+    let body = json!({"vehicle": "B", "customer": "A", "description": "d"});
+    api.faults.faults().inject(StoreFault::Throttle);
+    let response = api
+        .api
+        .handle(&event(
+            "POST",
+            "/repairs",
+            "$default",
+            json!({}),
+            Some(&body.to_string()),
+        ))
+        .await;
+    assert_eq!(
+        response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    let (status, throttled) = parse(response);
+    assert_eq!(
+        (status, error_code(&throttled)),
+        (StatusCode::TOO_MANY_REQUESTS, "Throttled")
+    );
+    api.faults.faults().inject(StoreFault::FailBeforeCommit);
+    let (status, down) = api.call("POST", "/repairs", Some(body)).await;
+    assert_eq!(
+        (status, error_code(&down)),
+        (StatusCode::SERVICE_UNAVAILABLE, "Unavailable")
+    );
+    assert!(api.store.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_named_stage_in_the_path_is_not_part_of_the_route() {
+    let api = Api::new();
+    let body = json!({"vehicle": "B", "customer": "A", "description": "d"}).to_string();
+    let response = api
+        .api
+        .handle(&event("POST", "/repairs", "prod", json!({}), Some(&body)))
+        .await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+}
