@@ -1,0 +1,263 @@
+//! The stream relay and SQS consumer handlers, fed the event JSON AWS documents
+//! for DynamoDB stream and SQS invocations, against in-memory ports.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use application::ports::DeadLetterPayload;
+use application::reactions::Invoicing;
+use application::{
+    AggregateId, AggregateRef, ConsumeService, EventEnvelope, EventId, Relay, Traceparent,
+};
+use domain::Version;
+use dynamodb_adapter::items::outbox_item;
+use lambda_adapter::{consume_sqs_batch, relay_stream_batch};
+use memory_adapter::{
+    BusFault, DeadLetterFault, InboxFault, MemoryBus, MemoryDeadLetterQueue, MemoryInbox,
+};
+
+fn envelope(aggregate: u128, version: u64, event_type: &str, data: Value) -> EventEnvelope {
+    let aggregate_id = AggregateId::from_uuid(Uuid::from_u128(aggregate));
+    EventEnvelope {
+        event_id: EventId::derive(
+            &AggregateRef::new("Repair", aggregate_id),
+            Version::new(version),
+        ),
+        event_type: event_type.into(),
+        schema_version: 1,
+        aggregate_type: "Repair".into(),
+        aggregate_id,
+        aggregate_version: Version::new(version),
+        occurred_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        correlation_id: format!("corr-{aggregate}"),
+        causation_id: "req".into(),
+        traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+        data,
+    }
+}
+
+fn completed(aggregate: u128) -> EventEnvelope {
+    envelope(
+        aggregate,
+        4,
+        "RepairCompleted",
+        json!({"vehicle": "B-1", "customer": "Ada", "totalCents": 4999}),
+    )
+}
+
+/// A DynamoDB stream record in the documented Lambda shape.
+fn stream_record(sequence: u64, event_name: &str, image: Value) -> Value {
+    json!({
+        "eventID": format!("id-{sequence}"),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "ApproximateCreationDateTime": 1_700_000_000,
+            "Keys": { "pk": image["pk"].clone(), "sk": image["sk"].clone() },
+            "NewImage": image,
+            "SequenceNumber": sequence.to_string(),
+            "SizeBytes": 100,
+            "StreamViewType": "NEW_IMAGE"
+        },
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/workshop/stream/2024-01-01T00:00:00.000"
+    })
+}
+
+fn outbox_image(event: &EventEnvelope) -> Value {
+    let item = outbox_item(event, Duration::from_secs(3600)).unwrap();
+    serde_json::to_value(serde_dynamo::Item::from(item)).unwrap()
+}
+
+fn stream_event(records: Vec<Value>) -> Event {
+    serde_json::from_value(json!({ "Records": records })).expect("a documented stream event parses")
+}
+
+/// An SQS message carrying `body`, in the documented Lambda shape.
+fn sqs_message(id: &str, body: &str) -> Value {
+    json!({
+        "messageId": id,
+        "receiptHandle": format!("handle-{id}"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": "2",
+            "SentTimestamp": "1545082649183",
+            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
+            "ApproximateFirstReceiveTimestamp": "1545082649185"
+        },
+        "messageAttributes": {},
+        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:invoicing",
+        "awsRegion": "us-east-1"
+    })
+}
+
+/// What EventBridge puts in the queue: the event with the envelope as `detail`.
+fn bridged(event: &EventEnvelope) -> String {
+    json!({
+        "version": "0",
+        "id": Uuid::from_u128(77).to_string(),
+        "detail-type": event.event_type,
+        "source": "carworkshop.outbox",
+        "account": "123456789012",
+        "time": "2023-11-14T22:13:20Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": event
+    })
+    .to_string()
+}
+
+fn sqs_event(messages: Vec<Value>) -> SqsEvent {
+    serde_json::from_value(json!({ "Records": messages })).expect("a documented SQS event parses")
+}
+
+#[tokio::test]
+async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison() {
+    let bus = MemoryBus::new();
+    let dead_letters = MemoryDeadLetterQueue::new();
+    let relay = Relay::new(Arc::new(bus.clone()), Arc::new(dead_letters.clone()));
+    let first = envelope(
+        1,
+        1,
+        "RepairOpened",
+        json!({"vehicle": "B", "customer": "A", "description": "d"}),
+    );
+    let second = envelope(
+        2,
+        1,
+        "RepairOpened",
+        json!({"vehicle": "C", "customer": "B", "description": "d"}),
+    );
+    let state =
+        json!({"pk": {"S": "Repair#1"}, "sk": {"S": "STATE"}, "entityType": {"S": "AGGREGATE"}});
+    let poison = json!({"pk": {"S": "Repair#3"}, "sk": {"S": "EVENT#1"}, "entityType": {"S": "OUTBOX"}, "eventId": {"N": "7"}});
+    let event = stream_event(vec![
+        stream_record(100, "INSERT", state.clone()),
+        stream_record(101, "INSERT", outbox_image(&first)),
+        stream_record(102, "MODIFY", state),
+        stream_record(103, "INSERT", poison),
+        stream_record(104, "INSERT", outbox_image(&second)),
+        stream_record(105, "REMOVE", outbox_image(&first)),
+    ]);
+
+    let response = relay_stream_batch(&relay, &event).await.unwrap();
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(bus.accepted(), vec![first, second]);
+    let letters = dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0].sequence.as_str(), "103");
+    assert!(matches!(letters[0].payload, DeadLetterPayload::Raw { .. }));
+}
+
+#[tokio::test]
+async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_retry_from() {
+    let bus = MemoryBus::new();
+    let relay = Relay::new(
+        Arc::new(bus.clone()),
+        Arc::new(MemoryDeadLetterQueue::new()),
+    );
+    let events: Vec<EventEnvelope> = (1..=3)
+        .map(|n| {
+            envelope(
+                n,
+                1,
+                "RepairOpened",
+                json!({"vehicle": "B", "customer": "A", "description": "d"}),
+            )
+        })
+        .collect();
+    let event = stream_event(
+        events
+            .iter()
+            .zip(200..)
+            .map(|(e, sequence)| stream_record(sequence, "INSERT", outbox_image(e)))
+            .collect(),
+    );
+    bus.faults().inject(BusFault::Reject {
+        entries: HashSet::from([1]),
+        retryable: true,
+    });
+
+    let response = relay_stream_batch(&relay, &event).await.unwrap();
+
+    let failures: Vec<Option<String>> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failures, vec![Some("201".to_owned())]);
+    let json = serde_json::to_value(&response).unwrap();
+    assert_eq!(
+        json,
+        json!({"batchItemFailures": [{"itemIdentifier": "201"}]})
+    );
+    assert_eq!(bus.accepted(), vec![events[0].clone(), events[2].clone()]);
+}
+
+#[tokio::test]
+async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_again() {
+    let inbox = MemoryInbox::new();
+    let dead_letters = MemoryDeadLetterQueue::new();
+    let consume = ConsumeService::new(Arc::new(inbox.clone()), Arc::new(Invoicing));
+    let one = completed(1);
+    let two = completed(2);
+    let event = sqs_event(vec![
+        sqs_message("m1", &bridged(&one)),
+        sqs_message("m2", &bridged(&one)),
+        sqs_message("m3", "{\"not\": \"an event\"}"),
+        sqs_message("m4", &bridged(&two)),
+    ]);
+
+    let response = consume_sqs_batch(&consume, &dead_letters, &event).await;
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let invoices = inbox.effects_of("invoicing");
+    assert_eq!(
+        invoices.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        vec![one.event_id, two.event_id]
+    );
+    assert_eq!(invoices[0].data["amountCents"], 4999);
+    let letters = dead_letters.letters();
+    assert_eq!(
+        (
+            letters.len(),
+            letters[0].sequence.as_str(),
+            letters[0].attempts
+        ),
+        (1, "m3", 2)
+    );
+
+    inbox.faults().inject(InboxFault::Unavailable);
+    let three = completed(3);
+    let retry = sqs_event(vec![
+        sqs_message("m5", &bridged(&three)),
+        sqs_message("m6", &bridged(&two)),
+    ]);
+    let response = consume_sqs_batch(&consume, &dead_letters, &retry).await;
+    let failed: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, vec!["m5"]);
+    assert_eq!(inbox.effects_of("invoicing").len(), 2);
+
+    dead_letters.faults().inject(DeadLetterFault::Unavailable);
+    let poison = sqs_event(vec![sqs_message("m7", "garbage")]);
+    let response = consume_sqs_batch(&consume, &dead_letters, &poison).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "an undeliverable dead letter is not dropped"
+    );
+}
