@@ -3,5 +3,6 @@
 
 pub mod clients;
 pub mod embedded;
+pub mod lambda;
 pub mod local;
 pub mod logging;

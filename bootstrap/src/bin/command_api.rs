@@ -1,0 +1,6 @@
+//! `command-api`: the Lambda function behind API Gateway or a Function URL.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    bootstrap::lambda::run_command_api().await
+}

@@ -1,0 +1,6 @@
+//! `outbox-relay`: the Lambda function on the table's DynamoDB stream.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    bootstrap::lambda::run_outbox_relay().await
+}

@@ -1,0 +1,240 @@
+//! Configuration of the Lambda functions, from environment variables.
+//!
+//! | variable | used by | meaning |
+//! | --- | --- | --- |
+//! | `TABLE_NAME` | command API, consumers | the aggregate table; a consumer's inbox table |
+//! | `OUTBOX_TABLE_NAME` | command API | a separate outbox table (default: `TABLE_NAME`) |
+//! | `EVENT_BUS_NAME` | relay | the EventBridge bus |
+//! | `EVENT_SOURCE` | relay | one `Source` for every event (default: per aggregate type) |
+//! | `DEAD_LETTER_QUEUE_URL` | relay, consumers | the SQS dead-letter queue |
+//!
+//! `AWS_REGION`, `AWS_ENDPOINT_URL` and credentials are read by the SDK's own loader.
+
+use dynamodb_adapter::TableLayout;
+use eventbridge_adapter::EventSources;
+
+/// Why the configuration is unusable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set or empty.
+    #[error("{0} is not set; the function cannot start without it")]
+    Missing(&'static str),
+    /// A variable's value cannot be right.
+    #[error("{name} is invalid ({value:?}): {reason}")]
+    Invalid {
+        /// The variable.
+        name: &'static str,
+        /// Its value, cut to 100 characters.
+        value: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Reads variables through `lookup`, so tests need not touch the process environment.
+struct Vars<L: Fn(&str) -> Option<String>>(L);
+
+impl<L: Fn(&str) -> Option<String>> Vars<L> {
+    fn optional(&self, name: &'static str) -> Result<Option<String>, ConfigError> {
+        match (self.0)(name).map(|v| v.trim().to_owned()) {
+            None => Ok(None),
+            Some(value) if value.is_empty() => Ok(None),
+            Some(value) if value.chars().any(char::is_whitespace) || value.len() > 1024 => {
+                Err(ConfigError::Invalid {
+                    name,
+                    value: value.chars().take(100).collect(),
+                    reason: "it must be one word of at most 1024 characters",
+                })
+            }
+            Some(value) => Ok(Some(value)),
+        }
+    }
+
+    fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name)?.ok_or(ConfigError::Missing(name))
+    }
+
+    fn queue_url(&self, name: &'static str) -> Result<String, ConfigError> {
+        let url = self.required(name)?;
+        if url.starts_with("https://") || url.starts_with("http://") {
+            Ok(url)
+        } else {
+            Err(ConfigError::Invalid {
+                name,
+                value: url.chars().take(100).collect(),
+                reason: "it must be the queue's URL, e.g. https://sqs.<region>.amazonaws.com/<account>/<name>",
+            })
+        }
+    }
+}
+
+/// The command API's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandApiConfig {
+    /// Where aggregates and their outbox live.
+    pub layout: TableLayout,
+}
+
+impl CommandApiConfig {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From `lookup`.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        let mut layout = TableLayout::single_table(vars.required("TABLE_NAME")?);
+        if let Some(outbox) = vars.optional("OUTBOX_TABLE_NAME")? {
+            if outbox != layout.table {
+                layout = layout.with_outbox_table(outbox);
+            }
+        }
+        Ok(Self { layout })
+    }
+}
+
+/// The outbox relay's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// The bus events are published to.
+    pub event_bus_name: String,
+    /// The `Source` of each event.
+    pub sources: EventSources,
+    /// Where poison records and refused events go.
+    pub dead_letter_queue_url: String,
+}
+
+impl RelayConfig {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From `lookup`.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        Ok(Self {
+            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            sources: vars
+                .optional("EVENT_SOURCE")?
+                .map_or_else(EventSources::default, EventSources::single),
+            dead_letter_queue_url: vars.queue_url("DEAD_LETTER_QUEUE_URL")?,
+        })
+    }
+}
+
+/// A consumer's configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerConfig {
+    /// The table of its inbox marks and effects.
+    pub table_name: String,
+    /// Where undecodable deliveries go.
+    pub dead_letter_queue_url: String,
+}
+
+impl ConsumerConfig {
+    /// From the process environment.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// From `lookup`.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(lookup);
+        Ok(Self {
+            table_name: vars.required("TABLE_NAME")?,
+            dead_letter_queue_url: vars.queue_url("DEAD_LETTER_QUEUE_URL")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn a_complete_environment_configures_every_function() {
+        let api = CommandApiConfig::from_lookup(env(&[
+            ("TABLE_NAME", "workshop"),
+            ("OUTBOX_TABLE_NAME", "outbox"),
+        ]))
+        .unwrap();
+        assert_eq!(api.layout.outbox_table(), "outbox");
+        let same = CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "workshop")])).unwrap();
+        assert_eq!(same.layout.outbox_table(), "workshop");
+        let relay = RelayConfig::from_lookup(env(&[
+            ("EVENT_BUS_NAME", "outbox-bus"),
+            ("EVENT_SOURCE", "fleetfix.outbox"),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/dlq",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(relay.sources.source_of("Order"), "fleetfix.outbox");
+        let consumer = ConsumerConfig::from_lookup(env(&[
+            ("TABLE_NAME", "invoicing"),
+            ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5000/1/dlq"),
+        ]))
+        .unwrap();
+        assert_eq!(consumer.table_name, "invoicing");
+    }
+
+    #[test]
+    fn missing_or_invalid_settings_are_named() {
+        assert_eq!(
+            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "  ")])),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        );
+        assert_eq!(
+            RelayConfig::from_lookup(env(&[("DEAD_LETTER_QUEUE_URL", "https://q")])),
+            Err(ConfigError::Missing("EVENT_BUS_NAME"))
+        );
+        let invalid = ConsumerConfig::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("DEAD_LETTER_QUEUE_URL", "dlq"),
+        ]));
+        assert!(matches!(
+            invalid,
+            Err(ConfigError::Invalid {
+                name: "DEAD_LETTER_QUEUE_URL",
+                ..
+            })
+        ));
+        assert!(matches!(
+            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "two words")])),
+            Err(ConfigError::Invalid {
+                name: "TABLE_NAME",
+                ..
+            })
+        ));
+    }
+}

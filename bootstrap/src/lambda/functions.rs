@@ -1,0 +1,112 @@
+//! The entry points of the Lambda binaries: configure once, build clients once,
+//! then serve invocations until the runtime stops.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use aws_config::BehaviorVersion;
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+
+use application::consume::Reaction;
+use application::ports::{RandomIds, SystemClock};
+use application::{CommandPolicy, CommandService, ConsumeService, Relay};
+use dynamodb_adapter::{DynamoInbox, DynamoStore};
+use eventbridge_adapter::EventBridgePublisher;
+use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use sqs_adapter::SqsDeadLetterQueue;
+
+use super::config::{CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
+use super::init_error::report_init_error;
+use super::logging;
+
+/// Reads the configuration, or reports why it cannot and fails.
+async fn configure<C>(read: impl FnOnce() -> Result<C, ConfigError>) -> Result<C, Error> {
+    logging::init();
+    match read() {
+        Ok(config) => Ok(config),
+        Err(error) => {
+            report_init_error("Runtime.ConfigError", &error).await;
+            Err(error.into())
+        }
+    }
+}
+
+/// The SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
+async fn sdk() -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest()).load().await
+}
+
+/// `command-api`: the HTTP command API over DynamoDB.
+///
+/// # Errors
+/// A configuration error (reported to the Runtime API first), or the runtime's.
+pub async fn run_command_api() -> Result<(), Error> {
+    let config = configure(CommandApiConfig::from_env).await?;
+    let sdk = sdk().await;
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.layout);
+    let commands = CommandService::new(
+        Arc::new(store),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        CommandPolicy::default(),
+    );
+    let api = CommandApi::new(commands);
+    lambda_http::run(service_fn(move |request: lambda_http::Request| {
+        let api = api.clone();
+        async move { Ok::<_, Infallible>(api.handle(&request).await) }
+    }))
+    .await
+}
+
+/// `outbox-relay`: DynamoDB stream batches → EventBridge, with batch item failures.
+///
+/// # Errors
+/// A configuration error (reported to the Runtime API first), or the runtime's.
+pub async fn run_outbox_relay() -> Result<(), Error> {
+    let config = configure(RelayConfig::from_env).await?;
+    let sdk = sdk().await;
+    let publisher = EventBridgePublisher::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        config.event_bus_name,
+        config.sources,
+    );
+    let dead_letters =
+        SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
+    let relay = Relay::new(Arc::new(publisher), Arc::new(dead_letters));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+        let relay = relay.clone();
+        async move {
+            relay_stream_batch(&relay, &event.payload)
+                .await
+                .map_err(Error::from)
+        }
+    }))
+    .await
+}
+
+/// A consumer: EventBridge events from SQS → `reaction`, once per event.
+///
+/// # Errors
+/// A configuration error (reported to the Runtime API first), or the runtime's.
+pub async fn run_consumer(reaction: Arc<dyn Reaction>) -> Result<(), Error> {
+    let config = configure(ConsumerConfig::from_env).await?;
+    let sdk = sdk().await;
+    let inbox = DynamoInbox::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
+    let consume = ConsumeService::new(Arc::new(inbox), reaction);
+    let dead_letters = Arc::new(SqsDeadLetterQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        config.dead_letter_queue_url,
+    ));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let consume = consume.clone();
+        let dead_letters = Arc::clone(&dead_letters);
+        async move {
+            Ok::<_, Infallible>(
+                consume_sqs_batch(&consume, dead_letters.as_ref(), &event.payload).await,
+            )
+        }
+    }))
+    .await
+}
