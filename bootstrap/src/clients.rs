@@ -1,4 +1,4 @@
-//! SDK clients for a DynamoDB-compatible endpoint given by URL (dynoxide, moto),
+//! SDK clients for an AWS-compatible endpoint given by URL (dynoxide, moto),
 //! with fixed local credentials and bounded timeouts.
 
 use std::time::Duration;
@@ -9,13 +9,17 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 /// The region local clients sign for.
 const LOCAL_REGION: &str = "us-east-1";
 
-/// Clients of the DynamoDB and DynamoDB Streams APIs at one endpoint.
+/// Clients of the DynamoDB, DynamoDB Streams, EventBridge and SQS APIs at one endpoint.
 #[derive(Debug, Clone)]
 pub struct LocalClients {
     /// DynamoDB.
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// DynamoDB Streams.
     pub streams: aws_sdk_dynamodbstreams::Client,
+    /// EventBridge.
+    pub eventbridge: aws_sdk_eventbridge::Client,
+    /// SQS.
+    pub sqs: aws_sdk_sqs::Client,
 }
 
 impl LocalClients {
@@ -37,12 +41,28 @@ impl LocalClients {
             .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodbstreams::config::Region::new(LOCAL_REGION))
             .endpoint_url(endpoint)
-            .credentials_provider(credentials)
-            .timeout_config(timeouts)
+            .credentials_provider(credentials.clone())
+            .timeout_config(timeouts.clone())
+            .build();
+        let eventbridge = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new(LOCAL_REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(credentials.clone())
+            .timeout_config(timeouts.clone())
+            .build();
+        let sqs = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new(LOCAL_REGION))
+            .endpoint_url(endpoint)
+            .credentials_provider(credentials.clone())
+            .timeout_config(timeouts.clone())
             .build();
         Self {
             dynamodb: aws_sdk_dynamodb::Client::from_conf(dynamodb),
             streams: aws_sdk_dynamodbstreams::Client::from_conf(streams),
+            eventbridge: aws_sdk_eventbridge::Client::from_conf(eventbridge),
+            sqs: aws_sdk_sqs::Client::from_conf(sqs),
         }
     }
 }

@@ -1,0 +1,735 @@
+//! The whole pipeline on moto, through the real handlers and adapters:
+//! command API → one DynamoDB transaction → the table's stream, fed to the relay
+//! handler as Lambda would (batches, retried from the reported record) →
+//! EventBridge → a rule per consumer → SQS → the consumer handlers → effects
+//! behind the DynamoDB inbox. Faults are injected at every hop, and every effect
+//! must happen exactly once with no event lost.
+
+// A panic is how these tests fail.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use serde_json::{json, Value};
+
+use application::consume::Reaction;
+use application::ports::{
+    DeadLetterPayload, Effect, EventPublisher, Inbox, InboxError, InboxOutcome, PublishError,
+    PublishOutcome, RandomIds, SystemClock,
+};
+use application::reactions::{
+    CustomerNotification, Invoicing, OrderTracking, RestaurantNotification, Shipping,
+};
+use application::{CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventId, Relay};
+use bootstrap::clients::LocalClients;
+use dynamodb_adapter::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
+use eventbridge_adapter::{EventBridgePublisher, EventSources};
+use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use sqs_adapter::SqsDeadLetterQueue;
+
+/// Records a Lambda event source mapping hands the relay at once.
+const STREAM_BATCH: usize = 10;
+
+fn moto() -> LocalClients {
+    let endpoint = std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto",
+    );
+    LocalClients::new(&endpoint)
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+/// A fault of one publish call.
+#[derive(Debug, Clone)]
+enum PublishFault {
+    /// The bus refuses these positions (cut to the batch) as throttled; the rest go out.
+    Reject(Vec<usize>),
+    /// The relay publishes the first half of the batch, then dies.
+    DieAfterHalf,
+}
+
+/// The real EventBridge publisher behind a plan of faults by call number.
+struct FaultyPublisher {
+    inner: EventBridgePublisher,
+    plan: HashMap<usize, PublishFault>,
+    calls: AtomicUsize,
+    rejected: AtomicUsize,
+    died: AtomicUsize,
+}
+
+#[async_trait]
+impl EventPublisher for FaultyPublisher {
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
+        let call = self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.plan.get(&call) {
+            None => self.inner.publish(events).await,
+            Some(PublishFault::DieAfterHalf) => {
+                let half = events.len().div_ceil(2);
+                self.inner.publish(&events[..half]).await?;
+                self.died.fetch_add(1, Ordering::SeqCst);
+                Err(PublishError::Unavailable(
+                    "the relay died after publishing half its batch".into(),
+                ))
+            }
+            Some(PublishFault::Reject(positions)) => {
+                let positions: HashSet<usize> = positions
+                    .iter()
+                    .map(|p| (*p).min(events.len().saturating_sub(1)))
+                    .collect();
+                let kept: Vec<EventEnvelope> = events
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| !positions.contains(i))
+                    .map(|(_, e)| e.clone())
+                    .collect();
+                let mut sent = self.inner.publish(&kept).await?.into_iter();
+                Ok((0..events.len())
+                    .map(|i| {
+                        if positions.contains(&i) {
+                            self.rejected.fetch_add(1, Ordering::SeqCst);
+                            PublishOutcome::Failed {
+                                retryable: true,
+                                reason: "ThrottlingException: injected".into(),
+                                attempts: 1,
+                            }
+                        } else {
+                            sent.next().unwrap()
+                        }
+                    })
+                    .collect())
+            }
+        }
+    }
+}
+
+/// The real DynamoDB inbox; the consumer dies right after its first effects.
+struct DyingInbox {
+    inner: DynamoInbox,
+    deaths_left: AtomicUsize,
+    died: AtomicUsize,
+    applied: AtomicUsize,
+}
+
+#[async_trait]
+impl Inbox for DyingInbox {
+    async fn processed(&self, consumer: &str, event_id: EventId) -> Result<bool, InboxError> {
+        self.inner.processed(consumer, event_id).await
+    }
+
+    async fn apply_once(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        effect: Option<Effect>,
+    ) -> Result<InboxOutcome, InboxError> {
+        let outcome = self.inner.apply_once(consumer, event_id, effect).await?;
+        if outcome == InboxOutcome::Applied {
+            self.applied.fetch_add(1, Ordering::SeqCst);
+        }
+        let dies = outcome == InboxOutcome::Applied
+            && self
+                .deaths_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if dies {
+            self.died.fetch_add(1, Ordering::SeqCst);
+            return Err(InboxError::Unavailable(
+                "the consumer died after its effect".into(),
+            ));
+        }
+        Ok(outcome)
+    }
+}
+
+/// One consumer: its queue, its handler's use case, and what it went through.
+struct Consumer {
+    reaction: Arc<dyn Reaction>,
+    routes: &'static [&'static str],
+    queue_url: String,
+    consume: ConsumeService,
+    inbox: Arc<DyingInbox>,
+    deliveries: usize,
+    redelivered: usize,
+}
+
+/// The AWS side of the test: tables, bus, rules, queues, dead-letter queue.
+struct World {
+    clients: LocalClients,
+    layout: TableLayout,
+    inbox_table: String,
+    bus: String,
+    dlq_url: String,
+}
+
+impl World {
+    async fn create() -> Self {
+        let clients = moto();
+        let layout = TableLayout::single_table(unique("e2e"));
+        create_tables(&clients.dynamodb, &layout).await.unwrap();
+        let inbox_layout = TableLayout::single_table(unique("e2e-consumers"));
+        create_tables(&clients.dynamodb, &inbox_layout)
+            .await
+            .unwrap();
+        let bus = unique("e2e-bus");
+        clients
+            .eventbridge
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .unwrap();
+        let dlq_url = queue(&clients, &unique("e2e-dlq")).await;
+        Self {
+            clients,
+            layout,
+            inbox_table: inbox_layout.table,
+            bus,
+            dlq_url,
+        }
+    }
+
+    /// A queue subscribed by a rule to `source` events of `detail_types`.
+    async fn subscribe(&self, name: &str, source: &str, detail_types: &[&str]) -> String {
+        let url = queue(&self.clients, &unique(name)).await;
+        let arn = self
+            .clients
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+            .unwrap();
+        let rule = unique(name);
+        let pattern = json!({ "source": [source], "detail-type": detail_types });
+        self.clients
+            .eventbridge
+            .put_rule()
+            .name(&rule)
+            .event_bus_name(&self.bus)
+            .event_pattern(pattern.to_string())
+            .send()
+            .await
+            .unwrap();
+        self.clients
+            .eventbridge
+            .put_targets()
+            .rule(&rule)
+            .event_bus_name(&self.bus)
+            .targets(Target::builder().id("queue").arn(arn).build().unwrap())
+            .send()
+            .await
+            .unwrap();
+        url
+    }
+
+    fn dead_letters(&self) -> SqsDeadLetterQueue {
+        SqsDeadLetterQueue::new(self.clients.sqs.clone(), &self.dlq_url)
+    }
+
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(self.clients.dynamodb.clone(), self.layout.clone())
+    }
+}
+
+/// A queue whose unacknowledged messages come back after a second.
+async fn queue(clients: &LocalClients, name: &str) -> String {
+    clients
+        .sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "1")
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned()
+}
+
+/// An API Gateway HTTP API (payload 2.0) request, as AWS documents it.
+fn http(method: &str, path: &str, key: Option<&str>, body: Option<Value>) -> lambda_http::Request {
+    let mut headers = json!({ "content-type": "application/json" });
+    if let Some(key) = key {
+        headers["idempotency-key"] = json!(key);
+    }
+    let event = json!({
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012",
+            "apiId": "api",
+            "domainName": "api.execute-api.us-east-1.amazonaws.com",
+            "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "e2e" },
+            "requestId": uuid::Uuid::now_v7().to_string(),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "23/Nov/2026:06:00:00 +0000",
+            "timeEpoch": 1_795_413_600_000_u64
+        },
+        "body": body.map(|b| b.to_string()),
+        "isBase64Encoded": false
+    });
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+async fn call(
+    api: &CommandApi,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let response = api.handle(&http(method, path, key, body)).await;
+    let status = response.status();
+    let body: &[u8] = response.body().as_ref();
+    let value: Value = serde_json::from_slice(body).unwrap();
+    assert!(status.is_success(), "{method} {path}: {status} {value}");
+    value
+}
+
+/// Runs the seed stories through the command API, interleaving aggregates so
+/// stream batches carry several of them.
+async fn run_commands(api: &CommandApi) {
+    let mut repairs = Vec::new();
+    for n in 0..4 {
+        let body = json!({ "vehicle": format!("B-{n}"), "customer": format!("C{n}"), "description": "brakes" });
+        let key = format!("open-repair-{n}");
+        let opened = call(api, "POST", "/repairs", Some(&key), Some(body.clone())).await;
+        let repeated = call(api, "POST", "/repairs", Some(&key), Some(body)).await;
+        assert_eq!(
+            opened, repeated,
+            "a repeated key is answered from the first result"
+        );
+        repairs.push(opened["repairId"].as_str().unwrap().to_owned());
+    }
+    let mut orders = Vec::new();
+    for n in 0..4 {
+        let body = json!({ "customer": format!("D{n}"), "items": [{ "sku": "PIZZA", "quantity": n + 1, "unitPriceCents": 950 }] });
+        let placed = call(api, "POST", "/orders", None, Some(body)).await;
+        orders.push(placed["orderId"].as_str().unwrap().to_owned());
+    }
+    for id in &repairs {
+        call(api, "POST", &format!("/repairs/{id}/start"), None, None).await;
+    }
+    for (n, id) in repairs.iter().enumerate() {
+        let body = json!({ "description": "pads", "priceCents": 1_000 * (n + 1) });
+        call(
+            api,
+            "POST",
+            &format!("/repairs/{id}/line-items"),
+            None,
+            Some(body),
+        )
+        .await;
+    }
+    for id in &repairs {
+        call(api, "POST", &format!("/repairs/{id}/complete"), None, None).await;
+    }
+    for status in ["PREPARING", "READY_FOR_PICKUP"] {
+        for id in &orders {
+            let body = json!({ "status": status });
+            call(
+                api,
+                "POST",
+                &format!("/orders/{id}/status"),
+                None,
+                Some(body),
+            )
+            .await;
+        }
+    }
+    call(
+        api,
+        "POST",
+        &format!("/orders/{}/cancel", orders[3]),
+        None,
+        None,
+    )
+    .await;
+}
+
+/// Every record of the table's stream, as Lambda puts them in a DynamoDB event.
+async fn stream_records(world: &World) -> Vec<Value> {
+    let arn = stream_arn(&world.clients.dynamodb, &world.layout.table)
+        .await
+        .unwrap();
+    let description = world
+        .clients
+        .streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap();
+    let shards = description
+        .stream_description()
+        .map(|d| d.shards().to_vec())
+        .unwrap_or_default();
+    let mut records = Vec::new();
+    for shard in shards {
+        let mut iterator = world
+            .clients
+            .streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id().unwrap())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator
+            .unwrap();
+        loop {
+            let page = world
+                .clients
+                .streams
+                .get_records()
+                .shard_iterator(&iterator)
+                .send()
+                .await
+                .unwrap();
+            if page.records().is_empty() {
+                break;
+            }
+            for record in page.records() {
+                records.push(lambda_record(record, &arn));
+            }
+            match page.next_shard_iterator {
+                Some(next) => iterator = next,
+                None => break,
+            }
+        }
+    }
+    records
+}
+
+/// A Streams API record in the shape of a Lambda DynamoDB stream event record.
+fn lambda_record(record: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Value {
+    let change = record.dynamodb().unwrap();
+    let keys: serde_dynamo::Item = change.keys.clone().unwrap_or_default().into();
+    let mut dynamodb = json!({
+        "ApproximateCreationDateTime": 1_795_413_600,
+        "Keys": keys,
+        "SequenceNumber": change.sequence_number().unwrap(),
+        "SizeBytes": change.size_bytes().unwrap_or_default(),
+        "StreamViewType": "NEW_IMAGE"
+    });
+    if let Some(image) = change.new_image.clone() {
+        dynamodb["NewImage"] = serde_json::to_value(serde_dynamo::Item::from(image)).unwrap();
+    }
+    json!({
+        "eventID": record.event_id().unwrap_or("?"),
+        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or("INSERT"),
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": dynamodb,
+        "eventSourceARN": arn
+    })
+}
+
+/// Feeds `records` to the relay handler the way an event source mapping does:
+/// batches in order; after a reported failure, the next batch starts at that
+/// record; after a failed invocation, the same batch comes again.
+async fn drain_stream(relay: &Relay, records: &[Value]) -> usize {
+    let mut position = 0;
+    let mut invocations = 0;
+    while position < records.len() {
+        invocations += 1;
+        assert!(
+            invocations < 200,
+            "the relay made no progress at {position}"
+        );
+        let batch = &records[position..(position + STREAM_BATCH).min(records.len())];
+        let event: Event = serde_json::from_value(json!({ "Records": batch })).unwrap();
+        let response = relay_stream_batch(relay, &event).await.unwrap();
+        match response.batch_item_failures.first() {
+            None => position += batch.len(),
+            Some(failure) => {
+                let sequence = failure.item_identifier.clone().unwrap();
+                let offset = batch
+                    .iter()
+                    .position(|r| r["dynamodb"]["SequenceNumber"] == sequence.as_str())
+                    .expect("the failure names a record of the batch");
+                position += offset;
+            }
+        }
+    }
+    invocations
+}
+
+/// Receives, hands to the consumer handler and deletes what it handled, until
+/// every queue stays empty. The first batch each consumer gets is delivered twice.
+async fn drain_queues(world: &World, consumers: &mut [Consumer]) {
+    let dead_letters = world.dead_letters();
+    let mut quiet_rounds = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    while quiet_rounds < 3 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the queues did not drain"
+        );
+        let mut received_any = false;
+        for consumer in consumers.iter_mut() {
+            let output = world
+                .clients
+                .sqs
+                .receive_message()
+                .queue_url(&consumer.queue_url)
+                .max_number_of_messages(10)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .send()
+                .await
+                .unwrap();
+            let messages = output.messages();
+            if messages.is_empty() {
+                continue;
+            }
+            received_any = true;
+            let event: SqsEvent = serde_json::from_value(json!({
+                "Records": messages.iter().map(|m| json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": {
+                        "ApproximateReceiveCount": m.attributes()
+                            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+                            .cloned()
+                            .unwrap_or_else(|| "1".into())
+                    },
+                    "messageAttributes": {},
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+                    "awsRegion": "us-east-1"
+                })).collect::<Vec<_>>()
+            }))
+            .unwrap();
+            let deliveries = if consumer.deliveries == 0 { 2 } else { 1 };
+            let mut failed = HashSet::new();
+            for _ in 0..deliveries {
+                let response = consume_sqs_batch(&consumer.consume, &dead_letters, &event).await;
+                failed.extend(
+                    response
+                        .batch_item_failures
+                        .into_iter()
+                        .map(|f| f.item_identifier),
+                );
+            }
+            consumer.deliveries += 1;
+            consumer.redelivered += deliveries - 1 + failed.len();
+            for message in messages {
+                if !failed.contains(message.message_id().unwrap_or_default()) {
+                    world
+                        .clients
+                        .sqs
+                        .delete_message()
+                        .queue_url(&consumer.queue_url)
+                        .receipt_handle(message.receipt_handle().unwrap())
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        if received_any {
+            quiet_rounds = 0;
+        } else {
+            quiet_rounds += 1;
+            tokio::time::sleep(Duration::from_millis(700)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_hop() {
+    let world = World::create().await;
+    let store = world.store();
+    let commands = CommandService::new(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        CommandPolicy::default(),
+    );
+    let api = CommandApi::new(commands);
+    run_commands(&api).await;
+    let outbox = store.outbox().await.unwrap();
+    assert_eq!(
+        outbox.len(),
+        4 * 4 + 4 + 4 * 2 + 1,
+        "every command recorded its events once"
+    );
+    // A foreign writer's outbox item that no relay can decode.
+    world
+        .clients
+        .dynamodb
+        .put_item()
+        .table_name(&world.layout.table)
+        .item("pk", AttributeValue::S("FOREIGN#1".into()))
+        .item("sk", AttributeValue::S("EVENT#1".into()))
+        .item("entityType", AttributeValue::S("OUTBOX".into()))
+        .item("eventType", AttributeValue::N("42".into()))
+        .send()
+        .await
+        .unwrap();
+
+    let repairs = EventSources::REPAIRS;
+    let orders = EventSources::ORDERS;
+    const ORDER_CHANGES: &[&str] = &["OrderPlaced", "OrderStatusChanged", "OrderCancelled"];
+    let subscriptions: [(Arc<dyn Reaction>, &str, &'static [&'static str]); 5] = [
+        (Arc::new(Invoicing), repairs, &["RepairCompleted"]),
+        (
+            Arc::new(CustomerNotification),
+            repairs,
+            &["RepairCompleted"],
+        ),
+        (Arc::new(Shipping), orders, &["OrderPlaced"]),
+        (Arc::new(RestaurantNotification), orders, ORDER_CHANGES),
+        (Arc::new(OrderTracking), orders, ORDER_CHANGES),
+    ];
+    let mut consumers = Vec::new();
+    for (reaction, source, types) in subscriptions {
+        let queue_url = world.subscribe(reaction.name(), source, types).await;
+        let inbox = Arc::new(DyingInbox {
+            inner: DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table),
+            deaths_left: AtomicUsize::new(1),
+            died: AtomicUsize::new(0),
+            applied: AtomicUsize::new(0),
+        });
+        consumers.push(Consumer {
+            routes: types,
+            consume: ConsumeService::new(inbox.clone(), Arc::clone(&reaction)),
+            reaction,
+            queue_url,
+            inbox,
+            deliveries: 0,
+            redelivered: 0,
+        });
+    }
+    world
+        .clients
+        .sqs
+        .send_message()
+        .queue_url(&consumers[0].queue_url)
+        .message_body("{\"this is\": \"not an EventBridge event\"}")
+        .send()
+        .await
+        .unwrap();
+
+    let publisher = Arc::new(FaultyPublisher {
+        inner: EventBridgePublisher::new(
+            world.clients.eventbridge.clone(),
+            &world.bus,
+            EventSources::default(),
+        ),
+        plan: HashMap::from([
+            (1, PublishFault::Reject(vec![1])),
+            (3, PublishFault::DieAfterHalf),
+            (5, PublishFault::Reject(vec![0, 2])),
+        ]),
+        calls: AtomicUsize::new(0),
+        rejected: AtomicUsize::new(0),
+        died: AtomicUsize::new(0),
+    });
+    let relay = Relay::new(publisher.clone(), Arc::new(world.dead_letters()));
+    let records = stream_records(&world).await;
+    let invocations = drain_stream(&relay, &records).await;
+    drain_queues(&world, &mut consumers).await;
+
+    let mut report = BTreeMap::new();
+    for consumer in &consumers {
+        let name = consumer.reaction.name();
+        let mut expected: Vec<Effect> = outbox
+            .iter()
+            .filter_map(|event| consumer.reaction.react(event).unwrap())
+            .collect();
+        let mut recorded = consumer.inbox.inner.effects_of(name).await.unwrap();
+        expected.sort_by_key(|e| e.event_id.to_string());
+        recorded.sort_by_key(|e| e.event_id.to_string());
+        assert!(!expected.is_empty(), "{name} has work in the stories");
+        assert_eq!(
+            recorded, expected,
+            "{name}: each effect exactly once, none missing"
+        );
+        let routed = outbox
+            .iter()
+            .filter(|e| consumer.routes.contains(&e.event_type.as_str()))
+            .count();
+        assert_eq!(
+            consumer.inbox.applied.load(Ordering::SeqCst),
+            routed,
+            "{name}: the inbox let each routed event through once"
+        );
+        assert_eq!(
+            consumer.inbox.died.load(Ordering::SeqCst),
+            1,
+            "{name} died once after an effect"
+        );
+        report.insert(name, (expected.len(), consumer.redelivered));
+    }
+    let mut letters = Vec::new();
+    while let Ok(received) = world.dead_letters().receive(10, 0).await {
+        if received.is_empty() {
+            break;
+        }
+        for letter in received {
+            world
+                .dead_letters()
+                .delete(&letter.receipt_handle)
+                .await
+                .unwrap();
+            letters.push(letter.letter);
+        }
+    }
+    // Dead-lettering is at least once (the foreign message was delivered twice);
+    // a letter's `sequence` (stream position or SQS message id) identifies it.
+    let distinct: HashSet<&str> = letters.iter().map(|l| l.sequence.as_str()).collect();
+    assert_eq!(
+        distinct.len(),
+        2,
+        "the poison record and the foreign message: {letters:?}"
+    );
+    assert!(letters
+        .iter()
+        .any(|l| l.reason.starts_with("undecodable outbox item")
+            && matches!(l.payload, DeadLetterPayload::Raw { .. })));
+    assert!(letters
+        .iter()
+        .any(|l| l.reason.starts_with("not an EventBridge event")));
+    assert!(
+        publisher.rejected.load(Ordering::SeqCst) >= 2,
+        "entries refused by the bus"
+    );
+    assert_eq!(
+        publisher.died.load(Ordering::SeqCst),
+        1,
+        "the relay died after half a batch"
+    );
+    println!(
+        "end to end: {} outbox events, {} stream records in {invocations} relay invocations, \
+         {} publish calls, {} dead letters; (effects, redeliveries) per consumer: {report:?}",
+        outbox.len(),
+        records.len(),
+        publisher.calls.load(Ordering::SeqCst),
+        letters.len(),
+    );
+}
