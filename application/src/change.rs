@@ -50,6 +50,10 @@ impl std::fmt::Display for SequenceNumber {
 
 /// What a change record carries.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every value is the event variant; boxing it would only add an allocation"
+)]
 pub enum ChangeContent {
     /// A newly inserted outbox event.
     Outbox(EventEnvelope),

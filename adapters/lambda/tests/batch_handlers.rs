@@ -1,6 +1,9 @@
 //! The stream relay and SQS consumer handlers, fed the event JSON AWS documents
 //! for DynamoDB stream and SQS invocations, against in-memory ports.
 
+// A panic is how these tests fail.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;

@@ -11,6 +11,10 @@ use crate::BoxError;
 /// What a dead letter holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every value is the event variant; boxing it would only add an allocation"
+)]
 pub enum DeadLetterPayload {
     /// A decoded event the bus refused for good.
     Event {
