@@ -63,6 +63,9 @@ fn the_application_names_no_adapter() {
             "reqwest",
             "serde_dynamo",
             "memory-adapter",
+            "dynamodb-adapter",
+            "eventbridge-adapter",
+            "sqs-adapter",
         ],
     );
 }
@@ -77,5 +80,36 @@ fn the_dynamodb_adapter_names_no_other_adapter_and_no_emulator() {
     assert_free_of(
         "adapters/dynamodb",
         &["memory-adapter", "bootstrap", "dynoxide", "lambda_runtime"],
+    );
+}
+
+#[test]
+fn the_bus_and_queue_adapters_name_only_their_own_sdk() {
+    for adapter in ["adapters/eventbridge", "adapters/sqs"] {
+        assert_free_of(
+            adapter,
+            &[
+                "memory-adapter",
+                "dynamodb-adapter",
+                "bootstrap",
+                "lambda",
+                "aws-sdk-dynamodb",
+                "aws_lambda_events",
+            ],
+        );
+    }
+}
+
+#[test]
+fn the_lambda_handlers_build_no_sdk_client_and_run_no_runtime_loop() {
+    assert_free_of(
+        "adapters/lambda",
+        &[
+            "aws-sdk",
+            "aws-config",
+            "lambda_runtime",
+            "memory-adapter",
+            "bootstrap",
+        ],
     );
 }

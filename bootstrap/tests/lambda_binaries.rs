@@ -225,6 +225,10 @@ async fn the_command_api_binary_answers_http_events_and_logs_json() {
         logs.contains("requestId"),
         "log lines carry the runtime's request id: {logs}"
     );
+    assert!(
+        logs.contains("corr-bin"),
+        "log lines carry the correlation id: {logs}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,7 +25,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tracing::info;
+use tracing::{info, info_span, Instrument};
 
 use application::{
     AggregateId, CommandOutcome, CommandService, IdempotencyKey, RequestMeta, Target, Traceparent,
@@ -62,14 +62,27 @@ impl CommandApi {
     pub async fn handle(&self, request: &Request) -> Response<Body> {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
-        let response = match self.route(request).await {
+        let correlation_id = request
+            .headers()
+            .get(CORRELATION_ID)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let span = info_span!("http", %method, %path, correlation_id);
+        let response = match self.route(request).instrument(span.clone()).await {
             Ok(response) => response,
             Err(error) => {
-                info!(%method, %path, status = error.status().as_u16(), code = error.code(), "request refused");
+                span.in_scope(|| {
+                    info!(
+                        status = error.status().as_u16(),
+                        code = error.code(),
+                        "request refused"
+                    )
+                });
                 error.into_response()
             }
         };
-        info!(%method, %path, status = response.status().as_u16(), "request answered");
+        span.in_scope(|| info!(status = response.status().as_u16(), "request answered"));
         response
     }
 
