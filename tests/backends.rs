@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::types::AttributeValue;
 
 use application::ports::{AggregateStore, Effect, Inbox};
 use application::{AggregateRef, EventEnvelope, Relay};
@@ -216,17 +215,8 @@ impl Backend {
             Kind::Memory { store, .. } => store
                 .append_raw_change(serde_json::json!({"entityType": "OUTBOX", "eventType": 42})),
             Kind::Dynamo { store, clients, .. } => {
-                clients
-                    .dynamodb
-                    .put_item()
-                    .table_name(store.layout().outbox_table())
-                    .item("pk", AttributeValue::S("FOREIGN#1".into()))
-                    .item("sk", AttributeValue::S("EVENT#1".into()))
-                    .item("entityType", AttributeValue::S("OUTBOX".into()))
-                    .item("eventType", AttributeValue::N("42".into()))
-                    .send()
-                    .await
-                    .expect("poison put");
+                crate::put_foreign_outbox_item(&clients.dynamodb, store.layout().outbox_table())
+                    .await;
             }
         }
     }

@@ -16,7 +16,6 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
@@ -36,6 +35,7 @@ use dynamodb_adapter::{create_tables, stream_arn, DynamoInbox, DynamoStore, Tabl
 use eventbridge_adapter::{EventBridgePublisher, EventSources};
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
 use sqs_adapter::SqsDeadLetterQueue;
+use system_tests::put_foreign_outbox_item;
 
 /// Records a Lambda event source mapping hands the relay at once.
 const STREAM_BATCH: usize = 10;
@@ -579,18 +579,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         "every command recorded its events once"
     );
     // A foreign writer's outbox item that no relay can decode.
-    world
-        .clients
-        .dynamodb
-        .put_item()
-        .table_name(&world.layout.table)
-        .item("pk", AttributeValue::S("FOREIGN#1".into()))
-        .item("sk", AttributeValue::S("EVENT#1".into()))
-        .item("entityType", AttributeValue::S("OUTBOX".into()))
-        .item("eventType", AttributeValue::N("42".into()))
-        .send()
-        .await
-        .unwrap();
+    put_foreign_outbox_item(&world.clients.dynamodb, &world.layout.table).await;
 
     let repairs = EventSources::REPAIRS;
     let orders = EventSources::ORDERS;

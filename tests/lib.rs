@@ -57,6 +57,22 @@ pub fn keyed(key: &str) -> RequestMeta {
     }
 }
 
+/// Writes an outbox item no relay can decode (`eventType` a number), as a
+/// foreign writer might.
+pub async fn put_foreign_outbox_item(client: &aws_sdk_dynamodb::Client, table: &str) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    client
+        .put_item()
+        .table_name(table)
+        .item("pk", AttributeValue::S("FOREIGN#1".into()))
+        .item("sk", AttributeValue::S("EVENT#1".into()))
+        .item("entityType", AttributeValue::S("OUTBOX".into()))
+        .item("eventType", AttributeValue::N("42".into()))
+        .send()
+        .await
+        .expect("the foreign outbox item is written");
+}
+
 /// A current-thread runtime for driving the async use cases from tests.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
