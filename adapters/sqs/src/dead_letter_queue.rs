@@ -12,8 +12,10 @@ use application::ports::{DeadLetter, DeadLetterError, DeadLetterPayload, DeadLet
 
 /// The largest message body this adapter sends (SQS's classic 256 KiB limit).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
-/// Room kept for the notice that a payload was cut.
+/// The least a payload is cut by per try, so cutting ends quickly.
 const NOTICE_ROOM: usize = 1024;
+/// The most of a reason kept in a cut letter.
+const MAX_REASON_BYTES: usize = 4 * 1024;
 
 /// A dead letter read back, with the handle that deletes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,8 +113,9 @@ impl SqsDeadLetterQueue {
 }
 
 /// The message body of `letter`. A body over [`MAX_MESSAGE_BYTES`] keeps its
-/// reason and position but carries a cut copy of the payload, saying so: the
-/// full item stays in the outbox table until its TTL.
+/// position and (cut) reason but carries a cut copy of the payload, saying so:
+/// the full item stays in the outbox table until its TTL. Sizes are measured on
+/// the encoded body, since JSON escaping can double a raw payload.
 fn body(letter: &DeadLetter) -> Result<String, serde_json::Error> {
     let full = serde_json::to_string(letter)?;
     if full.len() <= MAX_MESSAGE_BYTES {
@@ -122,22 +125,41 @@ fn body(letter: &DeadLetter) -> Result<String, serde_json::Error> {
         DeadLetterPayload::Event { envelope } => serde_json::to_string(envelope)?,
         DeadLetterPayload::Raw { raw } => raw.clone(),
     };
-    let mut cut = MAX_MESSAGE_BYTES - NOTICE_ROOM - letter.reason.len().min(MAX_MESSAGE_BYTES / 2);
-    while !payload.is_char_boundary(cut) {
-        cut -= 1;
+    let reason = prefix(&letter.reason, MAX_REASON_BYTES);
+    let mut cut = payload.len();
+    loop {
+        cut = floor_char_boundary(&payload, cut);
+        let shortened = DeadLetter {
+            reason: format!(
+                "{reason} [payload cut from {} to {cut} bytes; the full item stays in the outbox table until its TTL]",
+                payload.len()
+            ),
+            payload: DeadLetterPayload::Raw {
+                raw: payload[..cut].to_owned(),
+            },
+            ..letter.clone()
+        };
+        let encoded = serde_json::to_string(&shortened)?;
+        if encoded.len() <= MAX_MESSAGE_BYTES || cut == 0 {
+            return Ok(encoded);
+        }
+        let overshoot = encoded.len() - MAX_MESSAGE_BYTES;
+        cut = cut.saturating_sub(overshoot.max(NOTICE_ROOM));
     }
-    let shortened = DeadLetter {
-        reason: format!(
-            "{} [payload cut from {} to {cut} bytes; the full item stays in the outbox table until its TTL]",
-            letter.reason,
-            payload.len()
-        ),
-        payload: DeadLetterPayload::Raw {
-            raw: payload[..cut].to_owned(),
-        },
-        ..letter.clone()
-    };
-    serde_json::to_string(&shortened)
+}
+
+/// The longest prefix of `text` of at most `max` bytes.
+fn prefix(text: &str, max: usize) -> &str {
+    &text[..floor_char_boundary(text, max.min(text.len()))]
+}
+
+/// The largest char boundary of `text` at or below `index`.
+fn floor_char_boundary(text: &str, mut index: usize) -> usize {
+    index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
 }
 
 fn text(value: &str) -> Option<MessageAttributeValue> {
@@ -217,5 +239,23 @@ mod tests {
             panic!("a cut payload is raw");
         };
         assert!(raw.starts_with("éé") && raw.len() < MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_payload_that_json_escaping_doubles_still_fits() {
+        let mut quoted = letter("\"".repeat(MAX_MESSAGE_BYTES / 2 + 10));
+        quoted.reason = "r".repeat(MAX_MESSAGE_BYTES);
+        let encoded = body(&quoted).unwrap();
+        assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
+        let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
+        let DeadLetterPayload::Raw { raw } = sent.payload else {
+            panic!("a cut payload is raw");
+        };
+        assert!(
+            raw.len() > MAX_MESSAGE_BYTES / 4,
+            "the cut keeps most of what fits: {}",
+            raw.len()
+        );
+        assert!(sent.reason.len() < MAX_REASON_BYTES + 200);
     }
 }
