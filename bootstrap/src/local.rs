@@ -630,7 +630,7 @@ async fn order_story(client: &mut Client<'_>, n: usize) {
     else {
         return;
     };
-    let path: &[OrderStatus] = if n % 2 == 0 {
+    let path: &[OrderStatus] = if n.is_multiple_of(2) {
         &[
             OrderStatus::Preparing,
             OrderStatus::ReadyForPickup,

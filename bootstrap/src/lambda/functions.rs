@@ -21,8 +21,9 @@ use super::config::{CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 use super::init_error::report_init_error;
 use super::logging;
 
-/// Reads the configuration, or reports why it cannot and fails.
-async fn configure<C>(read: impl FnOnce() -> Result<C, ConfigError>) -> Result<C, Error> {
+/// Installs the JSON logs, then reads the configuration, or reports to the
+/// Runtime API why it cannot and fails.
+async fn init<C>(read: impl FnOnce() -> Result<C, ConfigError>) -> Result<C, Error> {
     logging::init();
     match read() {
         Ok(config) => Ok(config),
@@ -43,7 +44,7 @@ async fn sdk() -> aws_config::SdkConfig {
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
 pub async fn run_command_api() -> Result<(), Error> {
-    let config = configure(CommandApiConfig::from_env).await?;
+    let config = init(CommandApiConfig::from_env).await?;
     let sdk = sdk().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.layout);
     let commands = CommandService::new(
@@ -65,7 +66,7 @@ pub async fn run_command_api() -> Result<(), Error> {
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
 pub async fn run_outbox_relay() -> Result<(), Error> {
-    let config = configure(RelayConfig::from_env).await?;
+    let config = init(RelayConfig::from_env).await?;
     let sdk = sdk().await;
     let publisher = EventBridgePublisher::new(
         aws_sdk_eventbridge::Client::new(&sdk),
@@ -91,7 +92,7 @@ pub async fn run_outbox_relay() -> Result<(), Error> {
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
 pub async fn run_consumer(reaction: Arc<dyn Reaction>) -> Result<(), Error> {
-    let config = configure(ConsumerConfig::from_env).await?;
+    let config = init(ConsumerConfig::from_env).await?;
     let sdk = sdk().await;
     let inbox = DynamoInbox::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
     let consume = ConsumeService::new(Arc::new(inbox), reaction);
