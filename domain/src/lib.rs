@@ -11,8 +11,7 @@ pub mod money;
 pub mod order;
 pub mod rejection;
 pub mod repair;
-#[cfg(test)]
-mod scenario;
+pub mod scenario;
 pub mod text;
 
 pub use aggregate::{decide, fold, Aggregate, Decision, DomainEvent, Version};

@@ -63,9 +63,10 @@ impl OrderStatus {
     }
 }
 
-/// A positive number of units.
+/// A positive number of units. It deserializes through [`Quantity::new`], so a
+/// decoded event can never carry a quantity the domain would refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "i64", into = "u32")]
 pub struct Quantity(u32);
 
 /// Why a quantity was refused.
@@ -100,6 +101,20 @@ impl Quantity {
     /// The number of units.
     pub const fn get(self) -> u32 {
         self.0
+    }
+}
+
+impl TryFrom<i64> for Quantity {
+    type Error = QuantityError;
+
+    fn try_from(raw: i64) -> Result<Self, QuantityError> {
+        Self::new(raw)
+    }
+}
+
+impl From<Quantity> for u32 {
+    fn from(quantity: Quantity) -> u32 {
+        quantity.0
     }
 }
 
@@ -231,12 +246,27 @@ impl Rejection for OrderError {
     }
 }
 
+impl OrderEvent {
+    /// The persisted type name of [`OrderEvent::OrderPlaced`]. Never rename one.
+    pub const ORDER_PLACED: &'static str = "OrderPlaced";
+    /// The persisted type name of [`OrderEvent::OrderStatusChanged`].
+    pub const ORDER_STATUS_CHANGED: &'static str = "OrderStatusChanged";
+    /// The persisted type name of [`OrderEvent::OrderCancelled`].
+    pub const ORDER_CANCELLED: &'static str = "OrderCancelled";
+    /// Every persisted type name of an order event.
+    pub const TYPES: [&'static str; 3] = [
+        Self::ORDER_PLACED,
+        Self::ORDER_STATUS_CHANGED,
+        Self::ORDER_CANCELLED,
+    ];
+}
+
 impl DomainEvent for OrderEvent {
     fn event_type(&self) -> &'static str {
         match self {
-            OrderEvent::OrderPlaced { .. } => "OrderPlaced",
-            OrderEvent::OrderStatusChanged { .. } => "OrderStatusChanged",
-            OrderEvent::OrderCancelled { .. } => "OrderCancelled",
+            OrderEvent::OrderPlaced { .. } => Self::ORDER_PLACED,
+            OrderEvent::OrderStatusChanged { .. } => Self::ORDER_STATUS_CHANGED,
+            OrderEvent::OrderCancelled { .. } => Self::ORDER_CANCELLED,
         }
     }
 
@@ -514,6 +544,20 @@ mod tests {
             OrderCommand::CancelOrder,
             OrderError::NotCancellable(OrderStatus::Cancelled),
         );
+    }
+
+    #[test]
+    fn a_decoded_event_obeys_the_domain_rules() {
+        let placed = |quantity: i64, customer: &str| {
+            serde_json::json!({"eventType": OrderEvent::ORDER_PLACED, "data": {
+                "customer": customer, "totalCents": 100,
+                "items": [{"sku": "A", "quantity": quantity, "unitPriceCents": 100}]}})
+        };
+        assert!(serde_json::from_value::<OrderEvent>(placed(1, "Ada")).is_ok());
+        assert!(serde_json::from_value::<OrderEvent>(placed(0, "Ada")).is_err());
+        assert!(serde_json::from_value::<OrderEvent>(placed(1_001, "Ada")).is_err());
+        assert!(serde_json::from_value::<OrderEvent>(placed(1, " ")).is_err());
+        assert_eq!(serde_json::to_value(Quantity::new(3).unwrap()).unwrap(), 3);
     }
 
     #[test]

@@ -175,14 +175,35 @@ impl Rejection for RepairError {
     }
 }
 
+impl RepairEvent {
+    /// The persisted type name of [`RepairEvent::RepairOpened`]. Never rename one.
+    pub const REPAIR_OPENED: &'static str = "RepairOpened";
+    /// The persisted type name of [`RepairEvent::WorkStarted`].
+    pub const WORK_STARTED: &'static str = "WorkStarted";
+    /// The persisted type name of [`RepairEvent::LineItemAdded`].
+    pub const LINE_ITEM_ADDED: &'static str = "LineItemAdded";
+    /// The persisted type name of [`RepairEvent::RepairCompleted`].
+    pub const REPAIR_COMPLETED: &'static str = "RepairCompleted";
+    /// The persisted type name of [`RepairEvent::RepairCancelled`].
+    pub const REPAIR_CANCELLED: &'static str = "RepairCancelled";
+    /// Every persisted type name of a repair event.
+    pub const TYPES: [&'static str; 5] = [
+        Self::REPAIR_OPENED,
+        Self::WORK_STARTED,
+        Self::LINE_ITEM_ADDED,
+        Self::REPAIR_COMPLETED,
+        Self::REPAIR_CANCELLED,
+    ];
+}
+
 impl DomainEvent for RepairEvent {
     fn event_type(&self) -> &'static str {
         match self {
-            RepairEvent::RepairOpened { .. } => "RepairOpened",
-            RepairEvent::WorkStarted {} => "WorkStarted",
-            RepairEvent::LineItemAdded { .. } => "LineItemAdded",
-            RepairEvent::RepairCompleted { .. } => "RepairCompleted",
-            RepairEvent::RepairCancelled { .. } => "RepairCancelled",
+            RepairEvent::RepairOpened { .. } => Self::REPAIR_OPENED,
+            RepairEvent::WorkStarted {} => Self::WORK_STARTED,
+            RepairEvent::LineItemAdded { .. } => Self::LINE_ITEM_ADDED,
+            RepairEvent::RepairCompleted { .. } => Self::REPAIR_COMPLETED,
+            RepairEvent::RepairCancelled { .. } => Self::REPAIR_CANCELLED,
         }
     }
 

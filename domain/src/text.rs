@@ -3,8 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 /// A trimmed, non-empty piece of text of at most [`Text::MAX_CHARS`] characters.
+/// It deserializes through [`Text::parse`], so decoded data obeys the same rules
+/// as a command's input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Text(String);
 
 /// Why a piece of text was refused.
@@ -58,6 +60,20 @@ impl Text {
     }
 }
 
+impl TryFrom<String> for Text {
+    type Error = TextError;
+
+    fn try_from(raw: String) -> Result<Self, TextError> {
+        Self::parse("text", &raw)
+    }
+}
+
+impl From<Text> for String {
+    fn from(text: Text) -> String {
+        text.0
+    }
+}
+
 impl std::fmt::Display for Text {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)
@@ -75,6 +91,16 @@ mod tests {
             Text::parse("reason", " \t"),
             Err(TextError::Empty { field: "reason" })
         );
+    }
+
+    #[test]
+    fn text_deserializes_only_through_its_rules() {
+        let ok: Text = serde_json::from_str(r#"" Ada ""#).unwrap();
+        assert_eq!(ok.as_str(), "Ada");
+        assert_eq!(serde_json::to_string(&ok).unwrap(), r#""Ada""#);
+        assert!(serde_json::from_str::<Text>(r#""  ""#).is_err());
+        let long = format!("\"{}\"", "x".repeat(Text::MAX_CHARS + 1));
+        assert!(serde_json::from_str::<Text>(&long).is_err());
     }
 
     #[test]
