@@ -14,11 +14,11 @@ use uuid::Uuid;
 
 use domain::{Aggregate, Version};
 
-use crate::envelope::{EnvelopeError, EventContext};
+use crate::envelope::{EncodeError, EventContext};
 use crate::ids::{derive_uuid, AggregateId, AggregateRef, EventId, IdempotencyKey};
 use crate::ports::{AggregateStore, Clock, IdGenerator, StoreError};
 use crate::trace::Traceparent;
-use crate::write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};
+use crate::write_set::{IdempotencyRecord, LimitError, StateRecord, WriteSet};
 
 /// Which aggregate a command is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,10 +62,14 @@ pub enum CommandError<E: std::error::Error + 'static> {
     #[error("rejected: {0}")]
     Rejected(#[source] E),
     /// Other writers kept winning; nothing was written.
-    #[error("gave up after {attempts} version conflicts")]
+    #[error("gave up after {attempts} version conflicts, the last expecting version {expected} (stored: {})", actual.map_or_else(|| "unknown".to_owned(), |v| v.to_string()))]
     Conflict {
         /// How many decisions were tried.
         attempts: u32,
+        /// The version the last attempt expected.
+        expected: Version,
+        /// The version stored instead, when the store told it.
+        actual: Option<Version>,
     },
     /// The idempotency key was used before for a different request.
     #[error("idempotency key {0:?} was used for a different request")]
@@ -79,9 +83,9 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// A failure retrying will not fix.
     #[error("failed: {0}")]
     Failed(#[source] StoreError),
-    /// The state or an event could not be (de)serialized.
-    #[error("encoding failed: {0}")]
-    Encoding(#[from] EnvelopeError),
+    /// The command, the state or an event could not be encoded: a defect, not retryable.
+    #[error(transparent)]
+    Encoding(#[from] EncodeError),
 }
 
 impl<E: std::error::Error + 'static> From<StoreError> for CommandError<E> {
@@ -94,21 +98,16 @@ impl<E: std::error::Error + 'static> From<StoreError> for CommandError<E> {
     }
 }
 
-/// How the use case treats conflicts and limits.
+/// How the use case treats conflicts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CommandPolicy {
     /// How many times to decide before giving up on version conflicts.
     pub max_attempts: u32,
-    /// The store's limits, checked before each commit.
-    pub limits: WriteLimits,
 }
 
 impl Default for CommandPolicy {
     fn default() -> Self {
-        Self {
-            max_attempts: 5,
-            limits: WriteLimits::default(),
-        }
+        Self { max_attempts: 5 }
     }
 }
 
@@ -140,7 +139,7 @@ impl CommandService {
     /// Loads the current state and version of an aggregate; `None` if it does not exist.
     ///
     /// # Errors
-    /// The store's errors, or [`CommandError::Encoding`] for a state that does not decode.
+    /// The store's errors; a stored state that does not decode is [`StoreError::Corrupt`].
     pub async fn load<A: Aggregate>(
         &self,
         id: AggregateId,
@@ -176,6 +175,8 @@ impl CommandService {
         let aggregate = AggregateRef::new(A::TYPE, id);
         let request_id = self.ids.new_id();
         let context = self.context(request_id, meta);
+        let limits = self.store.limits();
+        let mut conflict = (Version::INITIAL, None);
         for attempt in 1..=self.policy.max_attempts {
             let (state, version) = match self.store.load(&aggregate).await? {
                 None => (A::State::default(), Version::INITIAL),
@@ -185,7 +186,7 @@ impl CommandService {
                 domain::decide::<A>(&state, version, command).map_err(CommandError::Rejected)?;
             let request = meta.idempotency_key.clone().map(|key| (key, fingerprint));
             let write = WriteSet::from_decision(id, &decision, &context, request_id, request)?;
-            write.check(&self.policy.limits)?;
+            write.check(&limits)?;
             match self.store.commit(&write).await {
                 Ok(()) => {
                     info!(%aggregate, version = %decision.version, events = write.outbox.len(), "committed");
@@ -198,13 +199,22 @@ impl CommandService {
                 }
                 // An outbox record at a version this write wanted means the aggregate
                 // moved on too (a store may report only that condition): decide again.
-                Err(StoreError::VersionConflict { .. } | StoreError::DuplicateEvent(_)) => {
+                Err(StoreError::VersionConflict { actual, .. }) => {
+                    conflict = (write.expected_version, actual);
+                    debug!(%aggregate, attempt, "version conflict, deciding again");
+                }
+                Err(StoreError::DuplicateEvent(_)) => {
+                    conflict = (write.expected_version, None);
                     debug!(%aggregate, attempt, "version conflict, deciding again");
                 }
                 Err(StoreError::DuplicateRequest(key)) => {
                     return match self.store.find_request(&key).await? {
                         Some(record) => replay(record, fingerprint),
-                        None => Err(CommandError::Conflict { attempts: attempt }),
+                        None => Err(CommandError::Conflict {
+                            attempts: attempt,
+                            expected: write.expected_version,
+                            actual: None,
+                        }),
                     };
                 }
                 Err(error) => {
@@ -215,6 +225,8 @@ impl CommandService {
         }
         Err(CommandError::Conflict {
             attempts: self.policy.max_attempts,
+            expected: conflict.0,
+            actual: conflict.1,
         })
     }
 
@@ -238,22 +250,14 @@ impl CommandService {
     }
 }
 
-/// Decodes a stored state.
-fn decode_state<A: Aggregate>(record: &StateRecord) -> Result<A::State, EnvelopeError> {
-    serde_json::from_value(record.state.clone()).map_err(|source| EnvelopeError::Decode {
-        event_type: format!("{} state", A::TYPE),
-        schema_version: 1,
-        source,
-    })
+/// Decodes a stored state; one that does not decode is a corrupt item.
+fn decode_state<A: Aggregate>(record: &StateRecord) -> Result<A::State, StoreError> {
+    serde_json::from_value(record.state.clone()).map_err(|source| StoreError::Corrupt(Box::new(source)))
 }
 
 /// A digest of the request: aggregate type, target and command.
-fn fingerprint<A: Aggregate>(target: Target, command: &A::Command) -> Result<Uuid, EnvelopeError> {
-    let encoded =
-        serde_json::to_string(&(target, command)).map_err(|source| EnvelopeError::Encode {
-            event_type: "command",
-            source,
-        })?;
+fn fingerprint<A: Aggregate>(target: Target, command: &A::Command) -> Result<Uuid, EncodeError> {
+    let encoded = serde_json::to_string(&(target, command)).map_err(EncodeError::of("command"))?;
     Ok(derive_uuid(&["request", A::TYPE, &encoded]))
 }
 
@@ -314,7 +318,10 @@ mod tests {
         }
     }
 
-    fn service(store: MockAggregateStore, policy: CommandPolicy) -> CommandService {
+    fn service(mut store: MockAggregateStore, policy: CommandPolicy) -> CommandService {
+        store
+            .expect_limits()
+            .return_const(crate::write_set::WriteLimits::default());
         CommandService::new(
             Arc::new(store),
             Arc::new(SystemClock),
@@ -349,6 +356,7 @@ mod tests {
                 1 => Err(StoreError::VersionConflict {
                     aggregate: write.aggregate.clone(),
                     expected: write.expected_version,
+                    actual: Some(Version::new(3)),
                 }),
                 2 => Err(StoreError::DuplicateEvent(write.aggregate.clone())),
                 _ => Ok(()),
@@ -378,6 +386,7 @@ mod tests {
             Err(StoreError::VersionConflict {
                 aggregate: write.aggregate.clone(),
                 expected: write.expected_version,
+                actual: Some(Version::new(4)),
             })
         });
         let policy = CommandPolicy {
@@ -393,7 +402,8 @@ mod tests {
             .await;
         assert!(matches!(
             result,
-            Err(CommandError::Conflict { attempts: 3 })
+            Err(CommandError::Conflict { attempts: 3, expected, actual: Some(actual) })
+                if expected == Version::new(2) && actual == Version::new(4)
         ));
     }
 
@@ -476,18 +486,21 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_oversized_write_is_refused_before_the_commit() {
+    async fn a_write_over_the_store_s_own_limits_is_refused_before_the_commit() {
         let mut store = MockAggregateStore::new();
         store.expect_load().returning(|_| Ok(None));
         store.expect_commit().never();
-        let policy = CommandPolicy {
-            limits: WriteLimits {
-                max_actions: 100,
-                max_item_bytes: 300,
-            },
-            ..CommandPolicy::default()
-        };
-        let result = service(store, policy)
+        store.expect_limits().return_const(crate::write_set::WriteLimits {
+            max_actions: 100,
+            max_item_bytes: 300,
+        });
+        let service = CommandService::new(
+            Arc::new(store),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+            CommandPolicy::default(),
+        );
+        let result = service
             .execute::<Repair>(Target::New, &open(), &RequestMeta::default())
             .await;
         assert!(matches!(

@@ -42,18 +42,28 @@ pub struct EventEnvelope {
     pub data: Value,
 }
 
-/// Why an event could not be encoded or decoded.
+/// Why a value of the program's own (an event, a state, a command, an effect)
+/// could not be encoded as JSON. It is a defect, not bad input: retrying never helps.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} could not be encoded: {source}")]
+pub struct EncodeError {
+    /// What was being encoded, e.g. an event type or `state`.
+    pub what: &'static str,
+    /// The serializer's error.
+    #[source]
+    pub source: serde_json::Error,
+}
+
+impl EncodeError {
+    /// A closure turning a serializer error about `what` into an [`EncodeError`].
+    pub fn of(what: &'static str) -> impl FnOnce(serde_json::Error) -> Self {
+        move |source| Self { what, source }
+    }
+}
+
+/// Why an envelope's event could not be decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
-    /// The event did not serialize to the adjacently tagged form.
-    #[error("event of type {event_type} could not be encoded: {source}")]
-    Encode {
-        /// The event type.
-        event_type: &'static str,
-        /// The serializer's error.
-        #[source]
-        source: serde_json::Error,
-    },
     /// The envelope belongs to another aggregate type.
     #[error("expected an event of aggregate type {expected}, got {actual}")]
     WrongAggregate {
@@ -89,20 +99,19 @@ pub struct EventContext {
 }
 
 impl EventEnvelope {
-    /// Wraps event number `index` of a decision taken against `expected_version`.
+    /// Wraps `event`, which brings aggregate `aggregate_id` to `version`.
     ///
     /// # Errors
-    /// [`EnvelopeError::Encode`] when the event does not serialize.
+    /// [`EncodeError`] when the event does not serialize.
     pub fn wrap<A: Aggregate>(
         aggregate_id: AggregateId,
         version: Version,
         event: &A::Event,
         context: &EventContext,
-    ) -> Result<Self, EnvelopeError> {
+    ) -> Result<Self, EncodeError> {
         let aggregate = AggregateRef::new(A::TYPE, aggregate_id);
         let event_type = event.event_type();
-        let encode = |source| EnvelopeError::Encode { event_type, source };
-        let mut tagged = serde_json::to_value(event).map_err(encode)?;
+        let mut tagged = serde_json::to_value(event).map_err(EncodeError::of(event_type))?;
         let data = tagged
             .get_mut("data")
             .map(Value::take)

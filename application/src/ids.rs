@@ -42,11 +42,6 @@ impl AggregateId {
             .map(Self)
             .map_err(|_| IdError::Malformed(raw.chars().take(64).collect()))
     }
-
-    /// The UUID.
-    pub const fn as_uuid(&self) -> &Uuid {
-        &self.0
-    }
 }
 
 impl std::fmt::Display for AggregateId {
@@ -121,10 +116,25 @@ impl std::fmt::Display for EventId {
     }
 }
 
-/// A caller's key that makes a request safe to repeat.
+/// A caller's key that makes a request safe to repeat. It deserializes through
+/// [`IdempotencyKey::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct IdempotencyKey(String);
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = IdError;
+
+    fn try_from(raw: String) -> Result<Self, IdError> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<IdempotencyKey> for String {
+    fn from(key: IdempotencyKey) -> String {
+        key.0
+    }
+}
 
 impl IdempotencyKey {
     /// Parses a key of 1 to 128 printable ASCII characters.
@@ -148,6 +158,14 @@ impl IdempotencyKey {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_idempotency_key_deserializes_through_its_rules() {
+        use super::IdempotencyKey;
+        assert!(serde_json::from_str::<IdempotencyKey>(r#""key-1""#).is_ok());
+        assert!(serde_json::from_str::<IdempotencyKey>(r#""""#).is_err());
+        assert!(serde_json::from_str::<IdempotencyKey>(r#""a key""#).is_err());
+    }
+
     use super::*;
 
     #[test]

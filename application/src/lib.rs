@@ -5,8 +5,10 @@
 //! event, the request's idempotency record — and runs the use cases through
 //! [`ports`]: [`command`] (load → decide → commit atomically), [`relay`] (outbox
 //! records in stream order → the bus, failures reported by position, poison to the
-//! dead-letter queue) and [`consume`] (an effect applied once per event). No AWS
-//! type appears here; adapters implement the ports.
+//! dead-letter queue) and [`consume`] (an effect applied once per event, or a
+//! dead letter). [`routing`] declares once which consumer receives which events,
+//! and [`shard`] holds the checkpoint arithmetic every change-feed reader shares.
+//! No AWS type appears here; adapters implement the ports.
 
 pub mod change;
 pub mod command;
@@ -16,6 +18,8 @@ pub mod ids;
 pub mod ports;
 pub mod reactions;
 pub mod relay;
+pub mod routing;
+pub mod shard;
 pub mod trace;
 pub mod write_set;
 
@@ -23,10 +27,14 @@ pub use change::{ChangeContent, ChangeRecord, SequenceNumber};
 pub use command::{
     CommandError, CommandOutcome, CommandPolicy, CommandService, RequestMeta, Target,
 };
-pub use consume::{ConsumeError, ConsumeService, Consumed};
-pub use envelope::{EnvelopeError, EventEnvelope};
+pub use consume::{
+    ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, Reaction, ReactionError,
+};
+pub use envelope::{EncodeError, EnvelopeError, EventEnvelope};
 pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
-pub use relay::{Relay, RelayReport};
+pub use relay::{BusRefused, Relay, RelayReport};
+pub use routing::{EventSources, Subscription};
+pub use shard::{AfterRead, ShardTracker};
 pub use trace::{Traceparent, TraceparentError};
 pub use write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};
 

@@ -1,13 +1,17 @@
 //! Relaying the outbox: change records in stream order → the bus.
 //!
-//! Records are published in batches of up to [`Relay::MAX_BATCH`]. A batch never
+//! Records are published in batches packed up to the publisher's
+//! [`BatchLimits`] (entries and bytes, as the bus counts them). A batch never
 //! holds two events of one aggregate, so a partly failed batch can never let a
 //! later event of an aggregate be published before an earlier one: per aggregate,
 //! first publications follow version order. The relay stops at the first record
 //! it could not publish and reports its sequence number; the caller retries from
 //! there (Lambda's `batchItemFailures`), so everything after it comes again.
-//! Poison records and entries the bus refuses for good go to the dead-letter
-//! queue and count as handled, so one bad record never blocks its shard.
+//! Poison records, entries too large for the bus and entries the bus refuses for
+//! good go to the dead-letter queue and count as handled, so one bad record never
+//! blocks its shard. A bus that refuses the publisher itself (missing, access
+//! denied) stops the relay with [`BusRefused`]: dead-lettering every record
+//! would only hide a configuration error.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,19 +21,26 @@ use tracing::{info, warn};
 use crate::change::{ChangeContent, ChangeRecord, SequenceNumber};
 use crate::envelope::EventEnvelope;
 use crate::ports::{
-    DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, PublishOutcome,
+    BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, LetterSource,
+    PublishError, PublishOutcome,
 };
+use crate::BoxError;
 
 /// What one relay run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelayReport {
-    /// Events the bus accepted.
+    /// Entries the bus accepted in this run (an event relayed again on a retry counts again).
     pub published: usize,
     /// Records sent to the dead-letter queue.
     pub dead_lettered: usize,
     /// The first record not handled; it and every later record must be retried.
     pub retry_from: Option<SequenceNumber>,
 }
+
+/// The bus refuses the relay for good; nothing after the last report was handled.
+#[derive(Debug, thiserror::Error)]
+#[error("the bus refuses the relay, fix its configuration: {0}")]
+pub struct BusRefused(#[source] pub BoxError);
 
 /// The relay use case.
 #[derive(Clone)]
@@ -38,10 +49,10 @@ pub struct Relay {
     dead_letters: Arc<dyn DeadLetterQueue>,
 }
 
-impl Relay {
-    /// The most events in one publish call (EventBridge's `PutEvents` limit).
-    pub const MAX_BATCH: usize = 10;
+/// An outbox record on its way to the bus.
+type Pending<'r> = (&'r SequenceNumber, &'r EventEnvelope);
 
+impl Relay {
     /// Wires the relay to the bus and the dead-letter queue.
     pub fn new(publisher: Arc<dyn EventPublisher>, dead_letters: Arc<dyn DeadLetterQueue>) -> Self {
         Self {
@@ -51,47 +62,101 @@ impl Relay {
     }
 
     /// Relays `records`, given in stream order, and reports what was handled.
-    pub async fn relay(&self, records: &[ChangeRecord]) -> RelayReport {
+    ///
+    /// # Errors
+    /// [`BusRefused`] when the bus refuses the publisher itself.
+    pub async fn relay(&self, records: &[ChangeRecord]) -> Result<RelayReport, BusRefused> {
+        let limits = self.publisher.limits();
         let mut report = RelayReport::default();
         let mut next = 0;
         while next < records.len() {
             let record = &records[next];
-            if let ChangeContent::Poison { reason, raw } = &record.content {
-                let letter = DeadLetter {
-                    sequence: record.sequence.clone(),
+            let letter = match &record.content {
+                ChangeContent::Poison { reason, raw } => Some(DeadLetter {
+                    source: LetterSource::StreamRecord {
+                        sequence: record.sequence.clone(),
+                    },
                     reason: reason.clone(),
                     attempts: 1,
                     payload: DeadLetterPayload::Raw { raw: raw.clone() },
-                };
+                }),
+                ChangeContent::Outbox(envelope) => self.oversized(record, envelope, &limits),
+            };
+            if let Some(letter) = letter {
                 if !self.dead_letter(letter, &mut report).await {
                     report.retry_from = Some(record.sequence.clone());
-                    return report;
+                    return Ok(report);
                 }
                 next += 1;
                 continue;
             }
-            let batch = next_batch(&records[next..]);
-            if let Some(failed) = self.publish_batch(&batch, &mut report).await {
+            let batch = self.next_batch(&records[next..], &limits);
+            if let Some(failed) = self.publish_batch(&batch, &mut report).await? {
                 report.retry_from = Some(failed);
-                return report;
+                return Ok(report);
             }
             next += batch.len();
         }
-        report
+        Ok(report)
+    }
+
+    /// The dead letter of an event too large for any call to the bus, if it is.
+    fn oversized(
+        &self,
+        record: &ChangeRecord,
+        envelope: &EventEnvelope,
+        limits: &BatchLimits,
+    ) -> Option<DeadLetter> {
+        let size = self.publisher.entry_size(envelope);
+        (size >= limits.max_batch_bytes).then(|| DeadLetter {
+            source: LetterSource::StreamRecord {
+                sequence: record.sequence.clone(),
+            },
+            reason: format!(
+                "the entry is {size} bytes, the bus takes less than {}",
+                limits.max_batch_bytes
+            ),
+            attempts: 0,
+            payload: DeadLetterPayload::Event {
+                envelope: envelope.clone(),
+            },
+        })
+    }
+
+    /// The longest run of outbox records from the start of `records` that fits
+    /// one call: within `limits`, no poison or oversized record, one event per aggregate.
+    fn next_batch<'r>(&self, records: &'r [ChangeRecord], limits: &BatchLimits) -> Vec<Pending<'r>> {
+        let mut seen = HashSet::new();
+        let mut bytes = 0;
+        let mut batch = Vec::new();
+        for record in records {
+            let ChangeContent::Outbox(envelope) = &record.content else {
+                break;
+            };
+            let size = self.publisher.entry_size(envelope);
+            let full = batch.len() >= limits.max_entries || bytes + size >= limits.max_batch_bytes;
+            if full || !seen.insert(envelope.aggregate()) {
+                break;
+            }
+            bytes += size;
+            batch.push((&record.sequence, envelope));
+        }
+        batch
     }
 
     /// Publishes one batch; returns the first sequence number not handled, if any.
     async fn publish_batch(
         &self,
-        batch: &[(&SequenceNumber, &EventEnvelope)],
+        batch: &[Pending<'_>],
         report: &mut RelayReport,
-    ) -> Option<SequenceNumber> {
+    ) -> Result<Option<SequenceNumber>, BusRefused> {
         let envelopes: Vec<EventEnvelope> = batch.iter().map(|(_, e)| (*e).clone()).collect();
         let outcomes = match self.publisher.publish(&envelopes).await {
             Ok(outcomes) => outcomes,
+            Err(PublishError::Refused(error)) => return Err(BusRefused(error)),
             Err(error) => {
                 warn!(%error, events = batch.len(), "publishing a batch failed");
-                return Some(batch[0].0.clone());
+                return Ok(Some(batch[0].0.clone()));
             }
         };
         for (index, (sequence, envelope)) in batch.iter().enumerate() {
@@ -104,7 +169,9 @@ impl Relay {
                 }) => {
                     warn!(event_id = %envelope.event_id, reason, "the bus refused an event for good");
                     let letter = DeadLetter {
-                        sequence: (*sequence).clone(),
+                        source: LetterSource::StreamRecord {
+                            sequence: (*sequence).clone(),
+                        },
                         reason: reason.clone(),
                         attempts: *attempts,
                         payload: DeadLetterPayload::Event {
@@ -112,51 +179,36 @@ impl Relay {
                         },
                     };
                     if !self.dead_letter(letter, report).await {
-                        return Some((*sequence).clone());
+                        return Ok(Some((*sequence).clone()));
                     }
                 }
                 Some(PublishOutcome::Failed { reason, .. }) => {
                     info!(event_id = %envelope.event_id, reason, "event not published, will retry");
-                    return Some((*sequence).clone());
+                    return Ok(Some((*sequence).clone()));
                 }
                 None => {
                     warn!(event_id = %envelope.event_id, "the bus reported no outcome for an event");
-                    return Some((*sequence).clone());
+                    return Ok(Some((*sequence).clone()));
                 }
             }
         }
-        None
+        Ok(None)
     }
 
     /// Sends a dead letter; false when it could not be stored.
     async fn dead_letter(&self, letter: DeadLetter, report: &mut RelayReport) -> bool {
-        let sequence = letter.sequence.clone();
+        let source = letter.source.clone();
         match self.dead_letters.send(letter).await {
             Ok(()) => {
                 report.dead_lettered += 1;
                 true
             }
             Err(error) => {
-                warn!(%sequence, %error, "dead-lettering failed");
+                warn!(%source, %error, "dead-lettering failed");
                 false
             }
         }
     }
-}
-
-/// The longest run of outbox records from the start of `records` that fits one
-/// batch: at most [`Relay::MAX_BATCH`], no poison record, one event per aggregate.
-fn next_batch(records: &[ChangeRecord]) -> Vec<(&SequenceNumber, &EventEnvelope)> {
-    let mut seen = HashSet::new();
-    records
-        .iter()
-        .map_while(|record| match &record.content {
-            ChangeContent::Outbox(envelope) => Some((&record.sequence, envelope)),
-            ChangeContent::Poison { .. } => None,
-        })
-        .take_while(|(_, envelope)| seen.insert(envelope.aggregate()))
-        .take(Relay::MAX_BATCH)
-        .collect()
 }
 
 #[cfg(test)]
@@ -166,7 +218,7 @@ mod tests {
     use crate::ids::AggregateId;
     use crate::ports::dead_letter::MockDeadLetterQueue;
     use crate::ports::publisher::MockEventPublisher;
-    use crate::ports::{DeadLetterError, PublishError};
+    use crate::ports::DeadLetterError;
     use crate::trace::Traceparent;
     use domain::repair::{Repair, RepairEvent};
     use domain::Version;
@@ -215,6 +267,17 @@ mod tests {
         }
     }
 
+    /// A publisher mock with EventBridge's limits, every entry 1 KiB.
+    fn publisher() -> MockEventPublisher {
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_limits().return_const(BatchLimits {
+            max_entries: 10,
+            max_batch_bytes: 256 * 1024,
+        });
+        publisher.expect_entry_size().return_const(1024_usize);
+        publisher
+    }
+
     fn accepting_dlq(letters: Arc<Mutex<Vec<DeadLetter>>>) -> MockDeadLetterQueue {
         let mut dlq = MockDeadLetterQueue::new();
         dlq.expect_send().returning(move |letter| {
@@ -228,7 +291,7 @@ mod tests {
     async fn a_batch_never_holds_two_events_of_one_aggregate() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = batches.clone();
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher.expect_publish().returning(move |events| {
             seen.lock().unwrap().push(
                 events
@@ -245,7 +308,7 @@ mod tests {
             outbox(3, 1, 2),
             outbox(4, 3, 1),
         ];
-        let report = relay.relay(&records).await;
+        let report = relay.relay(&records).await.unwrap();
         assert_eq!(
             report,
             RelayReport {
@@ -259,19 +322,68 @@ mod tests {
 
     #[tokio::test]
     async fn batches_hold_at_most_ten_events() {
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher.expect_publish().times(3).returning(|events| {
-            assert!(events.len() <= Relay::MAX_BATCH);
+            assert!(events.len() <= 10);
             Ok(vec![PublishOutcome::Published; events.len()])
         });
         let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
         let records: Vec<_> = (0..25).map(|i| outbox(i, u128::from(i) + 1, 1)).collect();
-        assert_eq!(relay.relay(&records).await.published, 25);
+        assert_eq!(relay.relay(&records).await.unwrap().published, 25);
+    }
+
+    #[tokio::test]
+    async fn batches_stay_below_the_byte_limit_and_an_entry_too_large_is_dead_lettered() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        let letters = Arc::new(Mutex::new(Vec::new()));
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_limits().return_const(BatchLimits {
+            max_entries: 10,
+            max_batch_bytes: 3_000,
+        });
+        publisher
+            .expect_entry_size()
+            .returning(|e| if e.aggregate_version.value() == 9 { 3_000 } else { 1_000 });
+        publisher.expect_publish().returning(move |events| {
+            seen.lock().unwrap().push(events.len());
+            Ok(vec![PublishOutcome::Published; events.len()])
+        });
+        let relay = Relay::new(
+            Arc::new(publisher),
+            Arc::new(accepting_dlq(letters.clone())),
+        );
+        let records = [
+            outbox(1, 1, 1),
+            outbox(2, 2, 1),
+            outbox(3, 3, 1),
+            outbox(4, 4, 9),
+            outbox(5, 5, 1),
+        ];
+        let report = relay.relay(&records).await.unwrap();
+        assert_eq!((report.published, report.dead_lettered), (4, 1));
+        assert_eq!(*batches.lock().unwrap(), vec![2, 1, 1]);
+        let letters = letters.lock().unwrap();
+        assert!(letters[0].reason.contains("3000 bytes"), "{}", letters[0].reason);
+    }
+
+    #[tokio::test]
+    async fn a_bus_that_refuses_the_publisher_stops_the_relay_and_dead_letters_nothing() {
+        let mut publisher = publisher();
+        publisher
+            .expect_publish()
+            .times(1)
+            .returning(|_| Err(PublishError::Refused("no such bus".into())));
+        let mut dlq = MockDeadLetterQueue::new();
+        dlq.expect_send().never();
+        let relay = Relay::new(Arc::new(publisher), Arc::new(dlq));
+        let refused = relay.relay(&[outbox(1, 1, 1), outbox(2, 2, 1)]).await;
+        assert!(refused.unwrap_err().to_string().contains("no such bus"));
     }
 
     #[tokio::test]
     async fn a_rejected_entry_stops_the_relay_at_its_sequence_number() {
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher.expect_publish().times(1).returning(|_| {
             Ok(vec![
                 PublishOutcome::Published,
@@ -286,20 +398,20 @@ mod tests {
             outbox(3, 3, 1),
             outbox(4, 1, 2),
         ];
-        let report = relay.relay(&records).await;
+        let report = relay.relay(&records).await.unwrap();
         assert_eq!(report.published, 1);
         assert_eq!(report.retry_from, Some(SequenceNumber::new("2")));
     }
 
     #[tokio::test]
     async fn a_failed_call_publishes_nothing_of_its_batch() {
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher
             .expect_publish()
             .times(1)
             .returning(|_| Err(PublishError::Throttled("slow down".into())));
         let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
-        let report = relay.relay(&[outbox(7, 1, 1), outbox(8, 2, 1)]).await;
+        let report = relay.relay(&[outbox(7, 1, 1), outbox(8, 2, 1)]).await.unwrap();
         assert_eq!(
             report,
             RelayReport {
@@ -312,12 +424,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_missing_outcome_never_counts_as_published() {
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher
             .expect_publish()
             .returning(|_| Ok(vec![PublishOutcome::Published]));
         let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
-        let report = relay.relay(&[outbox(1, 1, 1), outbox(2, 2, 1)]).await;
+        let report = relay.relay(&[outbox(1, 1, 1), outbox(2, 2, 1)]).await.unwrap();
         assert_eq!(report.published, 1);
         assert_eq!(report.retry_from, Some(SequenceNumber::new("2")));
     }
@@ -325,7 +437,7 @@ mod tests {
     #[tokio::test]
     async fn permanent_refusals_and_poison_go_to_the_dead_letter_queue() {
         let letters = Arc::new(Mutex::new(Vec::new()));
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher.expect_publish().returning(|events| {
             Ok(events
                 .iter()
@@ -344,7 +456,8 @@ mod tests {
         );
         let report = relay
             .relay(&[outbox(1, 1, 1), poison(2), outbox(3, 1, 2)])
-            .await;
+            .await
+            .unwrap();
         assert_eq!(
             report,
             RelayReport {
@@ -359,12 +472,17 @@ mod tests {
         );
         assert_eq!(letters[0].attempts, 3);
         assert!(matches!(&letters[1].payload, DeadLetterPayload::Raw { .. }));
-        assert_eq!(letters[1].sequence, SequenceNumber::new("2"));
+        assert_eq!(
+            letters[1].source,
+            LetterSource::StreamRecord {
+                sequence: SequenceNumber::new("2")
+            }
+        );
     }
 
     #[tokio::test]
     async fn a_poison_record_that_cannot_be_dead_lettered_is_retried() {
-        let mut publisher = MockEventPublisher::new();
+        let mut publisher = publisher();
         publisher
             .expect_publish()
             .times(1)
@@ -375,7 +493,8 @@ mod tests {
         let relay = Relay::new(Arc::new(publisher), Arc::new(dlq));
         let report = relay
             .relay(&[outbox(1, 1, 1), poison(2), outbox(3, 2, 1)])
-            .await;
+            .await
+            .unwrap();
         assert_eq!(
             report,
             RelayReport {

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use domain::{Aggregate, Decision, Version};
 
-use crate::envelope::{EnvelopeError, EventContext, EventEnvelope};
+use crate::envelope::{EncodeError, EventContext, EventEnvelope};
 use crate::ids::{derive_uuid, AggregateId, AggregateRef, EventId, IdempotencyKey};
 
 /// The serialized state of an aggregate at a version.
@@ -113,14 +113,14 @@ impl WriteSet {
     /// serving the request `request_id` (unique per request; it seeds the retry token).
     ///
     /// # Errors
-    /// [`EnvelopeError`] when the state or an event does not serialize.
+    /// [`EncodeError`] when the state or an event does not serialize.
     pub fn from_decision<A: Aggregate>(
         aggregate_id: AggregateId,
         decision: &Decision<A>,
         context: &EventContext,
         request_id: Uuid,
         request: Option<(IdempotencyKey, Uuid)>,
-    ) -> Result<Self, EnvelopeError> {
+    ) -> Result<Self, EncodeError> {
         let aggregate = AggregateRef::new(A::TYPE, aggregate_id);
         let outbox = decision
             .events
@@ -131,11 +131,7 @@ impl WriteSet {
                 EventEnvelope::wrap::<A>(aggregate_id, version, event, context)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let state =
-            serde_json::to_value(&decision.state).map_err(|source| EnvelopeError::Encode {
-                event_type: "state",
-                source,
-            })?;
+        let state = serde_json::to_value(&decision.state).map_err(EncodeError::of("state"))?;
         let request = request.map(|(key, fingerprint)| IdempotencyRecord {
             key,
             fingerprint,

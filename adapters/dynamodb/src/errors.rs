@@ -1,15 +1,89 @@
-//! SDK errors turned into the store port's typed errors.
+//! The adapter's own error, [`DynamoError`]: every SDK error is classified once,
+//! here, by transport and error code, and becomes a port's error only at the
+//! adapter's edge (`From` for [`StoreError`] and [`InboxError`]).
 //!
 //! A cancelled transaction names a reason per action, in the order the actions
 //! were sent (state, outbox items, idempotency record), so a failed condition
-//! tells exactly which rule was broken. Throttling, `TransactionConflict` and
-//! server-side errors are retryable; a transport failure leaves the outcome unknown.
+//! tells exactly which rule was broken; the state action returns the stored item
+//! on a failed condition, so a version conflict names the version found.
+//! Throttling, `TransactionConflict` and server-side errors are retryable; a
+//! transport failure leaves the outcome unknown.
 
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::CancellationReason;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 
-use application::ports::StoreError;
+use application::ports::{InboxError, StoreError};
 use application::{BoxError, LimitError, WriteSet};
+use domain::Version;
+
+use crate::layout::VERSION;
+
+/// A failed DynamoDB call, classified.
+#[derive(Debug, thiserror::Error)]
+pub enum DynamoError {
+    /// Throttled, or a transaction collided with another; retry later.
+    #[error("DynamoDB is throttling: {0}")]
+    Throttled(#[source] BoxError),
+    /// Out of reach or failing on its side; the call's outcome is unknown.
+    #[error("DynamoDB is unavailable: {0}")]
+    Unavailable(#[source] BoxError),
+    /// DynamoDB refused the request or an item as too large.
+    #[error("DynamoDB refused the size: {0}")]
+    TooLarge(String),
+    /// An item does not decode.
+    #[error("an item does not decode: {0}")]
+    Corrupt(#[source] BoxError),
+    /// Anything else; retrying will not help.
+    #[error("DynamoDB failed: {0}")]
+    Failed(#[source] BoxError),
+}
+
+impl<E, R> From<SdkError<E, R>> for DynamoError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    fn from(error: SdkError<E, R>) -> Self {
+        let (code, message) = match &error {
+            SdkError::ServiceError(service) => (
+                service.err().code().map(str::to_owned),
+                service.err().message().unwrap_or_default().to_owned(),
+            ),
+            SdkError::ConstructionFailure(_) => return Self::Failed(Box::new(error)),
+            _ => return Self::Unavailable(Box::new(error)),
+        };
+        match code.as_deref() {
+            Some(code) if RETRYABLE_CODES.contains(&code) => Self::Throttled(Box::new(error)),
+            Some(code) if UNAVAILABLE_CODES.contains(&code) => Self::Unavailable(Box::new(error)),
+            Some("ValidationException") if is_size_message(&message) => Self::TooLarge(message),
+            _ => Self::Failed(Box::new(error)),
+        }
+    }
+}
+
+impl From<serde_dynamo::Error> for DynamoError {
+    fn from(error: serde_dynamo::Error) -> Self {
+        Self::Corrupt(Box::new(error))
+    }
+}
+
+impl From<DynamoError> for StoreError {
+    fn from(error: DynamoError) -> Self {
+        match error {
+            DynamoError::Throttled(source) => StoreError::Throttled(source),
+            DynamoError::Unavailable(source) => StoreError::Unavailable(source),
+            DynamoError::TooLarge(reason) => StoreError::Limit(LimitError::RefusedByStore { reason }),
+            DynamoError::Corrupt(source) => StoreError::Corrupt(source),
+            DynamoError::Failed(source) => StoreError::Failed(source),
+        }
+    }
+}
+
+impl From<DynamoError> for InboxError {
+    fn from(error: DynamoError) -> Self {
+        InboxError::Unavailable(Box::new(error))
+    }
+}
 
 /// Error codes DynamoDB uses for throttling and colliding transactions.
 const RETRYABLE_CODES: [&str; 7] = [
@@ -31,31 +105,6 @@ const UNAVAILABLE_CODES: [&str; 3] = [
 
 /// The code of a cancellation reason for an action whose condition failed.
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
-
-/// Classifies any SDK error by transport and error code.
-pub fn sdk_error<E, R>(error: SdkError<E, R>) -> StoreError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let (code, message) = match &error {
-        SdkError::ServiceError(service) => (
-            service.err().code().map(str::to_owned),
-            service.err().message().unwrap_or_default().to_owned(),
-        ),
-        SdkError::ConstructionFailure(_) => return StoreError::Failed(Box::new(error)),
-        _ => return StoreError::Unavailable(Box::new(error)),
-    };
-    let boxed: BoxError = Box::new(error);
-    match code.as_deref() {
-        Some(code) if RETRYABLE_CODES.contains(&code) => StoreError::Throttled(boxed),
-        Some(code) if UNAVAILABLE_CODES.contains(&code) => StoreError::Unavailable(boxed),
-        Some("ValidationException") if is_size_message(&message) => {
-            StoreError::Limit(LimitError::RefusedByStore { reason: message })
-        }
-        _ => StoreError::Failed(boxed),
-    }
-}
 
 /// Classifies a cancelled transaction of `write` by its reasons. Servers that send
 /// no reasons list the codes in the message, e.g. `[ConditionalCheckFailed, None]`.
@@ -83,6 +132,7 @@ pub fn cancelled(write: &WriteSet, reasons: &[CancellationReason], message: &str
         return StoreError::VersionConflict {
             aggregate: write.aggregate.clone(),
             expected: write.expected_version,
+            actual: reasons.first().and_then(stored_version),
         };
     }
     if (1..=events).any(failed) {
@@ -113,6 +163,14 @@ pub fn cancelled(write: &WriteSet, reasons: &[CancellationReason], message: &str
         return StoreError::Limit(LimitError::RefusedByStore { reason: summary });
     }
     StoreError::Failed(summary.into())
+}
+
+/// The version in the stored item a failed condition returned, if any.
+fn stored_version(reason: &CancellationReason) -> Option<Version> {
+    match reason.item()?.get(VERSION)? {
+        AttributeValue::N(number) => number.parse().ok().map(Version::new),
+        _ => None,
+    }
 }
 
 /// Whether a validation message is about an item's or a request's size.
@@ -182,13 +240,15 @@ mod tests {
     #[test]
     fn each_failed_condition_names_its_rule() {
         let w = write(2, true);
-        let err = cancelled(
-            &w,
-            &reasons(&["ConditionalCheckFailed", "None", "None", "None"]),
-            "",
-        );
+        let mut found = reasons(&["ConditionalCheckFailed", "None", "None", "None"]);
+        found[0] = CancellationReason::builder()
+            .code("ConditionalCheckFailed")
+            .item(VERSION, AttributeValue::N("4".into()))
+            .build();
+        let err = cancelled(&w, &found, "");
         assert!(
-            matches!(err, StoreError::VersionConflict { expected, .. } if expected == Version::new(1))
+            matches!(err, StoreError::VersionConflict { expected, actual: Some(actual), .. }
+                if expected == Version::new(1) && actual == Version::new(4))
         );
         let err = cancelled(
             &w,

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use application::ports::{Effect, Inbox, InboxError, InboxOutcome};
 use application::EventId;
 
-use crate::errors::sdk_error;
+use crate::errors::DynamoError;
 use crate::items::{expiry, now, Attributes};
 use crate::layout::{ENTITY_TYPE, PK, SK};
 
@@ -90,7 +90,7 @@ impl DynamoInbox {
             .send()
             .try_collect()
             .await
-            .map_err(|error| InboxError::Unavailable(Box::new(sdk_error(error))))?;
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
         items
             .into_iter()
             .map(|item| {
@@ -132,7 +132,7 @@ impl Inbox for DynamoInbox {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|error| InboxError::Unavailable(Box::new(sdk_error(error))))?;
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
         Ok(output.item.is_some())
     }
 
@@ -174,7 +174,7 @@ impl Inbox for DynamoInbox {
                 {
                     Ok(InboxOutcome::AlreadyProcessed)
                 }
-                _ => Err(InboxError::Unavailable(Box::new(sdk_error(error)))),
+                _ => Err(InboxError::from(DynamoError::from(error))),
             },
         }
     }

@@ -7,8 +7,10 @@
 //!   `CancellationReasons` mapped to typed errors.
 //! - [`stream_decode`]: stream records (Lambda events or the Streams API) → the
 //!   relay's change records; outbox inserts only, poison for undecodable items.
-//! - [`StreamRelay`]: reads a stream shard by shard, relays, and checkpoints in
-//!   DynamoDB, for runtimes without Lambda.
+//! - [`StreamRelay`]: a change feed that reads a stream shard by shard, relays,
+//!   and checkpoints in DynamoDB, for runtimes without Lambda.
+//! - [`DynamoError`]: every SDK error classified once, turned into the ports'
+//!   errors at the edge.
 //! - [`DynamoInbox`]: a consumer's effect and its (consumer, event id) mark in
 //!   one transaction, so a redelivery writes nothing.
 //! - [`create_tables`]: the tables of a [`TableLayout`], for local use and tests.
@@ -24,9 +26,10 @@ pub mod stream_relay;
 pub mod tables;
 
 pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
+pub use errors::DynamoError;
 pub use inbox::DynamoInbox;
 pub use layout::TableLayout;
 pub use store::DynamoStore;
 pub use stream_decode::{decode_lambda_record, decode_streams_record, MissingSequenceNumber};
-pub use stream_relay::{PollReport, StreamRelay, StreamRelayError, StreamRelayOptions};
+pub use stream_relay::{StreamRelay, StreamRelayError, StreamRelayOptions};
 pub use tables::{create_tables, stream_arn, TableError};

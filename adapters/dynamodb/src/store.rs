@@ -3,17 +3,20 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 use aws_sdk_dynamodb::Client;
 use tracing::debug;
 
 use application::ports::{AggregateStore, StoreError};
 use application::{
     AggregateId, AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord,
+    WriteLimits,
     WriteSet,
 };
 
-use crate::errors::{cancelled, sdk_error};
+use crate::errors::{cancelled, DynamoError};
 use crate::items::{
     outbox_envelope, outbox_item, request_item, request_record, state_item, state_record,
     Attributes,
@@ -59,6 +62,9 @@ impl DynamoStore {
             put(&self.layout.table, state, MUST_BE_NEW)
         } else {
             put(&self.layout.table, state, "#version = :expected")
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .expression_attribute_names("#version", VERSION)
                 .expression_attribute_values(
                     ":expected",
@@ -98,7 +104,7 @@ impl DynamoStore {
             .send()
             .try_collect()
             .await
-            .map_err(sdk_error)?;
+            .map_err(DynamoError::from)?;
         pages.into_iter().map(decode_envelope).collect()
     }
 
@@ -145,7 +151,7 @@ impl DynamoStore {
             .send()
             .try_collect()
             .await
-            .map_err(sdk_error)
+            .map_err(|error| DynamoError::from(error).into())
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Attributes>, StoreError> {
@@ -158,13 +164,18 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(sdk_error)?;
+            .map_err(DynamoError::from)?;
         Ok(output.item)
     }
 }
 
 #[async_trait]
 impl AggregateStore for DynamoStore {
+    /// DynamoDB's: 100 actions per `TransactWriteItems`, 400 KB per item.
+    fn limits(&self) -> WriteLimits {
+        WriteLimits::default()
+    }
+
     async fn load(&self, aggregate: &AggregateRef) -> Result<Option<StateRecord>, StoreError> {
         self.get(aggregate_pk(aggregate), STATE_SK)
             .await?
@@ -183,7 +194,6 @@ impl AggregateStore for DynamoStore {
     }
 
     async fn commit(&self, write: &WriteSet) -> Result<(), StoreError> {
-        write.check(&application::WriteLimits::default())?;
         let actions = self.transaction(write)?;
         debug!(aggregate = %write.aggregate, actions = actions.len(), "committing");
         let result = self
@@ -203,7 +213,7 @@ impl AggregateStore for DynamoStore {
                         cancel.message().unwrap_or_default(),
                     ))
                 }
-                _ => Err(sdk_error(error)),
+                _ => Err(DynamoError::from(error).into()),
             },
         }
     }

@@ -7,11 +7,11 @@
 //! through the relay use case, and the last fully handled sequence number is
 //! checkpointed (conditionally) in DynamoDB. After a restart, or when an
 //! iterator expires, reading resumes `AFTER_SEQUENCE_NUMBER` of the checkpoint,
-//! so a record is lost never and repeated only if it was not checkpointed. When
-//! the relay reports a failed record, the checkpoint stops just before it and the
-//! next poll reads from there. An iterator that stays idle for a while is
-//! re-acquired from the checkpoint too, which also heals servers whose iterator
-//! chains go stale.
+//! so a record is lost never and repeated only if it was not checkpointed. Where
+//! the checkpoint moves after a read — past it, or to just before the first failed
+//! record, with a re-read from there — and when an idle iterator is re-acquired
+//! (which heals servers whose iterator chains go stale) is the application's
+//! [`ShardTracker`], shared with the in-memory feed. It is a [`ChangeFeed`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -21,7 +21,8 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use application::{BoxError, ChangeRecord, Relay, SequenceNumber};
+use application::ports::{ChangeFeed, FeedError, FeedReport};
+use application::{BoxError, BusRefused, ChangeRecord, Relay, SequenceNumber, ShardTracker};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, Checkpoints};
 use crate::stream_decode::{decode_streams_record, MissingSequenceNumber};
@@ -71,19 +72,9 @@ pub enum StreamRelayError {
     /// A record cannot be positioned in its shard.
     #[error(transparent)]
     Undecodable(#[from] MissingSequenceNumber),
-}
-
-/// What one poll did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PollReport {
-    /// Stream records read, outbox or not.
-    pub records: usize,
-    /// Events the bus accepted.
-    pub published: usize,
-    /// Records sent to the dead-letter queue.
-    pub dead_lettered: usize,
-    /// Shards where the relay reported a failed record; they are read again from it.
-    pub retries: usize,
+    /// The bus refuses the relay.
+    #[error(transparent)]
+    BusRefused(#[from] BusRefused),
 }
 
 /// One shard as the relay tracks it.
@@ -91,8 +82,19 @@ pub struct PollReport {
 struct Shard {
     parent: Option<String>,
     checkpoint: Checkpoint,
+    tracker: ShardTracker,
     iterator: Option<String>,
-    idle_polls: u32,
+}
+
+impl Shard {
+    fn new(parent: Option<String>, checkpoint: Checkpoint, idle_refresh: u32) -> Self {
+        Self {
+            parent,
+            tracker: ShardTracker::new(checkpoint.sequence.clone(), idle_refresh),
+            checkpoint,
+            iterator: None,
+        }
+    }
 }
 
 /// Reads a DynamoDB stream and relays its outbox records, checkpointing per shard.
@@ -132,9 +134,9 @@ impl StreamRelay {
     /// # Errors
     /// [`StreamRelayError`]; the shard that failed is read again from its
     /// checkpoint on the next poll.
-    pub async fn poll(&mut self) -> Result<PollReport, StreamRelayError> {
+    pub async fn poll(&mut self) -> Result<FeedReport, StreamRelayError> {
         self.describe().await?;
-        let mut report = PollReport::default();
+        let mut report = FeedReport::default();
         for shard_id in self.ready_shards() {
             match self.poll_shard(&shard_id, &mut report).await {
                 Ok(()) => {}
@@ -207,12 +209,7 @@ impl StreamRelay {
                     debug!(shard = %shard_id, ?checkpoint, "new shard");
                     self.shards.insert(
                         shard_id,
-                        Shard {
-                            parent: shard.parent_shard_id,
-                            checkpoint,
-                            iterator: None,
-                            idle_polls: 0,
-                        },
+                        Shard::new(shard.parent_shard_id, checkpoint, self.options.idle_refresh),
                     );
                 }
             }
@@ -244,7 +241,7 @@ impl StreamRelay {
     async fn poll_shard(
         &mut self,
         shard_id: &str,
-        report: &mut PollReport,
+        report: &mut FeedReport,
     ) -> Result<(), StreamRelayError> {
         let Some(iterator) = self.iterator(shard_id).await? else {
             return Ok(());
@@ -281,51 +278,31 @@ impl StreamRelay {
                 positions.push(SequenceNumber::new(sequence));
             }
         }
-        let outcome = self.relay.relay(&changes).await;
+        let outcome = self.relay.relay(&changes).await?;
         report.published += outcome.published;
         report.dead_lettered += outcome.dead_lettered;
+        report.retries += usize::from(outcome.retry_from.is_some());
         let Some(shard) = self.shards.get_mut(shard_id) else {
             return Ok(());
         };
-        if let Some(failed) = outcome.retry_from {
-            report.retries += 1;
-            let handled = positions
-                .iter()
-                .take_while(|p| **p < failed)
-                .last()
-                .cloned();
-            shard.iterator = None;
-            shard.idle_polls = 0;
-            if let Some(sequence) = handled {
-                let previous = shard.checkpoint.clone();
-                shard.checkpoint = self
-                    .checkpoints
-                    .save(shard_id, &previous, Some(sequence), false)
-                    .await?;
-            }
-            return Ok(());
-        }
         let ended = output.next_shard_iterator.is_none();
-        shard.iterator = output.next_shard_iterator;
-        if records.is_empty() && !ended {
-            shard.idle_polls += 1;
-            if shard.idle_polls >= self.options.idle_refresh {
-                shard.iterator = None;
-                shard.idle_polls = 0;
-            }
-            return Ok(());
+        let next = shard
+            .tracker
+            .after_read(&positions, outcome.retry_from.as_ref(), ended);
+        shard.iterator = if next.reread {
+            None
+        } else {
+            output.next_shard_iterator
+        };
+        let finished = ended && outcome.retry_from.is_none();
+        if next.save {
+            let previous = shard.checkpoint.clone();
+            shard.checkpoint = self
+                .checkpoints
+                .save(shard_id, &previous, shard.tracker.checkpoint().cloned(), finished)
+                .await?;
         }
-        shard.idle_polls = 0;
-        let sequence = positions
-            .last()
-            .cloned()
-            .or_else(|| shard.checkpoint.sequence.clone());
-        let previous = shard.checkpoint.clone();
-        shard.checkpoint = self
-            .checkpoints
-            .save(shard_id, &previous, sequence, ended)
-            .await?;
-        if ended {
+        if finished {
             info!(shard = %shard_id, "shard finished");
             self.described_at = None;
         }
@@ -383,10 +360,19 @@ impl StreamRelay {
     async fn forget(&mut self, shard_id: &str) -> Result<(), StreamRelayError> {
         let checkpoint = self.checkpoints.load(shard_id).await?;
         if let Some(shard) = self.shards.get_mut(shard_id) {
-            shard.checkpoint = checkpoint;
-            shard.iterator = None;
+            *shard = Shard::new(shard.parent.take(), checkpoint, self.options.idle_refresh);
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeFeed for StreamRelay {
+    async fn poll(&mut self) -> Result<FeedReport, FeedError> {
+        StreamRelay::poll(self).await.map_err(|error| match error {
+            StreamRelayError::BusRefused(refused) => FeedError::BusRefused(refused),
+            other => FeedError::Read(Box::new(other)),
+        })
     }
 }
 
@@ -408,7 +394,8 @@ where
 mod tests {
     use super::*;
     use application::ports::{
-        DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher, PublishError, PublishOutcome,
+        BatchLimits, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher, PublishError,
+        PublishOutcome,
     };
     use application::EventEnvelope;
     use async_trait::async_trait;
@@ -418,6 +405,17 @@ mod tests {
 
     #[async_trait]
     impl EventPublisher for Nowhere {
+        fn limits(&self) -> BatchLimits {
+            BatchLimits {
+                max_entries: 10,
+                max_batch_bytes: 1024,
+            }
+        }
+
+        fn entry_size(&self, _event: &EventEnvelope) -> usize {
+            1
+        }
+
         async fn publish(
             &self,
             events: &[EventEnvelope],
@@ -459,15 +457,11 @@ mod tests {
     }
 
     fn shard(parent: Option<&str>, finished: bool) -> Shard {
-        Shard {
-            parent: parent.map(str::to_owned),
-            checkpoint: Checkpoint {
-                finished,
-                ..Checkpoint::default()
-            },
-            iterator: None,
-            idle_polls: 0,
-        }
+        let checkpoint = Checkpoint {
+            finished,
+            ..Checkpoint::default()
+        };
+        Shard::new(parent.map(str::to_owned), checkpoint, 3)
     }
 
     #[test]

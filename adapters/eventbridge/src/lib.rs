@@ -1,18 +1,19 @@
 //! The EventBridge adapter of the outbox: [`EventBridgePublisher`] implements the
 //! application's `EventPublisher` port with `PutEvents`.
 //!
-//! Entries go out in requests of at most 10 entries whose summed entry size, as
-//! AWS counts it ([`entry_size`]), stays under 256 KiB. When a response reports
+//! The publisher reports `PutEvents`' limits — 10 entries, less than 256 KiB
+//! summed as AWS counts an entry's size ([`entry_size`]) — and the relay packs
+//! each batch within them; a batch goes out as one request. When a response reports
 //! `FailedEntryCount > 0`, only the failed entries are sent again, after an
 //! exponential backoff with full jitter, and only when their error code says a
 //! retry may help (throttling, internal errors); other refusals are final and the
-//! relay dead-letters them. An entry counts as published only when AWS returned an
-//! event id for it.
+//! relay dead-letters them. A bus that does not exist or denies access refuses
+//! the whole call, which stops the relay. An entry counts as published only when
+//! AWS returned an event id for it. Each event's `Source` comes from the
+//! application's `EventSources`.
 
 pub mod publisher;
 pub mod retry;
-pub mod sources;
 
 pub use publisher::{entry_size, EventBridgePublisher, MAX_ENTRIES, MAX_REQUEST_BYTES};
 pub use retry::RetryPolicy;
-pub use sources::EventSources;

@@ -1,5 +1,7 @@
-//! `PutEvents` for the relay: chunks within AWS's limits, per-entry outcomes, and
-//! retries of only the failed entries.
+//! `PutEvents` for the relay: one request per batch (the relay packs batches by
+//! the limits this publisher reports), per-entry outcomes, and retries of only
+//! the failed entries. A bus that does not exist or denies access refuses the
+//! publisher as a whole.
 
 use async_trait::async_trait;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
@@ -8,11 +10,10 @@ use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
 use aws_sdk_eventbridge::Client;
 use tracing::{debug, warn};
 
-use application::ports::{EventPublisher, PublishError, PublishOutcome};
-use application::{BoxError, EventEnvelope};
+use application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
+use application::{BoxError, EventEnvelope, EventSources};
 
 use crate::retry::RetryPolicy;
-use crate::sources::EventSources;
 
 /// The most entries one `PutEvents` request may carry.
 pub const MAX_ENTRIES: usize = 10;
@@ -20,6 +21,16 @@ pub const MAX_ENTRIES: usize = 10;
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// What the `Time` parameter counts for, whatever its value.
 const TIME_BYTES: usize = 14;
+
+/// Error codes that mean the bus itself refuses this publisher (missing bus,
+/// denied access, bad credentials): no entry can succeed until that is fixed.
+const REFUSED_CODES: [&str; 5] = [
+    "AccessDeniedException",
+    "ResourceNotFoundException",
+    "NotAuthorizedForSourceException",
+    "UnrecognizedClientException",
+    "InvalidSignatureException",
+];
 
 /// Entry error codes after which sending the entry again may succeed.
 const RETRYABLE_CODES: [&str; 4] = [
@@ -54,7 +65,6 @@ pub struct EventBridgePublisher {
 struct Pending {
     index: usize,
     entry: PutEventsRequestEntry,
-    size: usize,
 }
 
 impl EventBridgePublisher {
@@ -110,6 +120,9 @@ impl EventBridgePublisher {
                 Ok(response) => response,
                 Err(error) => {
                     let error = classify(error);
+                    if matches!(error, PublishError::Refused(_)) {
+                        return Err(error);
+                    }
                     for p in &pending {
                         outcomes[p.index] = Some(retryable(error.to_string(), attempt));
                     }
@@ -121,6 +134,7 @@ impl EventBridgePublisher {
             for (position, p) in pending.into_iter().enumerate() {
                 match verdict(results.get(position)) {
                     Verdict::Published => outcomes[p.index] = Some(PublishOutcome::Published),
+                    Verdict::Forbidden(reason) => return Err(PublishError::Refused(reason.into())),
                     Verdict::Refused(reason) => {
                         warn!(reason, "EventBridge refused an entry for good");
                         outcomes[p.index] = Some(PublishOutcome::Failed {
@@ -155,6 +169,7 @@ impl EventBridgePublisher {
 /// What a result entry says of its request entry.
 enum Verdict {
     Published,
+    Forbidden(String),
     Retry(String),
     Refused(String),
 }
@@ -170,6 +185,8 @@ fn verdict(result: Option<&PutEventsResultEntry>) -> Verdict {
             let reason = format!("{code}: {}", result.error_message().unwrap_or_default());
             if RETRYABLE_CODES.contains(&code) {
                 Verdict::Retry(reason)
+            } else if REFUSED_CODES.contains(&code) {
+                Verdict::Forbidden(reason)
             } else {
                 Verdict::Refused(reason)
             }
@@ -185,95 +202,67 @@ fn retryable(reason: String, attempts: u32) -> PublishOutcome {
     }
 }
 
-/// A whole request's failure: throttling, or the bus out of reach.
+/// A whole request's failure: throttling, a bus that refuses the publisher, or
+/// the bus out of reach.
 fn classify<E, R>(error: SdkError<E, R>) -> PublishError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let throttled = error
+    let code = error
         .as_service_error()
         .and_then(ProvideErrorMetadata::code)
-        .is_some_and(|code| code.starts_with("Throttl"));
+        .map(str::to_owned);
     let boxed: BoxError = Box::new(error);
-    if throttled {
+    if code.as_deref().is_some_and(|code| REFUSED_CODES.contains(&code)) {
+        PublishError::Refused(boxed)
+    } else if code.is_some_and(|code| code.starts_with("Throttl")) {
         PublishError::Throttled(boxed)
     } else {
         PublishError::Unavailable(boxed)
     }
 }
 
-/// Splits `pending` into requests of at most [`MAX_ENTRIES`] entries whose sizes
-/// sum to less than [`MAX_REQUEST_BYTES`], keeping their order.
-fn chunks(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
-    let mut chunks: Vec<Vec<Pending>> = Vec::new();
-    let mut size = 0;
-    for p in pending {
-        let full = chunks
-            .last()
-            .is_none_or(|chunk| chunk.len() == MAX_ENTRIES || size + p.size >= MAX_REQUEST_BYTES);
-        if full {
-            chunks.push(Vec::new());
-            size = 0;
-        }
-        size += p.size;
-        if let Some(chunk) = chunks.last_mut() {
-            chunk.push(p);
-        }
-    }
-    chunks
-}
-
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
+    /// `PutEvents`' limits: 10 entries, less than 256 KiB in all.
+    fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_entries: MAX_ENTRIES,
+            max_batch_bytes: MAX_REQUEST_BYTES,
+        }
+    }
+
+    /// The size of `event`'s entry as AWS counts it ([`entry_size`]).
+    fn entry_size(&self, event: &EventEnvelope) -> usize {
+        self.entry(event).map_or(usize::MAX, |entry| entry_size(&entry))
+    }
+
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
         let mut outcomes: Vec<Option<PublishOutcome>> = vec![None; events.len()];
         let mut pending = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
-            let refused = |reason: String| {
-                Some(PublishOutcome::Failed {
-                    retryable: false,
-                    reason,
-                    attempts: 0,
-                })
-            };
             match self.entry(event) {
-                Ok(entry) => {
-                    let size = entry_size(&entry);
-                    if size >= MAX_REQUEST_BYTES {
-                        outcomes[index] = refused(format!(
-                            "EntryTooLarge: {size} bytes, PutEvents takes less than {MAX_REQUEST_BYTES}"
-                        ));
-                    } else {
-                        pending.push(Pending { index, entry, size });
-                    }
-                }
+                Ok(entry) => pending.push(Pending { index, entry }),
                 Err(error) => {
-                    outcomes[index] = refused(format!("the envelope did not encode: {error}"))
+                    outcomes[index] = Some(PublishOutcome::Failed {
+                        retryable: false,
+                        reason: format!("the envelope did not encode: {error}"),
+                        attempts: 0,
+                    });
                 }
             }
         }
-        let mut failure = None;
-        for chunk in chunks(pending) {
-            if let Some(error) = &failure {
-                for p in chunk {
-                    outcomes[p.index] = Some(retryable(format!("not sent: {error}"), 0));
-                }
-                continue;
-            }
-            if let Err(error) = self.send(chunk, &mut outcomes).await {
+        if !pending.is_empty() {
+            if let Err(error) = self.send(pending, &mut outcomes).await {
                 warn!(%error, "PutEvents failed as a whole");
-                failure = Some(error);
+                return Err(error);
             }
         }
-        let outcomes: Vec<PublishOutcome> = outcomes
+        Ok(outcomes
             .into_iter()
             .map(|outcome| outcome.unwrap_or_else(|| retryable("not sent".into(), 0)))
-            .collect();
-        match failure {
-            Some(error) if !outcomes.contains(&PublishOutcome::Published) => Err(error),
-            _ => Ok(outcomes),
-        }
+            .collect())
     }
 }
 
@@ -363,28 +352,20 @@ mod tests {
     }
 
     #[test]
-    fn chunks_hold_at_most_ten_entries_and_stay_under_the_request_size() {
-        let pending = |sizes: &[usize]| {
-            sizes
-                .iter()
-                .enumerate()
-                .map(|(index, &size)| Pending {
-                    index,
-                    entry: PutEventsRequestEntry::builder().build(),
-                    size,
-                })
-                .collect::<Vec<_>>()
-        };
-        let lengths = |chunks: Vec<Vec<Pending>>| chunks.iter().map(Vec::len).collect::<Vec<_>>();
-        assert_eq!(lengths(chunks(pending(&[10; 25]))), vec![10, 10, 5]);
-        let third = MAX_REQUEST_BYTES / 3 + 1;
-        assert_eq!(lengths(chunks(pending(&[third; 7]))), vec![2, 2, 2, 1]);
-        let order: Vec<usize> = chunks(pending(&[third; 7]))
-            .into_iter()
-            .flatten()
-            .map(|p| p.index)
-            .collect();
-        assert_eq!(order, (0..7).collect::<Vec<_>>());
+    fn the_reported_entry_size_is_the_size_of_the_entry_sent() {
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, []);
+        let publisher = publisher(client, 1);
+        let event = event(1, 1_000);
+        let entry = publisher.entry(&event).unwrap();
+        assert_eq!(publisher.entry_size(&event), entry_size(&entry));
+        assert!(publisher.entry_size(&event) > 1_000);
+        assert_eq!(
+            publisher.limits(),
+            BatchLimits {
+                max_entries: 10,
+                max_batch_bytes: 256 * 1024
+            }
+        );
     }
 
     #[tokio::test]
@@ -398,7 +379,7 @@ mod tests {
                     ok("e1"),
                     failed("ThrottlingException"),
                     ok("e3"),
-                    failed("AccessDeniedException"),
+                    failed("MalformedDetail"),
                 ])
             });
         let second = mock!(Client::put_events)
@@ -414,7 +395,7 @@ mod tests {
         assert!(matches!(
             &outcomes[3],
             PublishOutcome::Failed { retryable: false, reason, attempts: 1 }
-                if reason.starts_with("AccessDeniedException")
+                if reason.starts_with("MalformedDetail")
         ));
         assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
     }
@@ -484,23 +465,25 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_oversized_entry_is_refused_for_good_without_a_request_and_the_rest_go_out() {
-        let accept = mock!(Client::put_events)
-            .match_requests(|request| request.entries().len() == 1)
-            .then_output(|| response(vec![ok("small")]));
-        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&accept]);
-
-        let outcomes = publisher(client, 1)
-            .publish(&[event(1, MAX_REQUEST_BYTES), event(2, 10)])
-            .await
-            .unwrap();
-
-        assert!(matches!(
-            &outcomes[0],
-            PublishOutcome::Failed { retryable: false, reason, .. } if reason.starts_with("EntryTooLarge")
-        ));
-        assert_eq!(outcomes[1], PublishOutcome::Published);
-        assert_eq!(accept.num_calls(), 1);
+    async fn a_missing_bus_or_denied_access_refuses_the_publisher_as_a_whole() {
+        let missing = mock!(Client::put_events).then_error(|| {
+            PutEventsError::generic(
+                aws_sdk_eventbridge::error::ErrorMetadata::builder()
+                    .code("ResourceNotFoundException")
+                    .message("Event bus nope does not exist.")
+                    .build(),
+            )
+        });
+        let denied = mock!(Client::put_events)
+            .then_output(|| response(vec![ok("a"), failed("AccessDeniedException")]));
+        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&missing, &denied]);
+        let publisher = publisher(client, 3);
+        let events = [event(1, 10), event(2, 10)];
+        let first = publisher.publish(&events).await;
+        assert!(matches!(first, Err(PublishError::Refused(_))), "{first:?}");
+        let second = publisher.publish(&events).await;
+        assert!(matches!(second, Err(PublishError::Refused(_))), "{second:?}");
+        assert_eq!((missing.num_calls(), denied.num_calls()), (1, 1));
     }
 
     #[tokio::test]

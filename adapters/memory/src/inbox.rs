@@ -8,15 +8,6 @@ use async_trait::async_trait;
 use application::ports::{Effect, Inbox, InboxError, InboxOutcome};
 use application::EventId;
 
-use crate::fault::{FaultPlan, InjectedFault};
-
-/// A fault to inject into the next `apply_once`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InboxFault {
-    /// Fail before writing anything.
-    Unavailable,
-}
-
 #[derive(Debug, Default)]
 struct Records {
     marks: HashSet<(String, EventId)>,
@@ -27,18 +18,12 @@ struct Records {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryInbox {
     records: Arc<Mutex<Records>>,
-    faults: FaultPlan<InboxFault>,
 }
 
 impl MemoryInbox {
     /// An empty inbox.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The faults its next writes suffer.
-    pub fn faults(&self) -> &FaultPlan<InboxFault> {
-        &self.faults
     }
 
     /// The effects `consumer` recorded, oldest first.
@@ -68,11 +53,6 @@ impl Inbox for MemoryInbox {
         event_id: EventId,
         effect: Option<Effect>,
     ) -> Result<InboxOutcome, InboxError> {
-        if self.faults.take() == Some(InboxFault::Unavailable) {
-            return Err(InboxError::Unavailable(Box::new(InjectedFault(
-                "inbox unavailable",
-            ))));
-        }
         let mut records = self.lock();
         if !records.marks.insert((consumer.to_owned(), event_id)) {
             return Ok(InboxOutcome::AlreadyProcessed);

@@ -1,24 +1,18 @@
-//! The in-memory queue, like an SQS standard queue: at least once. A received
-//! message stays in flight until deleted; when its visibility timeout runs out
-//! ([`MemoryQueue::expire_in_flight`]) it is delivered again.
+//! The in-memory queue, like an SQS standard queue: at least once. Every message
+//! has an id; a received message stays in flight until deleted; when its
+//! visibility timeout runs out ([`MemoryQueue::expire_in_flight`]) it is
+//! delivered again.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use application::EventEnvelope;
 
-use crate::fault::FaultPlan;
-
-/// A fault to inject into the next send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum QueueFault {
-    /// Store the message twice, as SQS standard queues occasionally do.
-    Duplicate,
-}
-
 /// One delivery of a message.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Delivery {
+pub struct QueuedMessage {
+    /// The message's id, the same on every delivery.
+    pub message_id: String,
     /// Deletes this delivery's message.
     pub receipt: u64,
     /// The event carried.
@@ -29,16 +23,24 @@ pub struct Delivery {
 
 #[derive(Debug, Default)]
 struct Messages {
-    visible: VecDeque<(EventEnvelope, u32)>,
-    in_flight: BTreeMap<u64, (EventEnvelope, u32)>,
+    visible: VecDeque<Stored>,
+    in_flight: BTreeMap<u64, Stored>,
     next_receipt: u64,
+    next_id: u64,
+}
+
+/// A message with its id and how often it was received.
+#[derive(Debug)]
+struct Stored {
+    id: u64,
+    envelope: EventEnvelope,
+    received: u32,
 }
 
 /// The in-memory queue. Clones share the same messages.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryQueue {
     messages: Arc<Mutex<Messages>>,
-    faults: FaultPlan<QueueFault>,
 }
 
 impl MemoryQueue {
@@ -47,42 +49,36 @@ impl MemoryQueue {
         Self::default()
     }
 
-    /// The faults its next sends suffer.
-    pub fn faults(&self) -> &FaultPlan<QueueFault> {
-        &self.faults
-    }
-
     /// Enqueues `envelope`.
     pub fn send(&self, envelope: EventEnvelope) {
-        let copies = if self.faults.take() == Some(QueueFault::Duplicate) {
-            2
-        } else {
-            1
-        };
         let mut messages = self.lock();
-        for _ in 0..copies {
-            messages.visible.push_back((envelope.clone(), 0));
-        }
+        let id = messages.next_id;
+        messages.next_id += 1;
+        messages.visible.push_back(Stored {
+            id,
+            envelope,
+            received: 0,
+        });
     }
 
     /// Receives up to `max` visible messages; they stay in flight until deleted.
-    pub fn receive(&self, max: usize) -> Vec<Delivery> {
+    pub fn receive(&self, max: usize) -> Vec<QueuedMessage> {
         let mut messages = self.lock();
         let mut deliveries = Vec::new();
         while deliveries.len() < max {
-            let Some((envelope, count)) = messages.visible.pop_front() else {
+            let Some(mut stored) = messages.visible.pop_front() else {
                 break;
             };
+            stored.received += 1;
             let receipt = messages.next_receipt;
             messages.next_receipt += 1;
-            messages
-                .in_flight
-                .insert(receipt, (envelope.clone(), count + 1));
-            deliveries.push(Delivery {
+            deliveries.push(QueuedMessage {
+                message_id: format!("msg-{}", stored.id),
                 receipt,
-                envelope,
-                receive_count: count + 1,
+                envelope: stored.envelope.clone(),
+                receive_count: stored.received,
             });
+            messages.in_flight.insert(receipt, stored);
         }
         deliveries
     }

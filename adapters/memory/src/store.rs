@@ -3,7 +3,8 @@
 //! A commit checks every condition first (expected version, new event ids, new
 //! idempotency key) and then applies everything under one lock, so it is all or
 //! nothing. Each applied outbox event is appended to the change log, which
-//! [`MemoryStream`](crate::MemoryStream) reads like a DynamoDB stream.
+//! [`MemoryStream`](crate::MemoryStream) reads like a DynamoDB stream. It reports
+//! DynamoDB's transaction limits, which the command use case checks.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -18,61 +19,24 @@ use application::{
 };
 use domain::Version;
 
-use crate::fault::{FaultPlan, InjectedFault};
-
-/// A fault to inject into the next commit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreFault {
-    /// Fail with [`StoreError::Unavailable`] before writing anything.
-    FailBeforeCommit,
-    /// Write everything, then fail with [`StoreError::Unavailable`] as if the
-    /// reply was lost: the caller does not hear that it succeeded.
-    FailAfterCommit,
-    /// Refuse with [`StoreError::Throttled`], writing nothing.
-    Throttle,
-}
-
-/// One commit call as the store saw it, kept when journaling is on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommitAttempt {
-    /// What was asked.
-    pub write: WriteSet,
-    /// Whether it was applied, whatever the caller was told.
-    pub applied: bool,
-}
-
 #[derive(Debug, Default)]
 struct Tables {
     states: BTreeMap<AggregateRef, StateRecord>,
     outbox: BTreeMap<(AggregateRef, Version), EventEnvelope>,
     requests: HashMap<IdempotencyKey, IdempotencyRecord>,
     changes: Vec<Value>,
-    journal: Option<Vec<CommitAttempt>>,
 }
 
 /// The in-memory store. Clones share the same data.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore {
     tables: Arc<Mutex<Tables>>,
-    faults: FaultPlan<StoreFault>,
 }
 
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// An empty store that journals every commit attempt, for audits.
-    pub fn journaled() -> Self {
-        let store = Self::default();
-        store.lock().journal = Some(Vec::new());
-        store
-    }
-
-    /// The faults its next commits suffer.
-    pub fn faults(&self) -> &FaultPlan<StoreFault> {
-        &self.faults
     }
 
     /// Every aggregate with a state.
@@ -98,11 +62,6 @@ impl MemoryStore {
     /// Every outbox event, ordered by aggregate and version.
     pub fn outbox(&self) -> Vec<EventEnvelope> {
         self.lock().outbox.values().cloned().collect()
-    }
-
-    /// The journal of commit attempts (empty unless [`MemoryStore::journaled`]).
-    pub fn journal(&self) -> Vec<CommitAttempt> {
-        self.lock().journal.clone().unwrap_or_default()
     }
 
     /// The change log from `from` on (0-based), as raw item images.
@@ -145,6 +104,7 @@ impl Tables {
             return Err(StoreError::VersionConflict {
                 aggregate: write.aggregate.clone(),
                 expected: write.expected_version,
+                actual: Some(current),
             });
         }
         if let Some(request) = &write.request {
@@ -185,18 +145,14 @@ impl Tables {
         Ok(())
     }
 
-    fn journal(&mut self, write: &WriteSet, applied: bool) {
-        if let Some(journal) = &mut self.journal {
-            journal.push(CommitAttempt {
-                write: write.clone(),
-                applied,
-            });
-        }
-    }
 }
 
 #[async_trait]
 impl AggregateStore for MemoryStore {
+    fn limits(&self) -> WriteLimits {
+        WriteLimits::default()
+    }
+
     async fn load(&self, aggregate: &AggregateRef) -> Result<Option<StateRecord>, StoreError> {
         Ok(self.lock().states.get(aggregate).cloned())
     }
@@ -209,30 +165,8 @@ impl AggregateStore for MemoryStore {
     }
 
     async fn commit(&self, write: &WriteSet) -> Result<(), StoreError> {
-        write.check(&WriteLimits::default())?;
-        let fault = self.faults.take();
         let mut tables = self.lock();
-        let refused = match fault {
-            Some(StoreFault::FailBeforeCommit) => Some(StoreError::Unavailable(Box::new(
-                InjectedFault("store unavailable before commit"),
-            ))),
-            Some(StoreFault::Throttle) => Some(StoreError::Throttled(Box::new(InjectedFault(
-                "store throttled",
-            )))),
-            Some(StoreFault::FailAfterCommit) | None => None,
-        };
-        if let Some(error) = refused {
-            tables.journal(write, false);
-            return Err(error);
-        }
-        let result = tables.check(write).and_then(|()| tables.apply(write));
-        tables.journal(write, result.is_ok());
-        result?;
-        if fault == Some(StoreFault::FailAfterCommit) {
-            return Err(StoreError::Unavailable(Box::new(InjectedFault(
-                "reply lost after commit",
-            ))));
-        }
-        Ok(())
+        tables.check(write)?;
+        tables.apply(write)
     }
 }

@@ -28,12 +28,44 @@ pub enum DeadLetterPayload {
     },
 }
 
+/// Where a dead letter came from, so it can be found and sent back.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum LetterSource {
+    /// A stream record the relay could not publish, by its position in its shard.
+    #[serde(rename_all = "camelCase")]
+    StreamRecord {
+        /// The record's sequence number.
+        sequence: SequenceNumber,
+    },
+    /// A queue message a consumer could not consume, by its message id.
+    #[serde(rename_all = "camelCase")]
+    QueueMessage {
+        /// The consumer it was delivered to.
+        consumer: String,
+        /// The queue's id of the message (an SQS message id).
+        message_id: String,
+    },
+}
+
+impl std::fmt::Display for LetterSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LetterSource::StreamRecord { sequence } => write!(f, "stream record {sequence}"),
+            LetterSource::QueueMessage {
+                consumer,
+                message_id,
+            } => write!(f, "message {message_id} of {consumer}"),
+        }
+    }
+}
+
 /// A record that could not be handled, with why and how often it was tried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeadLetter {
-    /// Its stream position.
-    pub sequence: SequenceNumber,
+    /// Where it came from.
+    pub source: LetterSource,
     /// Why it was dead-lettered.
     pub reason: String,
     /// How many attempts were made.

@@ -2,6 +2,7 @@
 //!
 //! Each adapter crate implements some of them; the application names none of them.
 
+pub mod change_feed;
 pub mod clock;
 pub mod dead_letter;
 pub mod id_generator;
@@ -9,9 +10,12 @@ pub mod inbox;
 pub mod publisher;
 pub mod store;
 
+pub use change_feed::{ChangeFeed, FeedError, FeedReport};
 pub use clock::{Clock, SystemClock};
-pub use dead_letter::{DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue};
+pub use dead_letter::{
+    DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, LetterSource,
+};
 pub use id_generator::{IdGenerator, RandomIds};
 pub use inbox::{Effect, Inbox, InboxError, InboxOutcome};
-pub use publisher::{EventPublisher, PublishError, PublishOutcome};
+pub use publisher::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
 pub use store::{AggregateStore, StoreError};

@@ -21,9 +21,24 @@ pub enum PublishOutcome {
     },
 }
 
+/// How much one publish call may carry; the relay packs its batches by them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchLimits {
+    /// The most entries in one call.
+    pub max_entries: usize,
+    /// The summed [`EventPublisher::entry_size`] of one call must stay below this;
+    /// an entry that alone reaches it can never be published.
+    pub max_batch_bytes: usize,
+}
+
 /// Why a whole batch failed: no entry of it counts as published.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
+    /// The bus refuses this publisher for good: it does not exist, or access is
+    /// denied. No event can be published until the configuration is fixed, so
+    /// the relay stops instead of dead-lettering everything.
+    #[error("the bus refuses the publisher: {0}")]
+    Refused(#[source] BoxError),
     /// The bus is throttling; retry later.
     #[error("the bus is throttling: {0}")]
     Throttled(#[source] BoxError),
@@ -36,8 +51,15 @@ pub enum PublishError {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
-    /// Publishes `events`, returning one outcome per entry in the same order. An
-    /// entry is [`PublishOutcome::Published`] only if the bus accepted it.
+    /// The limits of one [`EventPublisher::publish`] call.
+    fn limits(&self) -> BatchLimits;
+
+    /// The size of `event`'s entry as the bus counts it against [`BatchLimits`].
+    fn entry_size(&self, event: &EventEnvelope) -> usize;
+
+    /// Publishes `events` (within [`EventPublisher::limits`]) in one call, returning
+    /// one outcome per entry in the same order. An entry is
+    /// [`PublishOutcome::Published`] only if the bus accepted it.
     ///
     /// # Errors
     /// [`PublishError`] when the whole batch failed.

@@ -5,19 +5,21 @@ use async_trait::async_trait;
 use domain::Version;
 
 use crate::ids::{AggregateRef, IdempotencyKey};
-use crate::write_set::{IdempotencyRecord, LimitError, StateRecord, WriteSet};
+use crate::write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};
 use crate::BoxError;
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The stored version is not the expected one; nothing was written.
-    #[error("{aggregate} is no longer at version {expected}")]
+    #[error("{aggregate} is no longer at version {expected} (stored: {})", actual.map_or_else(|| "unknown".to_owned(), |v| v.to_string()))]
     VersionConflict {
         /// The aggregate.
         aggregate: AggregateRef,
         /// The version the write expected.
         expected: Version,
+        /// The version stored, when the store told it.
+        actual: Option<Version>,
     },
     /// The idempotency key was recorded already; nothing was written.
     #[error("request {0:?} was committed already")]
@@ -53,6 +55,10 @@ impl StoreError {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait AggregateStore: Send + Sync {
+    /// The limits of one commit; the command use case checks every write set
+    /// against them before committing, so a store never sees one that exceeds them.
+    fn limits(&self) -> WriteLimits;
+
     /// Loads the state of `aggregate` with one consistent read; `None` if it does not exist.
     ///
     /// # Errors

@@ -7,7 +7,9 @@ use domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;
-use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::consume::ReactionError;
+use crate::envelope::EventEnvelope;
+use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
 
@@ -37,8 +39,15 @@ impl Reaction for Invoicing {
         "invoicing"
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
-        if event.aggregate_type != Repair::TYPE || event.event_type != "RepairCompleted" {
+    fn subscription(&self) -> Subscription {
+        Subscription {
+            aggregate_type: Repair::TYPE,
+            event_types: &[RepairEvent::REPAIR_COMPLETED],
+        }
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+        if event.aggregate_type != Repair::TYPE || event.event_type != RepairEvent::REPAIR_COMPLETED {
             return Ok(None);
         }
         let RepairEvent::RepairCompleted {

@@ -8,7 +8,9 @@ use domain::Version;
 
 use super::effect_of;
 use crate::consume::Reaction;
-use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::consume::ReactionError;
+use crate::envelope::EventEnvelope;
+use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
 
@@ -38,7 +40,14 @@ impl Reaction for OrderTracking {
         "order-tracking"
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+    fn subscription(&self) -> Subscription {
+        Subscription {
+            aggregate_type: Order::TYPE,
+            event_types: &OrderEvent::TYPES,
+        }
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
         if event.aggregate_type != Order::TYPE {
             return Ok(None);
         }

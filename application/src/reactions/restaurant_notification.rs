@@ -7,7 +7,9 @@ use domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;
-use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::consume::ReactionError;
+use crate::envelope::EventEnvelope;
+use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
 
@@ -35,7 +37,14 @@ impl Reaction for RestaurantNotification {
         "restaurant-notification"
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
+    fn subscription(&self) -> Subscription {
+        Subscription {
+            aggregate_type: Order::TYPE,
+            event_types: &[OrderEvent::ORDER_PLACED, OrderEvent::ORDER_CANCELLED],
+        }
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
         if event.aggregate_type != Order::TYPE {
             return Ok(None);
         }

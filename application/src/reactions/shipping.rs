@@ -7,7 +7,9 @@ use domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;
-use crate::envelope::{EnvelopeError, EventEnvelope};
+use crate::consume::ReactionError;
+use crate::envelope::EventEnvelope;
+use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
 
@@ -37,8 +39,15 @@ impl Reaction for Shipping {
         "shipping"
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, EnvelopeError> {
-        if event.aggregate_type != Order::TYPE || event.event_type != "OrderPlaced" {
+    fn subscription(&self) -> Subscription {
+        Subscription {
+            aggregate_type: Order::TYPE,
+            event_types: &[OrderEvent::ORDER_PLACED],
+        }
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+        if event.aggregate_type != Order::TYPE || event.event_type != OrderEvent::ORDER_PLACED {
             return Ok(None);
         }
         let OrderEvent::OrderPlaced {
