@@ -8,6 +8,7 @@ use std::sync::Arc;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 
+use application::ports::ChangeFeed;
 use application::ports::{AggregateStore, Effect, Inbox};
 use application::{AggregateRef, EventEnvelope, Relay};
 use bootstrap::clients::LocalClients;
@@ -16,7 +17,8 @@ use dynamodb_adapter::{
     create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay,
     StreamRelayOptions, TableLayout,
 };
-use memory_adapter::{MemoryInbox, MemoryStore, MemoryStream};
+use memory_adapter::{MemoryInbox, MemoryStore, MemoryStream, StreamPosition};
+use simulation::JournaledStore;
 
 /// Stream records (or in-memory change records) read per poll in the contract tests.
 pub const PAGE: usize = 5;
@@ -33,7 +35,8 @@ pub struct Backend {
 enum Kind {
     Memory {
         store: MemoryStore,
-        stream: MemoryStream,
+        journal: JournaledStore,
+        position: StreamPosition,
     },
     Dynamo {
         store: DynamoStore,
@@ -70,7 +73,7 @@ impl BackendInbox {
     }
 }
 
-/// Counts the requests a client puts on the wire.
+/// Counts the commits (`TransactWriteItems` requests) a client puts on the wire.
 #[derive(Debug)]
 struct CallCounter(Arc<AtomicUsize>);
 
@@ -81,11 +84,18 @@ impl Intercept for CallCounter {
 
     fn read_before_transmit(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         _config: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        let commit = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .is_some_and(|target| target.ends_with(".TransactWriteItems"));
+        if commit {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
         Ok(())
     }
 }
@@ -93,13 +103,14 @@ impl Intercept for CallCounter {
 impl Backend {
     /// The in-memory store and its change log.
     pub fn memory() -> Self {
-        let store = MemoryStore::journaled();
+        let store = MemoryStore::new();
         Self {
             name: "memory",
             honours_request_token: false,
             kind: Kind::Memory {
-                stream: MemoryStream::new(store.clone(), PAGE),
+                journal: JournaledStore::new(Arc::new(store.clone())),
                 store,
+                position: StreamPosition::default(),
             },
         }
     }
@@ -169,15 +180,16 @@ impl Backend {
     /// The store under test.
     pub fn store(&self) -> Arc<dyn AggregateStore> {
         match &self.kind {
-            Kind::Memory { store, .. } => Arc::new(store.clone()),
+            Kind::Memory { journal, .. } => Arc::new(journal.clone()),
             Kind::Dynamo { store, .. } => Arc::new(store.clone()),
         }
     }
 
-    /// Calls that reached the store: commit attempts in memory, requests on the wire otherwise.
+    /// Commits that reached the store: counted at the port in memory, as
+    /// `TransactWriteItems` requests on the wire otherwise.
     pub fn store_calls(&self) -> usize {
         match &self.kind {
-            Kind::Memory { store, .. } => store.journal().len(),
+            Kind::Memory { journal, .. } => journal.attempts().len(),
             Kind::Dynamo { calls, .. } => calls.load(Ordering::SeqCst),
         }
     }
@@ -225,10 +237,14 @@ impl Backend {
     /// freshly started process would.
     pub async fn relay_worker(&self, relay: Relay) -> RelayWorker {
         match &self.kind {
-            Kind::Memory { stream, .. } => RelayWorker::Memory {
-                stream: stream.clone(),
+            Kind::Memory {
+                store, position, ..
+            } => RelayWorker::Memory(MemoryStream::new(
+                store.clone(),
+                position.clone(),
                 relay,
-            },
+                PAGE,
+            )),
             Kind::Dynamo { store, clients, .. } => {
                 let layout = store.layout();
                 let arn = stream_arn(&clients.dynamodb, layout.outbox_table())
@@ -256,13 +272,8 @@ impl Backend {
 
 /// A relay process over one backend's change feed.
 pub enum RelayWorker {
-    /// The in-memory change log.
-    Memory {
-        /// The reader, sharing its checkpoint with every other reader of the backend.
-        stream: MemoryStream,
-        /// The relay use case.
-        relay: Relay,
-    },
+    /// The in-memory change log, read from the position every reader of the backend shares.
+    Memory(MemoryStream),
     /// A DynamoDB stream.
     Dynamo(StreamRelay),
 }
@@ -271,7 +282,9 @@ impl RelayWorker {
     /// Reads and relays one page per shard; returns whether anything was read.
     pub async fn poll(&mut self) -> bool {
         match self {
-            RelayWorker::Memory { stream, relay } => stream.deliver(relay).await.is_some(),
+            RelayWorker::Memory(stream) => {
+                stream.poll().await.expect("the memory feed polls").records > 0
+            }
             RelayWorker::Dynamo(worker) => match worker.poll().await {
                 Ok(report) => report.records > 0,
                 Err(error) => panic!("stream poll failed: {error}"),

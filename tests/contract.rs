@@ -17,19 +17,19 @@ use uuid::Uuid;
 
 use application::envelope::EventContext;
 use application::ports::{
-    DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
+    BatchLimits, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
 };
 use application::reactions::Invoicing;
 use application::{
     AggregateId, CommandError, CommandPolicy, CommandService, ConsumeService, Consumed,
     EventEnvelope, EventId, IdempotencyKey, LimitError, Relay, RequestMeta, Target, Traceparent,
-    WriteSet,
+    WriteLimits, WriteSet,
 };
 use domain::repair::{Repair, RepairCommand};
 use domain::{decide, fold, Version};
 use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
 use system_tests::backends::{Backend, RelayWorker};
-use system_tests::{keyed, line_item, open_repair};
+use system_tests::{delivery, keyed, line_item, open_repair, text};
 
 /// A publisher that records every entry it accepts and can hang forever on one
 /// call, after accepting it — a relay process dying before it checkpoints.
@@ -57,6 +57,17 @@ impl RecordingPublisher {
 
 #[async_trait]
 impl EventPublisher for RecordingPublisher {
+    fn limits(&self) -> BatchLimits {
+        BatchLimits {
+            max_entries: 10,
+            max_batch_bytes: 256 * 1024,
+        }
+    }
+
+    fn entry_size(&self, event: &EventEnvelope) -> usize {
+        serde_json::to_string(event).map_or(usize::MAX, |json| json.len())
+    }
+
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
         self.accepted.lock().unwrap().extend_from_slice(events);
@@ -76,7 +87,6 @@ fn service(backend: &Backend, max_attempts: u32) -> CommandService {
         Arc::new(SequentialIds::default()),
         CommandPolicy {
             max_attempts,
-            ..CommandPolicy::default()
         },
     )
 }
@@ -285,7 +295,13 @@ async fn a_repeated_request_is_replayed_not_recommitted(backend: Backend) {
 }
 
 async fn limits_are_refused_before_any_call(backend: Backend) {
-    let store = backend.store();
+    let limits = backend.store().limits();
+    assert_eq!(
+        limits,
+        WriteLimits::default(),
+        "{}: DynamoDB's limits",
+        backend.name
+    );
     let mut write = opening(
         AggregateId::from_uuid(Uuid::now_v7()),
         "Ada",
@@ -293,30 +309,60 @@ async fn limits_are_refused_before_any_call(backend: Backend) {
     );
     let event = write.outbox[0].clone();
     write.outbox = vec![event; 99];
-    let calls = backend.store_calls();
-    let error = store.commit(&write).await.unwrap_err();
+    assert_eq!(
+        write.check(&limits),
+        Err(LimitError::TooManyActions {
+            actions: 101,
+            max: 100
+        })
+    );
+    // A repair whose line items grow its state past 400 KB: the command that
+    // would cross the limit is refused by the use case, and no commit of it
+    // reaches the store.
+    let service = service(&backend, 1);
+    let meta = RequestMeta::default();
+    let opened = service
+        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
+        .await
+        .unwrap();
+    let repair = Target::Existing(opened.aggregate.aggregate_id);
+    service
+        .execute::<Repair>(repair, &RepairCommand::StartWork, &meta)
+        .await
+        .unwrap();
+    let long_item = RepairCommand::AddLineItem {
+        description: text(&"x".repeat(domain::Text::MAX_CHARS)),
+        price_cents: domain::Money::from_cents(1).unwrap(),
+    };
+    let mut accepted = 0;
+    let refusal = loop {
+        let calls = backend.store_calls();
+        match service.execute::<Repair>(repair, &long_item, &meta).await {
+            Ok(_) => accepted += 1,
+            Err(error) => break (error, backend.store_calls() - calls),
+        }
+        assert!(
+            accepted < 400,
+            "{}: the state never outgrew the limit",
+            backend.name
+        );
+    };
     assert!(
         matches!(
-            error,
-            StoreError::Limit(LimitError::TooManyActions {
-                actions: 101,
-                max: 100
-            })
+            refusal.0,
+            CommandError::TooLarge(LimitError::ItemTooLarge { .. })
         ),
-        "{}: {error}",
-        backend.name
+        "{}: {:?}",
+        backend.name,
+        refusal.0
     );
-    let mut write = opening(AggregateId::from_uuid(Uuid::now_v7()), "Ada", None);
-    write.state.state = serde_json::Value::String("x".repeat(400 * 1024));
-    let error = store.commit(&write).await.unwrap_err();
     assert!(
-        matches!(error, StoreError::Limit(LimitError::ItemTooLarge { .. })),
-        "{}: {error}",
+        accepted > 150,
+        "{}: refused early, after {accepted}",
         backend.name
     );
     assert_eq!(
-        backend.store_calls(),
-        calls,
+        refusal.1, 0,
         "{}: a refused write reached the store",
         backend.name
     );
@@ -527,12 +573,16 @@ async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Bac
         .into_iter()
         .find(|e| e.event_type == "RepairCompleted")
         .expect("the repair was completed");
-    let consume = ConsumeService::new(inbox.port(), Arc::new(Invoicing));
+    let consume = ConsumeService::new(
+        inbox.port(),
+        Arc::new(Invoicing),
+        Arc::new(MemoryDeadLetterQueue::new()),
+    );
     let deliveries: Vec<_> = (0..8)
         .map(|_| {
             let consume = consume.clone();
             let event = completed.clone();
-            tokio::spawn(async move { consume.consume(&event).await })
+            tokio::spawn(async move { consume.consume(delivery(&event)).await })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -546,7 +596,7 @@ async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Bac
         backend.name
     );
     assert_eq!(
-        consume.consume(&completed).await.unwrap(),
+        consume.consume(delivery(&completed)).await.unwrap(),
         Consumed::Duplicate,
         "{}",
         backend.name

@@ -23,16 +23,16 @@ use serde_json::{json, Value};
 
 use application::consume::Reaction;
 use application::ports::{
-    DeadLetterPayload, Effect, EventPublisher, Inbox, InboxError, InboxOutcome, PublishError,
-    PublishOutcome, RandomIds, SystemClock,
+    BatchLimits, DeadLetterPayload, Effect, EventPublisher, Inbox, InboxError, InboxOutcome,
+    PublishError, PublishOutcome, RandomIds, SystemClock,
 };
-use application::reactions::{
-    CustomerNotification, Invoicing, OrderTracking, RestaurantNotification, Shipping,
+use application::reactions;
+use application::{
+    CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventId, EventSources, Relay,
 };
-use application::{CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventId, Relay};
 use bootstrap::clients::LocalClients;
 use dynamodb_adapter::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
-use eventbridge_adapter::{EventBridgePublisher, EventSources};
+use eventbridge_adapter::EventBridgePublisher;
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
 use sqs_adapter::SqsDeadLetterQueue;
 use system_tests::put_foreign_outbox_item;
@@ -71,6 +71,14 @@ struct FaultyPublisher {
 
 #[async_trait]
 impl EventPublisher for FaultyPublisher {
+    fn limits(&self) -> BatchLimits {
+        self.inner.limits()
+    }
+
+    fn entry_size(&self, event: &EventEnvelope) -> usize {
+        self.inner.entry_size(event)
+    }
+
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
         let call = self.calls.fetch_add(1, Ordering::SeqCst);
         match self.plan.get(&call) {
@@ -156,7 +164,6 @@ impl Inbox for DyingInbox {
 /// One consumer: its queue, its handler's use case, and what it went through.
 struct Consumer {
     reaction: Arc<dyn Reaction>,
-    routes: &'static [&'static str],
     queue_url: String,
     consume: ConsumeService,
     inbox: Arc<DyingInbox>,
@@ -200,8 +207,8 @@ impl World {
         }
     }
 
-    /// A queue subscribed by a rule to `source` events of `detail_types`.
-    async fn subscribe(&self, name: &str, source: &str, detail_types: &[&str]) -> String {
+    /// A queue subscribed by a rule with the event `pattern`.
+    async fn subscribe(&self, name: &str, pattern: &Value) -> String {
         let url = queue(&self.clients, &unique(name)).await;
         let arn = self
             .clients
@@ -216,7 +223,6 @@ impl World {
             .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
             .unwrap();
         let rule = unique(name);
-        let pattern = json!({ "source": [source], "detail-type": detail_types });
         self.clients
             .eventbridge
             .put_rule()
@@ -481,7 +487,6 @@ async fn drain_stream(relay: &Relay, records: &[Value]) -> usize {
 /// Receives, hands to the consumer handler and deletes what it handled, until
 /// every queue stays empty. The first batch each consumer gets is delivered twice.
 async fn drain_queues(world: &World, consumers: &mut [Consumer]) {
-    let dead_letters = world.dead_letters();
     let mut quiet_rounds = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     while quiet_rounds < 3 {
@@ -527,7 +532,7 @@ async fn drain_queues(world: &World, consumers: &mut [Consumer]) {
             let deliveries = if consumer.deliveries == 0 { 2 } else { 1 };
             let mut failed = HashSet::new();
             for _ in 0..deliveries {
-                let response = consume_sqs_batch(&consumer.consume, &dead_letters, &event).await;
+                let response = consume_sqs_batch(&consumer.consume, &event).await;
                 failed.extend(
                     response
                         .batch_item_failures
@@ -581,23 +586,14 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     // A foreign writer's outbox item that no relay can decode.
     put_foreign_outbox_item(&world.clients.dynamodb, &world.layout.table).await;
 
-    let repairs = EventSources::REPAIRS;
-    let orders = EventSources::ORDERS;
-    const ORDER_CHANGES: &[&str] = &["OrderPlaced", "OrderStatusChanged", "OrderCancelled"];
-    let subscriptions: [(Arc<dyn Reaction>, &str, &'static [&'static str]); 5] = [
-        (Arc::new(Invoicing), repairs, &["RepairCompleted"]),
-        (
-            Arc::new(CustomerNotification),
-            repairs,
-            &["RepairCompleted"],
-        ),
-        (Arc::new(Shipping), orders, &["OrderPlaced"]),
-        (Arc::new(RestaurantNotification), orders, ORDER_CHANGES),
-        (Arc::new(OrderTracking), orders, ORDER_CHANGES),
-    ];
     let mut consumers = Vec::new();
-    for (reaction, source, types) in subscriptions {
-        let queue_url = world.subscribe(reaction.name(), source, types).await;
+    for reaction in reactions::all() {
+        // The rule's pattern is the reaction's declared subscription, as in
+        // the in-memory bus and the deployment template.
+        let pattern = reaction
+            .subscription()
+            .event_pattern(&EventSources::default());
+        let queue_url = world.subscribe(reaction.name(), &pattern).await;
         let inbox = Arc::new(DyingInbox {
             inner: DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table),
             deaths_left: AtomicUsize::new(1),
@@ -605,8 +601,11 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
             applied: AtomicUsize::new(0),
         });
         consumers.push(Consumer {
-            routes: types,
-            consume: ConsumeService::new(inbox.clone(), Arc::clone(&reaction)),
+            consume: ConsumeService::new(
+                inbox.clone(),
+                Arc::clone(&reaction),
+                Arc::new(world.dead_letters()),
+            ),
             reaction,
             queue_url,
             inbox,
@@ -661,7 +660,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         );
         let routed = outbox
             .iter()
-            .filter(|e| consumer.routes.contains(&e.event_type.as_str()))
+            .filter(|e| consumer.reaction.subscription().accepts(e))
             .count();
         assert_eq!(
             consumer.inbox.applied.load(Ordering::SeqCst),
@@ -690,8 +689,8 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         }
     }
     // Dead-lettering is at least once (the foreign message was delivered twice);
-    // a letter's `sequence` (stream position or SQS message id) identifies it.
-    let distinct: HashSet<&str> = letters.iter().map(|l| l.sequence.as_str()).collect();
+    // a letter's source (stream position or SQS message id) identifies it.
+    let distinct: HashSet<String> = letters.iter().map(|l| l.source.to_string()).collect();
     assert_eq!(
         distinct.len(),
         2,

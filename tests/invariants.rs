@@ -2,20 +2,25 @@
 //! both kinds, with faults injected at random steps at every hop, never let state
 //! and outbox diverge, never leak a failed commit, never double an effect.
 //!
-//! Cases: `PROPTEST_CASES` (default 2000). A failing case prints its shrunk steps.
+//! The same cases run on the in-memory store (`PROPTEST_CASES`, default 2000)
+//! and on DynamoDB on embedded dynoxide, read through its stream by the
+//! self-hosted relay (`DYNOXIDE_PROPTEST_CASES`, default 200). A failing case
+//! prints its shrunk steps.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
+use application::ports::DeadLetterPayload;
 use application::{AggregateId, CommandOutcome, IdempotencyKey, RequestMeta, Target};
+use bootstrap::clients::LocalClients;
+use bootstrap::embedded::EmbeddedDynamo;
 use domain::order::{Order, OrderCommand, OrderStatus};
 use domain::repair::{Repair, RepairCommand};
-use memory_adapter::{
-    audit, audit_at_rest, BusFault, ConsumerFault, DeadLetterFault, InboxFault, MemoryPipeline,
-    QueueFault, StoreFault, StreamFault,
-};
+use dynamodb_adapter::{create_tables, stream_arn, DynamoStore, TableLayout};
 use proptest::prelude::*;
-use serde_json::json;
-use system_tests::{line_item, open_repair, place_order, runtime, text};
+use simulation::faults::{DeadLetterFault, InboxFault, PublisherFault, StoreFault};
+use simulation::{audit, Backend, DynamoBackend, MemoryBackend, Pipeline};
+use system_tests::{audit_at_rest, line_item, open_repair, place_order, runtime, settle_all, text};
 
 /// The aggregate slots per kind a case works on.
 const SLOTS: usize = 3;
@@ -44,12 +49,10 @@ enum Action {
 
 #[derive(Debug, Clone)]
 enum HopFault {
-    Bus(BusFault),
-    RelayCrash,
+    Bus(PublisherFault),
     DeadLettersDown,
     ConsumerCrash(usize),
-    InboxDown,
-    QueueDuplicate(usize),
+    InboxDown(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -100,9 +103,10 @@ fn relay_fault() -> impl Strategy<Value = Option<HopFault>> {
     prop_oneof![
         4 => Just(None),
         1 => (proptest::collection::hash_set(0usize..10, 1..4), any::<bool>())
-            .prop_map(|(entries, retryable)| Some(HopFault::Bus(BusFault::Reject { entries, retryable }))),
-        1 => Just(Some(HopFault::Bus(BusFault::Throttle))),
-        1 => Just(Some(HopFault::RelayCrash)),
+            .prop_map(|(entries, retryable)| Some(HopFault::Bus(PublisherFault::Reject { entries, retryable }))),
+        1 => Just(Some(HopFault::Bus(PublisherFault::Throttle))),
+        1 => Just(Some(HopFault::Bus(PublisherFault::CrashAfterPublish))),
+        1 => Just(Some(HopFault::Bus(PublisherFault::Duplicate))),
         1 => Just(Some(HopFault::DeadLettersDown)),
     ]
 }
@@ -111,8 +115,7 @@ fn consume_fault() -> impl Strategy<Value = Option<HopFault>> {
     prop_oneof![
         3 => Just(None),
         1 => (0usize..5).prop_map(|s| Some(HopFault::ConsumerCrash(s))),
-        1 => Just(Some(HopFault::InboxDown)),
-        1 => (0usize..5).prop_map(|s| Some(HopFault::QueueDuplicate(s))),
+        1 => (0usize..5).prop_map(|s| Some(HopFault::InboxDown(s))),
     ]
 }
 
@@ -151,7 +154,7 @@ impl Client {
     /// Runs one command step and checks what the client sees of idempotency.
     async fn command(
         &mut self,
-        pipeline: &MemoryPipeline,
+        pipeline: &Pipeline,
         slot: usize,
         action: &Action,
         key: Option<u8>,
@@ -234,125 +237,175 @@ fn uuid_of(n: u128) -> uuid::Uuid {
     uuid::Uuid::from_u128(0xdead_0000_0000_0000_0000_0000_0000_0000 + n)
 }
 
-fn inject(pipeline: &MemoryPipeline, fault: &HopFault) {
+fn inject(pipeline: &Pipeline, fault: &HopFault) {
     match fault {
-        HopFault::Bus(fault) => pipeline.bus.faults().inject(fault.clone()),
-        HopFault::RelayCrash => pipeline
-            .stream
-            .faults()
-            .inject(StreamFault::CrashAfterRelay),
+        HopFault::Bus(fault) => pipeline.publisher.faults().inject(fault.clone()),
         HopFault::DeadLettersDown => pipeline
-            .dead_letters
+            .faulty_dead_letters
             .faults()
             .inject(DeadLetterFault::Unavailable),
-        HopFault::ConsumerCrash(s) => pipeline.subscribers[*s]
-            .faults
-            .inject(ConsumerFault::CrashAfterEffect),
-        HopFault::InboxDown => pipeline.inbox.faults().inject(InboxFault::Unavailable),
-        HopFault::QueueDuplicate(s) => pipeline.subscribers[*s]
-            .queue
+        HopFault::ConsumerCrash(s) => pipeline.consumers[*s]
+            .inbox
             .faults()
-            .inject(QueueFault::Duplicate),
+            .inject(InboxFault::CrashAfterApply),
+        HopFault::InboxDown(s) => pipeline.consumers[*s]
+            .inbox
+            .faults()
+            .inject(InboxFault::Unavailable),
     }
 }
 
-fn clear_faults(pipeline: &MemoryPipeline) {
-    pipeline.store.faults().clear();
-    pipeline.bus.faults().clear();
-    pipeline.stream.faults().clear();
-    pipeline.dead_letters.faults().clear();
-    pipeline.inbox.faults().clear();
-    for subscriber in &pipeline.subscribers {
-        subscriber.faults.clear();
-        subscriber.queue.faults().clear();
-    }
-}
-
-fn run_case(steps: &[Step], batch_size: usize) -> Result<(), TestCaseError> {
-    runtime().block_on(async {
-        let pipeline = MemoryPipeline::new(batch_size);
-        let mut client = Client::default();
-        for (index, step) in steps.iter().enumerate() {
-            match step {
-                Step::Command {
-                    slot,
-                    action,
-                    key,
-                    fault,
-                } => {
-                    if let Some(fault) = fault {
-                        pipeline.store.faults().inject(*fault);
-                    }
-                    client.command(&pipeline, *slot, action, *key).await?;
+/// Runs `steps` on a fresh pipeline over `backend`; `audit_every_step` checks
+/// the step invariants after each step (on a slow store, only at rest).
+async fn run_case(
+    backend: Arc<dyn Backend>,
+    steps: &[Step],
+    batch_size: usize,
+    audit_every_step: bool,
+) -> Result<(), TestCaseError> {
+    let pipeline = Pipeline::new(backend, batch_size, false).expect("valid routes");
+    let mut client = Client::default();
+    for (index, step) in steps.iter().enumerate() {
+        match step {
+            Step::Command {
+                slot,
+                action,
+                key,
+                fault,
+            } => {
+                if let Some(fault) = fault {
+                    pipeline.store.faults().inject(*fault);
                 }
-                Step::Relay(fault) => {
-                    if let Some(fault) = fault {
-                        inject(&pipeline, fault);
-                    }
-                    pipeline.relay_step().await;
-                }
-                Step::Consume(fault) => {
-                    if let Some(fault) = fault {
-                        inject(&pipeline, fault);
-                    }
-                    pipeline.consume_step().await;
-                }
-                Step::Poison => {
-                    client.poison += 1;
-                    pipeline
-                        .store
-                        .append_raw_change(json!({"entityType": "OUTBOX", "eventId": index}));
-                }
+                client.command(&pipeline, *slot, action, *key).await?;
             }
-            clear_faults(&pipeline);
-            let violations = audit(&pipeline);
+            Step::Relay(fault) => {
+                if let Some(fault) = fault {
+                    inject(&pipeline, fault);
+                }
+                pipeline.relay_step().await;
+            }
+            Step::Consume(fault) => {
+                if let Some(fault) = fault {
+                    inject(&pipeline, fault);
+                }
+                pipeline.consume_step().await;
+            }
+            Step::Poison => {
+                client.poison += 1;
+                pipeline
+                    .write_poison(&format!("step-{index}"))
+                    .await
+                    .expect("the poison record is written");
+            }
+        }
+        pipeline.clear_faults();
+        if audit_every_step {
+            let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
+            let observed = pipeline.observe(&aggregates).await.expect("observation");
+            let violations = audit(&observed);
             prop_assert!(
                 violations.is_empty(),
                 "after step {index} ({step:?}): {violations:?}"
             );
         }
-        prop_assert!(
-            pipeline.settle(10_000).await,
-            "the pipeline did not come to rest"
-        );
-        let violations = audit_at_rest(&pipeline);
-        prop_assert!(violations.is_empty(), "at rest: {violations:?}");
-        let poisoned: HashSet<String> = pipeline
-            .dead_letters
-            .letters()
-            .into_iter()
-            .filter(|letter| {
-                matches!(
-                    letter.payload,
-                    application::ports::DeadLetterPayload::Raw { .. }
-                )
-            })
-            .map(|letter| letter.sequence.to_string())
-            .collect();
-        prop_assert_eq!(
-            poisoned.len(),
-            client.poison,
-            "every poison record is dead-lettered"
-        );
-        Ok(())
+    }
+    prop_assert!(
+        settle_all(&pipeline).await,
+        "the pipeline did not come to rest"
+    );
+    let violations = audit_at_rest(&pipeline).await;
+    prop_assert!(violations.is_empty(), "at rest: {violations:?}");
+    let poisoned: HashSet<String> = pipeline
+        .dead_letters
+        .letters()
+        .into_iter()
+        .filter(|letter| matches!(letter.payload, DeadLetterPayload::Raw { .. }))
+        .map(|letter| letter.source.to_string())
+        .collect();
+    prop_assert_eq!(
+        poisoned.len(),
+        client.poison,
+        "every poison record is dead-lettered"
+    );
+    Ok(())
+}
+
+/// A fresh table on the shared dynoxide server.
+async fn dynoxide_backend(endpoint: &str) -> Arc<dyn Backend> {
+    let clients = LocalClients::new(endpoint);
+    let layout = TableLayout::single_table(format!("prop-{}", uuid::Uuid::now_v7().simple()));
+    create_tables(&clients.dynamodb, &layout)
+        .await
+        .expect("tables");
+    let arn = stream_arn(&clients.dynamodb, layout.outbox_table())
+        .await
+        .expect("stream");
+    Arc::new(DynamoBackend {
+        store: DynamoStore::new(clients.dynamodb.clone(), layout),
+        dynamodb: clients.dynamodb,
+        streams: clients.streams,
+        stream_arn: arn,
+        description: "dynoxide".into(),
     })
 }
 
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
+/// The endpoint of the embedded dynoxide server every dynoxide case shares; it
+/// runs on a runtime of its own for the whole test binary.
+fn dynoxide_endpoint() -> &'static str {
+    static SERVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .expect("a server runtime");
+            runtime.block_on(async move {
+                let server = EmbeddedDynamo::start(None).await.expect("dynoxide starts");
+                let _ = sender.send(server.endpoint());
+                std::future::pending::<()>().await;
+            });
+        });
+        receiver.recv().expect("the dynoxide endpoint")
+    })
+}
+
+fn cases(variable: &str, default: u32) -> u32 {
+    std::env::var(variable)
         .ok()
         .and_then(|raw| raw.parse().ok())
-        .unwrap_or(2_000)
+        .unwrap_or(default)
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases("PROPTEST_CASES", 2_000), ..ProptestConfig::default() })]
 
     #[test]
     fn state_and_outbox_never_diverge_under_faults(
         steps in proptest::collection::vec(step(), 1..60),
         batch_size in 1usize..12,
     ) {
-        run_case(&steps, batch_size)?;
+        runtime().block_on(run_case(Arc::new(MemoryBackend::default()), &steps, batch_size, true))?;
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases("DYNOXIDE_PROPTEST_CASES", 200), ..ProptestConfig::default() })]
+
+    #[test]
+    fn state_and_outbox_never_diverge_under_faults_on_dynoxide(
+        steps in proptest::collection::vec(step(), 1..30),
+        batch_size in 1usize..12,
+    ) {
+        let endpoint = dynoxide_endpoint();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let backend = dynoxide_backend(endpoint).await;
+            run_case(backend, &steps, batch_size, false).await
+        })?;
     }
 }

@@ -79,3 +79,41 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("a current-thread runtime starts")
 }
+
+/// A simulated pipeline on the in-memory store, with that store.
+pub fn memory_pipeline(batch_size: usize) -> (simulation::Pipeline, memory_adapter::MemoryStore) {
+    let backend = simulation::MemoryBackend::default();
+    let store = backend.store.clone();
+    let pipeline = simulation::Pipeline::new(std::sync::Arc::new(backend), batch_size, false)
+        .expect("the seed subscriptions are valid event patterns");
+    (pipeline, store)
+}
+
+/// Relays and consumes until everything stored was handled; whether it came to rest.
+pub async fn settle_all(pipeline: &simulation::Pipeline) -> bool {
+    let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
+    pipeline
+        .settle(&aggregates, 10_000, std::time::Duration::from_secs(60))
+        .await
+}
+
+/// Every invariant, after every step and at rest, over every stored aggregate.
+pub async fn audit_at_rest(pipeline: &simulation::Pipeline) -> Vec<simulation::Violation> {
+    let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
+    let observed = pipeline.observe(&aggregates).await.expect("observation");
+    let mut violations = simulation::audit(&observed);
+    if !pipeline.queues_empty() {
+        violations.push(simulation::Violation::Unsettled);
+    }
+    violations.extend(simulation::audit_delivery(&observed));
+    violations
+}
+
+/// A first delivery of `event` from a queue.
+pub fn delivery(event: &application::EventEnvelope) -> application::Delivery {
+    application::Delivery {
+        message_id: format!("msg-{}", event.event_id),
+        receive_count: 1,
+        content: application::DeliveryContent::Event(event.clone()),
+    }
+}

@@ -6,14 +6,15 @@ use application::reactions::{
 use application::{RequestMeta, Target};
 use domain::order::{Order, OrderCommand, OrderStatus};
 use domain::repair::{Repair, RepairCommand};
-use memory_adapter::{audit_at_rest, MemoryPipeline};
 use serde_json::json;
-use system_tests::{keyed, line_item, open_repair, place_order, runtime};
+use system_tests::{
+    audit_at_rest, keyed, line_item, memory_pipeline, open_repair, place_order, runtime, settle_all,
+};
 
 #[test]
 fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
     runtime().block_on(async {
-        let pipeline = MemoryPipeline::new(10);
+        let (pipeline, _) = memory_pipeline(10);
         let meta = RequestMeta::default();
         let opened = pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &meta, 1)
@@ -31,8 +32,8 @@ fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
                 .await
                 .unwrap();
         }
-        assert!(pipeline.settle(100).await);
-        assert_eq!(audit_at_rest(&pipeline), vec![]);
+        assert!(settle_all(&pipeline).await);
+        assert_eq!(audit_at_rest(&pipeline).await, vec![]);
 
         let invoices = pipeline.inbox.effects_of("invoicing");
         assert_eq!(invoices.len(), 1);
@@ -65,7 +66,7 @@ fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
 #[test]
 fn an_order_moved_through_its_statuses_is_shipped_and_tracked_in_order() {
     runtime().block_on(async {
-        let pipeline = MemoryPipeline::new(10);
+        let (pipeline, _) = memory_pipeline(10);
         let meta = RequestMeta::default();
         let placed = pipeline
             .submit::<Order>(Target::New, &place_order("Grace", 2), &meta, 1)
@@ -83,8 +84,8 @@ fn an_order_moved_through_its_statuses_is_shipped_and_tracked_in_order() {
                 .await
                 .unwrap();
         }
-        assert!(pipeline.settle(100).await);
-        assert_eq!(audit_at_rest(&pipeline), vec![]);
+        assert!(settle_all(&pipeline).await);
+        assert_eq!(audit_at_rest(&pipeline).await, vec![]);
 
         let shipments = pipeline.inbox.effects_of("shipping");
         assert_eq!(shipments.len(), 1);
@@ -121,7 +122,7 @@ fn an_order_moved_through_its_statuses_is_shipped_and_tracked_in_order() {
 #[test]
 fn a_cancelled_order_tells_the_restaurant_to_stop() {
     runtime().block_on(async {
-        let pipeline = MemoryPipeline::new(10);
+        let (pipeline, _) = memory_pipeline(10);
         let meta = RequestMeta::default();
         let placed = pipeline
             .submit::<Order>(Target::New, &place_order("Grace", 1), &meta, 1)
@@ -132,56 +133,54 @@ fn a_cancelled_order_tells_the_restaurant_to_stop() {
             .submit::<Order>(id, &OrderCommand::CancelOrder, &meta, 1)
             .await
             .unwrap();
-        assert!(pipeline.settle(100).await);
+        assert!(settle_all(&pipeline).await);
         let notices = pipeline.inbox.effects_of("restaurant-notification");
         assert_eq!(notices.len(), 2);
         assert_eq!(
             notices[1].data["message"],
             json!("Order cancelled: stop preparing it")
         );
-        assert_eq!(audit_at_rest(&pipeline), vec![]);
+        assert_eq!(audit_at_rest(&pipeline).await, vec![]);
     });
 }
 
 #[test]
 fn a_lost_reply_and_a_retry_with_the_same_key_record_one_set_of_events() {
     runtime().block_on(async {
-        let pipeline = MemoryPipeline::new(10);
+        let (pipeline, store) = memory_pipeline(10);
         pipeline
             .store
             .faults()
-            .inject(memory_adapter::StoreFault::FailAfterCommit);
+            .inject(simulation::faults::StoreFault::FailAfterCommit);
         let outcome = pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &keyed("open-1"), 3)
             .await
             .unwrap();
         assert!(outcome.replayed, "the retry must replay the first commit");
-        assert_eq!(pipeline.store.outbox().len(), 1);
+        assert_eq!(store.outbox().len(), 1);
         let again = pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &keyed("open-1"), 1)
             .await
             .unwrap();
         assert_eq!(again.event_ids, outcome.event_ids);
-        assert_eq!(pipeline.store.outbox().len(), 1);
+        assert_eq!(store.outbox().len(), 1);
     });
 }
 
 #[test]
 fn a_malformed_outbox_record_is_dead_lettered_and_does_not_block_the_stream() {
     runtime().block_on(async {
-        let pipeline = MemoryPipeline::new(10);
-        pipeline
-            .store
-            .append_raw_change(json!({"entityType": "OUTBOX", "eventType": 42}));
+        let (pipeline, _) = memory_pipeline(10);
+        pipeline.write_poison("foreign").await.unwrap();
         pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &RequestMeta::default(), 1)
             .await
             .unwrap();
-        assert!(pipeline.settle(100).await);
+        assert!(settle_all(&pipeline).await);
         let letters = pipeline.dead_letters.letters();
         assert_eq!(letters.len(), 1);
         assert!(letters[0].reason.contains("not an outbox event"));
         assert_eq!(pipeline.stats().published, 1);
-        assert_eq!(audit_at_rest(&pipeline), vec![]);
+        assert_eq!(audit_at_rest(&pipeline).await, vec![]);
     });
 }

@@ -252,7 +252,8 @@ impl CommandService {
 
 /// Decodes a stored state; one that does not decode is a corrupt item.
 fn decode_state<A: Aggregate>(record: &StateRecord) -> Result<A::State, StoreError> {
-    serde_json::from_value(record.state.clone()).map_err(|source| StoreError::Corrupt(Box::new(source)))
+    serde_json::from_value(record.state.clone())
+        .map_err(|source| StoreError::Corrupt(Box::new(source)))
 }
 
 /// A digest of the request: aggregate type, target and command.
@@ -391,7 +392,6 @@ mod tests {
         });
         let policy = CommandPolicy {
             max_attempts: 3,
-            ..CommandPolicy::default()
         };
         let result = service(store, policy)
             .execute::<Repair>(
@@ -490,10 +490,12 @@ mod tests {
         let mut store = MockAggregateStore::new();
         store.expect_load().returning(|_| Ok(None));
         store.expect_commit().never();
-        store.expect_limits().return_const(crate::write_set::WriteLimits {
-            max_actions: 100,
-            max_item_bytes: 300,
-        });
+        store
+            .expect_limits()
+            .return_const(crate::write_set::WriteLimits {
+                max_actions: 100,
+                max_item_bytes: 300,
+            });
         let service = CommandService::new(
             Arc::new(store),
             Arc::new(SystemClock),

@@ -142,7 +142,12 @@ impl ConsumeService {
             DeliveryContent::Unreadable { reason, raw } => {
                 let payload = DeadLetterPayload::Raw { raw };
                 return self
-                    .dead_letter(&delivery.message_id, delivery.receive_count, reason, payload)
+                    .dead_letter(
+                        &delivery.message_id,
+                        delivery.receive_count,
+                        reason,
+                        payload,
+                    )
                     .await;
             }
         };
@@ -157,7 +162,12 @@ impl ConsumeService {
                 let reason = format!("{consumer}: {error}");
                 let payload = DeadLetterPayload::Event { envelope: event };
                 return self
-                    .dead_letter(&delivery.message_id, delivery.receive_count, reason, payload)
+                    .dead_letter(
+                        &delivery.message_id,
+                        delivery.receive_count,
+                        reason,
+                        payload,
+                    )
                     .await;
             }
         };

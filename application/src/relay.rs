@@ -125,7 +125,11 @@ impl Relay {
 
     /// The longest run of outbox records from the start of `records` that fits
     /// one call: within `limits`, no poison or oversized record, one event per aggregate.
-    fn next_batch<'r>(&self, records: &'r [ChangeRecord], limits: &BatchLimits) -> Vec<Pending<'r>> {
+    fn next_batch<'r>(
+        &self,
+        records: &'r [ChangeRecord],
+        limits: &BatchLimits,
+    ) -> Vec<Pending<'r>> {
         let mut seen = HashSet::new();
         let mut bytes = 0;
         let mut batch = Vec::new();
@@ -342,9 +346,13 @@ mod tests {
             max_entries: 10,
             max_batch_bytes: 3_000,
         });
-        publisher
-            .expect_entry_size()
-            .returning(|e| if e.aggregate_version.value() == 9 { 3_000 } else { 1_000 });
+        publisher.expect_entry_size().returning(|e| {
+            if e.aggregate_version.value() == 9 {
+                3_000
+            } else {
+                1_000
+            }
+        });
         publisher.expect_publish().returning(move |events| {
             seen.lock().unwrap().push(events.len());
             Ok(vec![PublishOutcome::Published; events.len()])
@@ -364,7 +372,11 @@ mod tests {
         assert_eq!((report.published, report.dead_lettered), (4, 1));
         assert_eq!(*batches.lock().unwrap(), vec![2, 1, 1]);
         let letters = letters.lock().unwrap();
-        assert!(letters[0].reason.contains("3000 bytes"), "{}", letters[0].reason);
+        assert!(
+            letters[0].reason.contains("3000 bytes"),
+            "{}",
+            letters[0].reason
+        );
     }
 
     #[tokio::test]
@@ -411,7 +423,10 @@ mod tests {
             .times(1)
             .returning(|_| Err(PublishError::Throttled("slow down".into())));
         let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
-        let report = relay.relay(&[outbox(7, 1, 1), outbox(8, 2, 1)]).await.unwrap();
+        let report = relay
+            .relay(&[outbox(7, 1, 1), outbox(8, 2, 1)])
+            .await
+            .unwrap();
         assert_eq!(
             report,
             RelayReport {
@@ -429,7 +444,10 @@ mod tests {
             .expect_publish()
             .returning(|_| Ok(vec![PublishOutcome::Published]));
         let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
-        let report = relay.relay(&[outbox(1, 1, 1), outbox(2, 2, 1)]).await.unwrap();
+        let report = relay
+            .relay(&[outbox(1, 1, 1), outbox(2, 2, 1)])
+            .await
+            .unwrap();
         assert_eq!(report.published, 1);
         assert_eq!(report.retry_from, Some(SequenceNumber::new("2")));
     }

@@ -98,7 +98,13 @@ mod tests {
     fn a_fully_handled_read_moves_the_checkpoint_past_it() {
         let mut shard = ShardTracker::new(None, 3);
         let next = shard.after_read(&seqs(1..=4), None, false);
-        assert_eq!(next, AfterRead { save: true, reread: false });
+        assert_eq!(
+            next,
+            AfterRead {
+                save: true,
+                reread: false
+            }
+        );
         assert_eq!(shard.checkpoint(), Some(&seq(4)));
     }
 
@@ -106,7 +112,13 @@ mod tests {
     fn a_failed_record_stops_the_checkpoint_just_before_it_and_asks_for_a_reread() {
         let mut shard = ShardTracker::new(Some(seq(10)), 3);
         let next = shard.after_read(&seqs(11..=15), Some(&seq(13)), false);
-        assert_eq!(next, AfterRead { save: true, reread: true });
+        assert_eq!(
+            next,
+            AfterRead {
+                save: true,
+                reread: true
+            }
+        );
         assert_eq!(shard.checkpoint(), Some(&seq(12)));
     }
 
@@ -114,7 +126,13 @@ mod tests {
     fn a_failure_at_the_first_record_keeps_the_checkpoint_and_saves_nothing() {
         let mut shard = ShardTracker::new(Some(seq(10)), 3);
         let next = shard.after_read(&seqs(11..=15), Some(&seq(11)), true);
-        assert_eq!(next, AfterRead { save: false, reread: true });
+        assert_eq!(
+            next,
+            AfterRead {
+                save: false,
+                reread: true
+            }
+        );
         assert_eq!(shard.checkpoint(), Some(&seq(10)));
     }
 
@@ -122,11 +140,35 @@ mod tests {
     fn idle_reads_ask_for_a_reread_every_idle_refresh_reads() {
         let mut shard = ShardTracker::new(Some(seq(7)), 2);
         let idle = |shard: &mut ShardTracker| shard.after_read(&[], None, false);
-        assert_eq!(idle(&mut shard), AfterRead { save: false, reread: false });
-        assert_eq!(idle(&mut shard), AfterRead { save: false, reread: true });
-        assert_eq!(idle(&mut shard), AfterRead { save: false, reread: false });
+        assert_eq!(
+            idle(&mut shard),
+            AfterRead {
+                save: false,
+                reread: false
+            }
+        );
+        assert_eq!(
+            idle(&mut shard),
+            AfterRead {
+                save: false,
+                reread: true
+            }
+        );
+        assert_eq!(
+            idle(&mut shard),
+            AfterRead {
+                save: false,
+                reread: false
+            }
+        );
         shard.after_read(&seqs(8..=8), None, false);
-        assert_eq!(idle(&mut shard), AfterRead { save: false, reread: false });
+        assert_eq!(
+            idle(&mut shard),
+            AfterRead {
+                save: false,
+                reread: false
+            }
+        );
         assert_eq!(shard.checkpoint(), Some(&seq(8)));
     }
 
@@ -134,7 +176,13 @@ mod tests {
     fn an_ended_shard_is_saved_even_when_its_last_read_is_empty() {
         let mut shard = ShardTracker::new(Some(seq(7)), 2);
         let next = shard.after_read(&[], None, true);
-        assert_eq!(next, AfterRead { save: true, reread: false });
+        assert_eq!(
+            next,
+            AfterRead {
+                save: true,
+                reread: false
+            }
+        );
         assert_eq!(shard.checkpoint(), Some(&seq(7)));
     }
 

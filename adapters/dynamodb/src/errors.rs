@@ -72,7 +72,9 @@ impl From<DynamoError> for StoreError {
         match error {
             DynamoError::Throttled(source) => StoreError::Throttled(source),
             DynamoError::Unavailable(source) => StoreError::Unavailable(source),
-            DynamoError::TooLarge(reason) => StoreError::Limit(LimitError::RefusedByStore { reason }),
+            DynamoError::TooLarge(reason) => {
+                StoreError::Limit(LimitError::RefusedByStore { reason })
+            }
             DynamoError::Corrupt(source) => StoreError::Corrupt(source),
             DynamoError::Failed(source) => StoreError::Failed(source),
         }

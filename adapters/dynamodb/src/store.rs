@@ -12,8 +12,7 @@ use tracing::debug;
 use application::ports::{AggregateStore, StoreError};
 use application::{
     AggregateId, AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord,
-    WriteLimits,
-    WriteSet,
+    WriteLimits, WriteSet,
 };
 
 use crate::errors::{cancelled, DynamoError};

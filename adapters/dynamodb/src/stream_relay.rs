@@ -299,7 +299,12 @@ impl StreamRelay {
             let previous = shard.checkpoint.clone();
             shard.checkpoint = self
                 .checkpoints
-                .save(shard_id, &previous, shard.tracker.checkpoint().cloned(), finished)
+                .save(
+                    shard_id,
+                    &previous,
+                    shard.tracker.checkpoint().cloned(),
+                    finished,
+                )
                 .await?;
         }
         if finished {

@@ -214,7 +214,10 @@ where
         .and_then(ProvideErrorMetadata::code)
         .map(str::to_owned);
     let boxed: BoxError = Box::new(error);
-    if code.as_deref().is_some_and(|code| REFUSED_CODES.contains(&code)) {
+    if code
+        .as_deref()
+        .is_some_and(|code| REFUSED_CODES.contains(&code))
+    {
         PublishError::Refused(boxed)
     } else if code.is_some_and(|code| code.starts_with("Throttl")) {
         PublishError::Throttled(boxed)
@@ -235,7 +238,8 @@ impl EventPublisher for EventBridgePublisher {
 
     /// The size of `event`'s entry as AWS counts it ([`entry_size`]).
     fn entry_size(&self, event: &EventEnvelope) -> usize {
-        self.entry(event).map_or(usize::MAX, |entry| entry_size(&entry))
+        self.entry(event)
+            .map_or(usize::MAX, |entry| entry_size(&entry))
     }
 
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
@@ -476,13 +480,20 @@ mod tests {
         });
         let denied = mock!(Client::put_events)
             .then_output(|| response(vec![ok("a"), failed("AccessDeniedException")]));
-        let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&missing, &denied]);
+        let client = mock_client!(
+            aws_sdk_eventbridge,
+            RuleMode::Sequential,
+            [&missing, &denied]
+        );
         let publisher = publisher(client, 3);
         let events = [event(1, 10), event(2, 10)];
         let first = publisher.publish(&events).await;
         assert!(matches!(first, Err(PublishError::Refused(_))), "{first:?}");
         let second = publisher.publish(&events).await;
-        assert!(matches!(second, Err(PublishError::Refused(_))), "{second:?}");
+        assert!(
+            matches!(second, Err(PublishError::Refused(_))),
+            "{second:?}"
+        );
         assert_eq!((missing.num_calls(), denied.num_calls()), (1, 1));
     }
 

@@ -3,13 +3,16 @@
 //! Records are relayed in stream order. When one cannot be published, the
 //! response names its sequence number: Lambda retries the batch from there, so
 //! everything before it is not sent again and per-aggregate order holds. Poison
-//! records are dead-lettered by the relay and count as handled (seed `003`).
+//! records are dead-lettered by the relay and count as handled (seed `003`). A
+//! bus that refuses the relay fails the invocation: Lambda retries the batch
+//! (and, with the mapping's bisect and retry limits, sends it to the on-failure
+//! destination) rather than the relay dead-lettering every record.
 
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::{info, warn};
 
-use application::{ChangeRecord, Relay};
+use application::{BusRefused, ChangeRecord, Relay};
 use dynamodb_adapter::{decode_lambda_record, MissingSequenceNumber};
 
 /// Why a batch could not be relayed at all; Lambda retries the whole batch.
@@ -18,12 +21,16 @@ pub enum StreamBatchError {
     /// An outbox record carries no position, so a partial failure cannot name it.
     #[error(transparent)]
     MissingSequenceNumber(#[from] MissingSequenceNumber),
+    /// The bus refuses the relay: a configuration error to fix.
+    #[error(transparent)]
+    BusRefused(#[from] BusRefused),
 }
 
 /// Relays the outbox inserts of `event`; the response names the first record to retry, if any.
 ///
 /// # Errors
-/// [`StreamBatchError`] when a record cannot be placed in its shard.
+/// [`StreamBatchError`] when a record cannot be placed in its shard, or the bus
+/// refuses the relay.
 pub async fn relay_stream_batch(
     relay: &Relay,
     event: &Event,
@@ -34,7 +41,7 @@ pub async fn relay_stream_batch(
             records.push(change);
         }
     }
-    let report = relay.relay(&records).await;
+    let report = relay.relay(&records).await?;
     info!(
         records = event.records.len(),
         outbox = records.len(),

@@ -13,16 +13,18 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use application::ports::DeadLetterPayload;
+use application::ports::{DeadLetterPayload, LetterSource};
 use application::reactions::Invoicing;
 use application::{
-    AggregateId, AggregateRef, ConsumeService, EventEnvelope, EventId, Relay, Traceparent,
+    AggregateId, AggregateRef, ConsumeService, EventEnvelope, EventId, EventSources, Relay,
+    SequenceNumber, Traceparent,
 };
 use domain::Version;
 use dynamodb_adapter::items::outbox_item;
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch};
-use memory_adapter::{
-    BusFault, DeadLetterFault, InboxFault, MemoryBus, MemoryDeadLetterQueue, MemoryInbox,
+use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryInbox};
+use simulation::faults::{
+    DeadLetterFault, FaultyDeadLetters, FaultyInbox, FaultyPublisher, InboxFault, PublisherFault,
 };
 
 fn envelope(aggregate: u128, version: u64, event_type: &str, data: Value) -> EventEnvelope {
@@ -125,7 +127,7 @@ fn sqs_event(messages: Vec<Value>) -> SqsEvent {
 
 #[tokio::test]
 async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison() {
-    let bus = MemoryBus::new();
+    let bus = MemoryBus::new(EventSources::default());
     let dead_letters = MemoryDeadLetterQueue::new();
     let relay = Relay::new(Arc::new(bus.clone()), Arc::new(dead_letters.clone()));
     let first = envelope(
@@ -158,15 +160,21 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison()
     assert_eq!(bus.accepted(), vec![first, second]);
     let letters = dead_letters.letters();
     assert_eq!(letters.len(), 1);
-    assert_eq!(letters[0].sequence.as_str(), "103");
+    assert_eq!(
+        letters[0].source,
+        LetterSource::StreamRecord {
+            sequence: SequenceNumber::new("103")
+        }
+    );
     assert!(matches!(letters[0].payload, DeadLetterPayload::Raw { .. }));
 }
 
 #[tokio::test]
 async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_retry_from() {
-    let bus = MemoryBus::new();
+    let bus = MemoryBus::new(EventSources::default());
+    let faulty = FaultyPublisher::new(Arc::new(bus.clone()));
     let relay = Relay::new(
-        Arc::new(bus.clone()),
+        Arc::new(faulty.clone()),
         Arc::new(MemoryDeadLetterQueue::new()),
     );
     let events: Vec<EventEnvelope> = (1..=3)
@@ -186,7 +194,7 @@ async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_ret
             .map(|(e, sequence)| stream_record(sequence, "INSERT", outbox_image(e)))
             .collect(),
     );
-    bus.faults().inject(BusFault::Reject {
+    faulty.faults().inject(PublisherFault::Reject {
         entries: HashSet::from([1]),
         retryable: true,
     });
@@ -210,8 +218,14 @@ async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_ret
 #[tokio::test]
 async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_again() {
     let inbox = MemoryInbox::new();
+    let faulty_inbox = FaultyInbox::new(Arc::new(inbox.clone()));
     let dead_letters = MemoryDeadLetterQueue::new();
-    let consume = ConsumeService::new(Arc::new(inbox.clone()), Arc::new(Invoicing));
+    let faulty_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
+    let consume = ConsumeService::new(
+        Arc::new(faulty_inbox.clone()),
+        Arc::new(Invoicing),
+        Arc::new(faulty_letters.clone()),
+    );
     let one = completed(1);
     let two = completed(2);
     let event = sqs_event(vec![
@@ -221,7 +235,7 @@ async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_ag
         sqs_message("m4", &bridged(&two)),
     ]);
 
-    let response = consume_sqs_batch(&consume, &dead_letters, &event).await;
+    let response = consume_sqs_batch(&consume, &event).await;
 
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let invoices = inbox.effects_of("invoicing");
@@ -234,19 +248,26 @@ async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_ag
     assert_eq!(
         (
             letters.len(),
-            letters[0].sequence.as_str(),
+            letters[0].source.clone(),
             letters[0].attempts
         ),
-        (1, "m3", 2)
+        (
+            1,
+            LetterSource::QueueMessage {
+                consumer: "invoicing".into(),
+                message_id: "m3".into()
+            },
+            2
+        )
     );
 
-    inbox.faults().inject(InboxFault::Unavailable);
+    faulty_inbox.faults().inject(InboxFault::Unavailable);
     let three = completed(3);
     let retry = sqs_event(vec![
         sqs_message("m5", &bridged(&three)),
         sqs_message("m6", &bridged(&two)),
     ]);
-    let response = consume_sqs_batch(&consume, &dead_letters, &retry).await;
+    let response = consume_sqs_batch(&consume, &retry).await;
     let failed: Vec<String> = response
         .batch_item_failures
         .iter()
@@ -255,9 +276,9 @@ async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_ag
     assert_eq!(failed, vec!["m5"]);
     assert_eq!(inbox.effects_of("invoicing").len(), 2);
 
-    dead_letters.faults().inject(DeadLetterFault::Unavailable);
+    faulty_letters.faults().inject(DeadLetterFault::Unavailable);
     let poison = sqs_event(vec![sqs_message("m7", "garbage")]);
-    let response = consume_sqs_batch(&consume, &dead_letters, &poison).await;
+    let response = consume_sqs_batch(&consume, &poison).await;
     assert_eq!(
         response.batch_item_failures.len(),
         1,

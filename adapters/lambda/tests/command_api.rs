@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 
 use application::{CommandPolicy, CommandService};
 use lambda_adapter::CommandApi;
-use memory_adapter::{FaultyStore, MemoryStore, SequentialIds, StepClock, StoreFault};
+use memory_adapter::{MemoryStore, SequentialIds, StepClock};
+use simulation::faults::{FaultyStore, StoreFault};
 
 /// An API Gateway HTTP API (payload 2.0) event, as AWS documents it.
 fn event(

@@ -103,7 +103,10 @@ impl EventPublisher for MemoryBus {
 
     fn entry_size(&self, event: &EventEnvelope) -> usize {
         let detail = serde_json::to_string(event).map_or(0, |detail| detail.len());
-        TIME_BYTES + self.sources.source_of(&event.aggregate_type).len() + event.event_type.len() + detail
+        TIME_BYTES
+            + self.sources.source_of(&event.aggregate_type).len()
+            + event.event_type.len()
+            + detail
     }
 
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
@@ -173,7 +176,8 @@ mod tests {
             MemoryQueue::new(),
         );
         let subscribe = |pattern: Value, queue: &MemoryQueue| {
-            bus.subscribe(&pattern, queue.clone()).expect("a valid pattern");
+            bus.subscribe(&pattern, queue.clone())
+                .expect("a valid pattern");
         };
         subscribe(
             json!({"source": ["orders.outbox"], "detail-type": ["OrderStatusChanged"]}),
@@ -201,6 +205,8 @@ mod tests {
     #[test]
     fn a_malformed_pattern_is_a_typed_error() {
         let bus = MemoryBus::new(EventSources::default());
-        assert!(bus.subscribe(&json!({"source": "not-a-list"}), MemoryQueue::new()).is_err());
+        assert!(bus
+            .subscribe(&json!({"source": "not-a-list"}), MemoryQueue::new())
+            .is_err());
     }
 }

@@ -23,4 +23,4 @@ pub use determinism::{SequentialIds, StepClock};
 pub use inbox::MemoryInbox;
 pub use queue::{MemoryQueue, QueuedMessage};
 pub use store::MemoryStore;
-pub use stream::MemoryStream;
+pub use stream::{MemoryStream, StreamPosition};

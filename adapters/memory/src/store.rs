@@ -144,7 +144,6 @@ impl Tables {
         self.changes.extend(images);
         Ok(())
     }
-
 }
 
 #[async_trait]

@@ -4,6 +4,8 @@
 //! relay reports a failure, the next batch starts at the first failed record, so
 //! the records after it in the batch come again.
 
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -17,23 +19,46 @@ use crate::store::MemoryStore;
 /// The width of a sequence number, zero-padded so they also sort as text.
 const SEQUENCE_DIGITS: usize = 20;
 
+/// Where readers stand in a change log. Readers given the same position share
+/// it, as relay processes share their checkpoints in DynamoDB: a new reader
+/// resumes where the last one checkpointed.
+#[derive(Debug, Clone)]
+pub struct StreamPosition(Arc<Mutex<ShardTracker>>);
+
+impl Default for StreamPosition {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(ShardTracker::new(None, u32::MAX))))
+    }
+}
+
+impl StreamPosition {
+    fn lock(&self) -> MutexGuard<'_, ShardTracker> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// A reader of a [`MemoryStore`]'s change log that relays what it reads.
 #[derive(Clone)]
 pub struct MemoryStream {
     store: MemoryStore,
     relay: Relay,
-    shard: ShardTracker,
+    position: StreamPosition,
     batch_size: usize,
 }
 
 impl MemoryStream {
-    /// Reads `store`'s change log from the start, `batch_size` records at a
+    /// Reads `store`'s change log from `position`, `batch_size` records at a
     /// time, into `relay`.
-    pub fn new(store: MemoryStore, relay: Relay, batch_size: usize) -> Self {
+    pub fn new(
+        store: MemoryStore,
+        position: StreamPosition,
+        relay: Relay,
+        batch_size: usize,
+    ) -> Self {
         Self {
             store,
             relay,
-            shard: ShardTracker::new(None, u32::MAX),
+            position,
             batch_size: batch_size.max(1),
         }
     }
@@ -45,7 +70,8 @@ impl MemoryStream {
 
     /// The index of the first record not handled.
     fn next_index(&self) -> usize {
-        self.shard
+        self.position
+            .lock()
             .checkpoint()
             .and_then(|sequence| sequence.as_str().parse::<usize>().ok())
             .unwrap_or(0)
@@ -63,7 +89,8 @@ impl ChangeFeed for MemoryStream {
             .collect();
         let relayed = self.relay.relay(&batch).await?;
         let read: Vec<SequenceNumber> = batch.iter().map(|r| r.sequence.clone()).collect();
-        self.shard
+        self.position
+            .lock()
             .after_read(&read, relayed.retry_from.as_ref(), false);
         Ok(FeedReport {
             records: batch.len(),

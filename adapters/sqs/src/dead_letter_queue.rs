@@ -188,7 +188,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 [
                     ("reason", text(&reason)),
                     ("attempts", attempts),
-                    ("sequence", text(letter.sequence.as_str())),
+                    ("source", text(&letter.source.to_string())),
                 ]
                 .into_iter()
                 .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
@@ -197,7 +197,7 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
             .send()
             .await
             .map_err(|error| {
-                warn!(sequence = %letter.sequence, %error, "SendMessage to the dead-letter queue failed");
+                warn!(source = %letter.source, %error, "SendMessage to the dead-letter queue failed");
                 DeadLetterError(Box::new(error))
             })?;
         Ok(())
@@ -207,11 +207,14 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use application::ports::LetterSource;
     use application::SequenceNumber;
 
     fn letter(raw: String) -> DeadLetter {
         DeadLetter {
-            sequence: SequenceNumber::new("42"),
+            source: LetterSource::StreamRecord {
+                sequence: SequenceNumber::new("42"),
+            },
             reason: "undecodable outbox item".into(),
             attempts: 1,
             payload: DeadLetterPayload::Raw { raw },
@@ -231,7 +234,7 @@ mod tests {
         let encoded = body(&big).unwrap();
         assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
         let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
-        assert_eq!(sent.sequence, big.sequence);
+        assert_eq!(sent.source, big.source);
         assert!(sent
             .reason
             .starts_with("undecodable outbox item [payload cut from"));

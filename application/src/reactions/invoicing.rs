@@ -9,9 +9,9 @@ use super::effect_of;
 use crate::consume::Reaction;
 use crate::consume::ReactionError;
 use crate::envelope::EventEnvelope;
-use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
+use crate::routing::Subscription;
 
 /// An invoice for a completed repair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,7 +47,8 @@ impl Reaction for Invoicing {
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
-        if event.aggregate_type != Repair::TYPE || event.event_type != RepairEvent::REPAIR_COMPLETED {
+        if event.aggregate_type != Repair::TYPE || event.event_type != RepairEvent::REPAIR_COMPLETED
+        {
             return Ok(None);
         }
         let RepairEvent::RepairCompleted {

@@ -97,9 +97,7 @@ mod tests {
                 customer: text("Ada"),
                 total_cents: money,
             },
-            RepairEvent::RepairCancelled {
-                reason: text("no"),
-            },
+            RepairEvent::RepairCancelled { reason: text("no") },
         ];
         let orders = [
             OrderEvent::OrderPlaced {
@@ -124,7 +122,10 @@ mod tests {
             .map(DomainEvent::event_type)
             .chain(orders.iter().map(DomainEvent::event_type))
             .collect();
-        assert_eq!(types.len(), RepairEvent::TYPES.len() + OrderEvent::TYPES.len());
+        assert_eq!(
+            types.len(),
+            RepairEvent::TYPES.len() + OrderEvent::TYPES.len()
+        );
         repairs
             .iter()
             .map(wrap::<Repair>)

@@ -10,9 +10,9 @@ use super::effect_of;
 use crate::consume::Reaction;
 use crate::consume::ReactionError;
 use crate::envelope::EventEnvelope;
-use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
+use crate::routing::Subscription;
 
 /// One line of an order's tracking history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,9 +9,9 @@ use super::effect_of;
 use crate::consume::Reaction;
 use crate::consume::ReactionError;
 use crate::envelope::EventEnvelope;
-use crate::routing::Subscription;
 use crate::ids::AggregateId;
 use crate::ports::Effect;
+use crate::routing::Subscription;
 
 /// A message to the restaurant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,8 +10,8 @@
 //!
 //! `AWS_REGION`, `AWS_ENDPOINT_URL` and credentials are read by the SDK's own loader.
 
+use application::EventSources;
 use dynamodb_adapter::TableLayout;
-use eventbridge_adapter::EventSources;
 
 /// Why the configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

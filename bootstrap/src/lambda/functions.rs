@@ -95,19 +95,12 @@ pub async fn run_consumer(reaction: Arc<dyn Reaction>) -> Result<(), Error> {
     let config = init(ConsumerConfig::from_env).await?;
     let sdk = sdk().await;
     let inbox = DynamoInbox::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
-    let consume = ConsumeService::new(Arc::new(inbox), reaction);
-    let dead_letters = Arc::new(SqsDeadLetterQueue::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        config.dead_letter_queue_url,
-    ));
+    let dead_letters =
+        SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
+    let consume = ConsumeService::new(Arc::new(inbox), reaction, Arc::new(dead_letters));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let consume = consume.clone();
-        let dead_letters = Arc::clone(&dead_letters);
-        async move {
-            Ok::<_, Infallible>(
-                consume_sqs_batch(&consume, dead_letters.as_ref(), &event.payload).await,
-            )
-        }
+        async move { Ok::<_, Infallible>(consume_sqs_batch(&consume, &event.payload).await) }
     }))
     .await
 }

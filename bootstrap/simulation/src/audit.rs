@@ -1,0 +1,524 @@
+//! The outbox invariants, checked against what a run left behind.
+//!
+//! The audit is pure: it reads an [`Observation`] — the stored aggregates, the
+//! store's journal, what the bus accepted, the dead letters and each consumer's
+//! effects — from any backend. [`audit`] holds after every step: state and
+//! outbox never diverge, versions have no gaps, no event of a failed commit is
+//! stored or published, and no idempotency key is committed twice.
+//! [`audit_delivery`] holds at rest: every outbox event was published (or
+//! dead-lettered), first publications per aggregate follow version order, and
+//! every consumer applied the effect of each event it subscribes to exactly once.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use application::ports::{DeadLetter, DeadLetterPayload, Effect};
+use application::{AggregateRef, EventEnvelope, EventId, Reaction, StateRecord};
+use domain::order::Order;
+use domain::repair::Repair;
+use domain::{fold, Aggregate};
+
+use crate::journal::CommitAttempt;
+
+/// A broken invariant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    /// Folding the aggregate's outbox does not give its stored state and version.
+    StateDiverges {
+        /// The aggregate.
+        aggregate: AggregateRef,
+        /// Why.
+        detail: String,
+    },
+    /// The aggregate's event versions do not run 1..=n.
+    VersionGap {
+        /// The aggregate.
+        aggregate: AggregateRef,
+        /// The versions found.
+        versions: Vec<u64>,
+    },
+    /// An event of a commit that was not applied was stored or published.
+    FailedCommitLeaked {
+        /// The event.
+        event_id: EventId,
+    },
+    /// One idempotency key was committed more than once.
+    KeyCommittedTwice {
+        /// The key.
+        key: String,
+        /// How many commits carried it.
+        commits: usize,
+    },
+    /// An outbox event was neither published nor dead-lettered.
+    Unpublished {
+        /// The event.
+        event_id: EventId,
+    },
+    /// An aggregate's events were first published out of version order.
+    PublishedOutOfOrder {
+        /// The aggregate.
+        aggregate: AggregateRef,
+        /// Versions in order of first publication.
+        versions: Vec<u64>,
+    },
+    /// A consumer applied an event's effect other than exactly once.
+    EffectCount {
+        /// The consumer.
+        consumer: String,
+        /// The event.
+        event_id: EventId,
+        /// Effects expected.
+        expected: usize,
+        /// Effects found.
+        found: usize,
+    },
+    /// The pipeline did not come to rest.
+    Unsettled,
+}
+
+/// One aggregate as a store holds it, whichever store that is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredAggregate {
+    /// The aggregate.
+    pub aggregate: AggregateRef,
+    /// Its stored state, if any.
+    pub state: Option<StateRecord>,
+    /// Its outbox, in version order.
+    pub outbox: Vec<EventEnvelope>,
+}
+
+/// One consumer's part of an observation.
+#[derive(Clone)]
+pub struct ConsumerRecord {
+    /// The consumer's reaction (its name, subscription and expected effects).
+    pub reaction: Arc<dyn Reaction>,
+    /// The effects it recorded.
+    pub effects: Vec<Effect>,
+}
+
+/// Everything the audit reads.
+#[derive(Clone, Default)]
+pub struct Observation {
+    /// The aggregates audited.
+    pub stored: Vec<StoredAggregate>,
+    /// The store's journal.
+    pub attempts: Vec<CommitAttempt>,
+    /// Every event the bus accepted, in order, repeats included.
+    pub published: Vec<EventEnvelope>,
+    /// Every dead letter.
+    pub dead_letters: Vec<DeadLetter>,
+    /// Every consumer.
+    pub consumers: Vec<ConsumerRecord>,
+}
+
+impl Observation {
+    /// Every stored outbox event.
+    pub fn outbox(&self) -> impl Iterator<Item = &EventEnvelope> {
+        self.stored.iter().flat_map(|s| s.outbox.iter())
+    }
+}
+
+/// The invariants that hold after every step.
+pub fn audit(observed: &Observation) -> Vec<Violation> {
+    let mut violations: Vec<Violation> = observed.stored.iter().flat_map(check_aggregate).collect();
+    let outbox: Vec<&EventEnvelope> = observed.outbox().collect();
+    for attempt in observed.attempts.iter().filter(|attempt| !attempt.applied) {
+        for event in &attempt.write.outbox {
+            if outbox.contains(&event) || observed.published.contains(event) {
+                violations.push(Violation::FailedCommitLeaked {
+                    event_id: event.event_id,
+                });
+            }
+        }
+    }
+    let mut commits_per_key: BTreeMap<&str, usize> = BTreeMap::new();
+    for attempt in observed.attempts.iter().filter(|attempt| attempt.applied) {
+        if let Some(request) = &attempt.write.request {
+            *commits_per_key.entry(request.key.as_str()).or_default() += 1;
+        }
+    }
+    violations.extend(
+        commits_per_key
+            .into_iter()
+            .filter(|(_, commits)| *commits > 1)
+            .map(|(key, commits)| Violation::KeyCommittedTwice {
+                key: key.to_owned(),
+                commits,
+            }),
+    );
+    violations
+}
+
+/// The delivery invariants at rest: every outbox event published (or
+/// dead-lettered), first publications per aggregate in version order, and each
+/// consumer's effect exactly once per event it subscribes to and reacts to.
+pub fn audit_delivery(observed: &Observation) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let mut first_seen = HashSet::new();
+    let mut distinct = Vec::new();
+    let mut first_order: BTreeMap<AggregateRef, Vec<u64>> = BTreeMap::new();
+    for event in &observed.published {
+        if first_seen.insert(event.event_id) {
+            distinct.push(event);
+            first_order
+                .entry(event.aggregate())
+                .or_default()
+                .push(event.aggregate_version.value());
+        }
+    }
+    let dead: HashSet<EventId> = observed
+        .dead_letters
+        .iter()
+        .filter_map(|letter| match &letter.payload {
+            DeadLetterPayload::Event { envelope } => Some(envelope.event_id),
+            DeadLetterPayload::Raw { .. } => None,
+        })
+        .collect();
+    for event in observed.outbox() {
+        if !first_seen.contains(&event.event_id) && !dead.contains(&event.event_id) {
+            violations.push(Violation::Unpublished {
+                event_id: event.event_id,
+            });
+        }
+    }
+    for (aggregate, versions) in first_order {
+        if versions.windows(2).any(|pair| pair[0] >= pair[1]) {
+            violations.push(Violation::PublishedOutOfOrder {
+                aggregate,
+                versions,
+            });
+        }
+    }
+    for consumer in &observed.consumers {
+        let reaction = &consumer.reaction;
+        let name = reaction.name();
+        let mut found: HashMap<EventId, usize> = HashMap::new();
+        for effect in &consumer.effects {
+            *found.entry(effect.event_id).or_default() += 1;
+        }
+        for event in &distinct {
+            let expected = usize::from(
+                reaction.subscription().accepts(event)
+                    && matches!(reaction.react(event), Ok(Some(_))),
+            );
+            let count = found.remove(&event.event_id).unwrap_or(0);
+            if count != expected {
+                violations.push(Violation::EffectCount {
+                    consumer: name.to_owned(),
+                    event_id: event.event_id,
+                    expected,
+                    found: count,
+                });
+            }
+        }
+        violations.extend(
+            found
+                .into_iter()
+                .map(|(event_id, count)| Violation::EffectCount {
+                    consumer: name.to_owned(),
+                    event_id,
+                    expected: 0,
+                    found: count,
+                }),
+        );
+    }
+    violations
+}
+
+/// Invariant 1 for one aggregate, whichever its type.
+fn check_aggregate(stored: &StoredAggregate) -> Vec<Violation> {
+    match stored.aggregate.aggregate_type.as_str() {
+        Repair::TYPE => check_fold::<Repair>(stored),
+        Order::TYPE => check_fold::<Order>(stored),
+        other => vec![Violation::StateDiverges {
+            aggregate: stored.aggregate.clone(),
+            detail: format!("unknown aggregate type {other}"),
+        }],
+    }
+}
+
+/// Folds the outbox of an aggregate and compares it with its stored state.
+fn check_fold<A: Aggregate>(stored: &StoredAggregate) -> Vec<Violation> {
+    let aggregate = &stored.aggregate;
+    let diverges = |detail: String| {
+        vec![Violation::StateDiverges {
+            aggregate: aggregate.clone(),
+            detail,
+        }]
+    };
+    let versions: Vec<u64> = stored
+        .outbox
+        .iter()
+        .map(|e| e.aggregate_version.value())
+        .collect();
+    if !versions.iter().copied().eq(1..=versions.len() as u64) {
+        return vec![Violation::VersionGap {
+            aggregate: aggregate.clone(),
+            versions,
+        }];
+    }
+    let events = match stored
+        .outbox
+        .iter()
+        .map(EventEnvelope::decode::<A>)
+        .collect::<Result<Vec<_>, _>>()
+    {
+        Ok(events) => events,
+        Err(error) => return diverges(format!("undecodable event: {error}")),
+    };
+    let Some(record) = &stored.state else {
+        return diverges("no stored state".to_owned());
+    };
+    if record.version.value() != versions.len() as u64 {
+        return diverges(format!(
+            "stored version {} but {} events",
+            record.version,
+            versions.len()
+        ));
+    }
+    let replayed = fold::<A>(A::State::default(), &events);
+    match serde_json::from_value::<A::State>(record.state.clone()) {
+        Ok(state) if state == replayed => Vec::new(),
+        Ok(state) => diverges(format!("stored {state:?} but replayed {replayed:?}")),
+        Err(error) => diverges(format!("undecodable state: {error}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each violation kind, produced by a history broken in exactly that way.
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use application::envelope::EventContext;
+    use application::reactions::Invoicing;
+    use application::{AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet};
+    use domain::repair::{RepairCommand, RepairEvent};
+    use domain::{decide, Money, Text, Version};
+    use uuid::Uuid;
+
+    fn text(raw: &str) -> Text {
+        Text::parse("t", raw).unwrap()
+    }
+
+    fn id() -> AggregateId {
+        AggregateId::from_uuid(Uuid::from_u128(7))
+    }
+
+    /// The write sets of a repair opened, started, billed and completed, keyed `k0..k3`.
+    fn history() -> Vec<WriteSet> {
+        let commands = [
+            RepairCommand::OpenRepair {
+                vehicle: text("car"),
+                customer: text("Ada"),
+                description: text("brakes"),
+            },
+            RepairCommand::StartWork,
+            RepairCommand::AddLineItem {
+                description: text("pads"),
+                price_cents: Money::from_cents(500).unwrap(),
+            },
+            RepairCommand::CompleteRepair,
+        ];
+        let context = EventContext {
+            occurred_at: time::OffsetDateTime::UNIX_EPOCH,
+            correlation_id: "c".into(),
+            causation_id: "r".into(),
+            traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
+        };
+        let mut state = None;
+        let mut version = Version::INITIAL;
+        let mut writes = Vec::new();
+        for (n, command) in commands.iter().enumerate() {
+            let decision = decide::<Repair>(&state, version, command).unwrap();
+            let key = IdempotencyKey::parse(&format!("k{n}")).unwrap();
+            writes.push(
+                WriteSet::from_decision(
+                    id(),
+                    &decision,
+                    &context,
+                    Uuid::from_u128(9),
+                    Some((key, Uuid::nil())),
+                )
+                .unwrap(),
+            );
+            state = decision.state;
+            version = decision.version;
+        }
+        writes
+    }
+
+    /// A healthy observation of `history`: stored, published once, invoiced once.
+    fn healthy() -> Observation {
+        let writes = history();
+        let outbox: Vec<EventEnvelope> = writes.iter().flat_map(|w| w.outbox.clone()).collect();
+        let completed = outbox.last().unwrap();
+        let invoice = Invoicing.react(completed).unwrap().unwrap();
+        Observation {
+            stored: vec![StoredAggregate {
+                aggregate: writes[0].aggregate.clone(),
+                state: Some(writes.last().unwrap().state.clone()),
+                outbox: outbox.clone(),
+            }],
+            attempts: writes
+                .into_iter()
+                .map(|write| CommitAttempt {
+                    write,
+                    applied: true,
+                })
+                .collect(),
+            published: outbox,
+            dead_letters: Vec::new(),
+            consumers: vec![ConsumerRecord {
+                reaction: Arc::new(Invoicing),
+                effects: vec![invoice],
+            }],
+        }
+    }
+
+    fn violations(observed: &Observation) -> Vec<Violation> {
+        let mut all = audit(observed);
+        all.extend(audit_delivery(observed));
+        all
+    }
+
+    #[test]
+    fn a_healthy_history_has_no_violation() {
+        assert_eq!(violations(&healthy()), Vec::new());
+    }
+
+    #[test]
+    fn a_state_that_is_not_the_fold_of_the_outbox_diverges() {
+        let mut observed = healthy();
+        let other = history()[2].state.clone();
+        observed.stored[0].state = Some(StateRecord {
+            version: Version::new(4),
+            ..other
+        });
+        assert!(matches!(
+            violations(&observed).as_slice(),
+            [Violation::StateDiverges { .. }]
+        ));
+    }
+
+    #[test]
+    fn a_missing_version_is_a_gap() {
+        let mut observed = healthy();
+        observed.stored[0].outbox.remove(1);
+        observed.published.remove(1);
+        assert_eq!(
+            audit(&observed),
+            vec![Violation::VersionGap {
+                aggregate: observed.stored[0].aggregate.clone(),
+                versions: vec![1, 3, 4],
+            }]
+        );
+    }
+
+    #[test]
+    fn an_event_of_a_failed_commit_that_was_stored_leaked() {
+        let mut observed = healthy();
+        observed.attempts[3].applied = false;
+        let event_id = observed.attempts[3].write.outbox[0].event_id;
+        assert_eq!(
+            audit(&observed),
+            vec![Violation::FailedCommitLeaked { event_id }]
+        );
+    }
+
+    #[test]
+    fn a_key_committed_twice_is_found() {
+        let mut observed = healthy();
+        let mut again = observed.attempts[1].clone();
+        again.write.request = Some(IdempotencyRecord {
+            key: IdempotencyKey::parse("k0").unwrap(),
+            ..again.write.request.clone().unwrap()
+        });
+        observed.attempts[1] = again;
+        assert_eq!(
+            audit(&observed),
+            vec![Violation::KeyCommittedTwice {
+                key: "k0".into(),
+                commits: 2
+            }]
+        );
+    }
+
+    #[test]
+    fn a_lost_event_is_unpublished_unless_it_was_dead_lettered() {
+        let mut observed = healthy();
+        let lost = observed.published.remove(2);
+        assert_eq!(
+            audit_delivery(&observed),
+            vec![Violation::Unpublished {
+                event_id: lost.event_id
+            }]
+        );
+        observed.dead_letters.push(DeadLetter {
+            source: application::ports::LetterSource::StreamRecord {
+                sequence: application::SequenceNumber::new("3"),
+            },
+            reason: "refused".into(),
+            attempts: 1,
+            payload: DeadLetterPayload::Event { envelope: lost },
+        });
+        assert_eq!(audit_delivery(&observed), Vec::new());
+    }
+
+    #[test]
+    fn a_later_version_first_published_before_an_earlier_one_is_out_of_order() {
+        let mut observed = healthy();
+        observed.published.swap(1, 2);
+        assert_eq!(
+            audit_delivery(&observed),
+            vec![Violation::PublishedOutOfOrder {
+                aggregate: observed.stored[0].aggregate.clone(),
+                versions: vec![1, 3, 2, 4],
+            }]
+        );
+        let mut repeated = healthy();
+        let first = repeated.published[0].clone();
+        repeated.published.push(first);
+        assert_eq!(
+            audit_delivery(&repeated),
+            Vec::new(),
+            "a repeat is not a reorder"
+        );
+    }
+
+    #[test]
+    fn an_effect_applied_twice_or_never_is_counted() {
+        let mut observed = healthy();
+        let effect = observed.consumers[0].effects[0].clone();
+        observed.consumers[0].effects.push(effect.clone());
+        assert_eq!(
+            audit_delivery(&observed),
+            vec![Violation::EffectCount {
+                consumer: "invoicing".into(),
+                event_id: effect.event_id,
+                expected: 1,
+                found: 2,
+            }]
+        );
+        observed.consumers[0].effects.clear();
+        assert_eq!(
+            audit_delivery(&observed),
+            vec![Violation::EffectCount {
+                consumer: "invoicing".into(),
+                event_id: effect.event_id,
+                expected: 1,
+                found: 0,
+            }]
+        );
+    }
+
+    #[test]
+    fn an_event_type_name_that_is_not_a_repair_event_does_not_decode() {
+        let mut observed = healthy();
+        observed.stored[0].outbox[1].event_type = RepairEvent::REPAIR_COMPLETED.into();
+        assert!(matches!(
+            audit(&observed).as_slice(),
+            [Violation::StateDiverges { detail, .. }] if detail.starts_with("undecodable event")
+        ));
+    }
+}
