@@ -85,9 +85,7 @@ fn service(backend: &Backend, max_attempts: u32) -> CommandService {
         backend.store(),
         Arc::new(StepClock::default()),
         Arc::new(SequentialIds::default()),
-        CommandPolicy {
-            max_attempts,
-        },
+        CommandPolicy { max_attempts },
     )
 }
 

@@ -390,9 +390,7 @@ mod tests {
                 actual: Some(Version::new(4)),
             })
         });
-        let policy = CommandPolicy {
-            max_attempts: 3,
-        };
+        let policy = CommandPolicy { max_attempts: 3 };
         let result = service(store, policy)
             .execute::<Repair>(
                 Target::Existing(id()),
