@@ -29,6 +29,9 @@ pub struct Backend {
     pub name: &'static str,
     /// Whether a repeated `ClientRequestToken` succeeds without writing again.
     pub honours_request_token: bool,
+    /// Whether it sizes items by DynamoDB's rule (moto counts them larger and
+    /// refuses a growing item before the use case's estimate does).
+    pub sizes_items_as_dynamodb: bool,
     kind: Kind,
 }
 
@@ -107,6 +110,7 @@ impl Backend {
         Self {
             name: "memory",
             honours_request_token: false,
+            sizes_items_as_dynamodb: true,
             kind: Kind::Memory {
                 journal: JournaledStore::new(Arc::new(store.clone())),
                 store,
@@ -126,7 +130,7 @@ impl Backend {
         if separate_outbox {
             layout = layout.with_outbox_table("workshop-outbox");
         }
-        Self::dynamo("dynoxide", true, clients, layout, Some(server)).await
+        Self::dynamo("dynoxide", true, true, clients, layout, Some(server)).await
     }
 
     /// Fresh tables on the moto server at `MOTO_ENDPOINT`.
@@ -140,6 +144,7 @@ impl Backend {
         Self::dynamo(
             "moto",
             false,
+            false,
             clients,
             TableLayout::single_table(table),
             None,
@@ -150,6 +155,7 @@ impl Backend {
     async fn dynamo(
         name: &'static str,
         honours_request_token: bool,
+        sizes_items_as_dynamodb: bool,
         clients: LocalClients,
         layout: TableLayout,
         server: Option<EmbeddedDynamo>,
@@ -168,6 +174,7 @@ impl Backend {
         Self {
             name,
             honours_request_token,
+            sizes_items_as_dynamodb,
             kind: Kind::Dynamo {
                 store,
                 clients,

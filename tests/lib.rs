@@ -117,3 +117,74 @@ pub fn delivery(event: &application::EventEnvelope) -> application::Delivery {
         content: application::DeliveryContent::Event(event.clone()),
     }
 }
+
+/// One event of every type of both aggregates, as the command use case
+/// records them: a repair completed, a repair cancelled, an order moved on and
+/// cancelled.
+pub async fn one_event_of_each_type() -> Vec<application::EventEnvelope> {
+    use std::sync::Arc;
+
+    use application::{CommandPolicy, CommandService, Target};
+    use domain::order::{Order, OrderCommand, OrderStatus};
+    use domain::repair::Repair;
+    use memory_adapter::{MemoryStore, SequentialIds, StepClock};
+
+    let store = MemoryStore::new();
+    let service = CommandService::new(
+        Arc::new(store.clone()),
+        Arc::new(StepClock::default()),
+        Arc::new(SequentialIds::default()),
+        CommandPolicy::default(),
+    );
+    let meta = RequestMeta::default();
+    let run = |commands: Vec<RepairCommand>| {
+        let service = service.clone();
+        let meta = meta.clone();
+        async move {
+            let mut target = Target::New;
+            for command in commands {
+                let outcome = service
+                    .execute::<Repair>(target, &command, &meta)
+                    .await
+                    .expect("the story is valid");
+                target = Target::Existing(outcome.aggregate.aggregate_id);
+            }
+        }
+    };
+    run(vec![
+        open_repair("Ada"),
+        RepairCommand::StartWork,
+        line_item(1_000),
+        RepairCommand::CompleteRepair,
+    ])
+    .await;
+    run(vec![
+        open_repair("Bob"),
+        RepairCommand::CancelRepair {
+            reason: text("no parts"),
+        },
+    ])
+    .await;
+    let placed = service
+        .execute::<Order>(Target::New, &place_order("Grace", 1), &meta)
+        .await
+        .expect("the order is valid");
+    let order = Target::Existing(placed.aggregate.aggregate_id);
+    for command in [
+        OrderCommand::ChangeStatus {
+            to: OrderStatus::Preparing,
+        },
+        OrderCommand::CancelOrder,
+    ] {
+        service
+            .execute::<Order>(order, &command, &meta)
+            .await
+            .expect("the order moves on");
+    }
+    let mut seen = std::collections::HashSet::new();
+    store
+        .outbox()
+        .into_iter()
+        .filter(|event| seen.insert(event.event_type.clone()))
+        .collect()
+}

@@ -334,6 +334,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_event_whose_data_breaks_a_domain_rule_is_dead_lettered_not_applied() {
+        let mut event = completed();
+        event.data["customer"] = serde_json::json!("   ");
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed().returning(|_, _| Ok(false));
+        inbox.expect_apply_once().never();
+        let mut dead_letters = MockDeadLetterQueue::new();
+        dead_letters
+            .expect_send()
+            .withf(|letter| letter.reason.contains("must not be empty"))
+            .times(1)
+            .returning(|_| Ok(()));
+        assert_eq!(
+            service(inbox, dead_letters)
+                .consume(delivery(event))
+                .await
+                .unwrap(),
+            Consumed::DeadLettered
+        );
+    }
+
+    #[tokio::test]
     async fn an_unreadable_message_is_dead_lettered_raw_or_redelivered_when_the_queue_refuses() {
         let unreadable = || Delivery {
             message_id: "m-2".into(),

@@ -1,0 +1,364 @@
+//! The publisher and dead-letter queue contracts, run on the in-memory adapters
+//! and on the AWS ones against moto (`MOTO_ENDPOINT`, started by
+//! `scripts/test.sh`; a missing server fails the test).
+//!
+//! The routing rule is also the proof that routing is declared once: every
+//! consumer's queue, subscribed with its reaction's event pattern, receives
+//! exactly the events the reaction's subscription accepts — on the in-memory
+//! bus (quamina) and on EventBridge rules alike.
+
+// A panic is how these tests fail.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::Target;
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+
+use application::ports::{
+    BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, LetterSource,
+    PublishOutcome,
+};
+use application::{reactions, EventEnvelope, EventId, EventSources, SequenceNumber};
+use bootstrap::clients::LocalClients;
+use eventbridge_adapter::EventBridgePublisher;
+use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
+use sqs_adapter::SqsDeadLetterQueue;
+use system_tests::one_event_of_each_type;
+
+fn moto() -> LocalClients {
+    let endpoint = std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto",
+    );
+    LocalClients::new(&endpoint)
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+async fn sqs_queue(clients: &LocalClients, name: &str) -> (String, String) {
+    let url = clients
+        .sqs
+        .create_queue()
+        .queue_name(unique(name))
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = clients
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes()
+        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
+        .unwrap();
+    (url, arn)
+}
+
+/// A bus under test, with a way to subscribe queues and read them.
+enum Bus {
+    Memory {
+        bus: MemoryBus,
+        queues: Vec<MemoryQueue>,
+    },
+    EventBridge {
+        clients: LocalClients,
+        bus: String,
+        queues: Vec<String>,
+    },
+}
+
+impl Bus {
+    fn memory() -> Self {
+        Self::Memory {
+            bus: MemoryBus::new(EventSources::default()),
+            queues: Vec::new(),
+        }
+    }
+
+    async fn eventbridge() -> Self {
+        let clients = moto();
+        let bus = unique("contract-bus");
+        clients
+            .eventbridge
+            .create_event_bus()
+            .name(&bus)
+            .send()
+            .await
+            .unwrap();
+        Self::EventBridge {
+            clients,
+            bus,
+            queues: Vec::new(),
+        }
+    }
+
+    fn publisher(&self) -> Arc<dyn EventPublisher> {
+        match self {
+            Self::Memory { bus, .. } => Arc::new(bus.clone()),
+            Self::EventBridge { clients, bus, .. } => Arc::new(EventBridgePublisher::new(
+                clients.eventbridge.clone(),
+                bus,
+                EventSources::default(),
+            )),
+        }
+    }
+
+    /// Subscribes a new queue with the event `pattern`; returns its index.
+    async fn subscribe(&mut self, pattern: &Value) -> usize {
+        match self {
+            Self::Memory { bus, queues } => {
+                let queue = MemoryQueue::new();
+                bus.subscribe(pattern, queue.clone()).unwrap();
+                queues.push(queue);
+                queues.len() - 1
+            }
+            Self::EventBridge {
+                clients,
+                bus,
+                queues,
+            } => {
+                let (url, arn) = sqs_queue(clients, "contract").await;
+                let rule = unique("contract-rule");
+                clients
+                    .eventbridge
+                    .put_rule()
+                    .name(&rule)
+                    .event_bus_name(bus.as_str())
+                    .event_pattern(pattern.to_string())
+                    .send()
+                    .await
+                    .unwrap();
+                clients
+                    .eventbridge
+                    .put_targets()
+                    .rule(&rule)
+                    .event_bus_name(bus.as_str())
+                    .targets(Target::builder().id("queue").arn(arn).build().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                queues.push(url);
+                queues.len() - 1
+            }
+        }
+    }
+
+    /// The event ids queue `index` received, read until it stays empty.
+    async fn received(&self, index: usize) -> BTreeSet<EventId> {
+        match self {
+            Self::Memory { queues, .. } => queues[index]
+                .receive(usize::MAX)
+                .into_iter()
+                .map(|m| m.envelope.event_id)
+                .collect(),
+            Self::EventBridge {
+                clients, queues, ..
+            } => {
+                let mut ids = BTreeSet::new();
+                loop {
+                    let output = clients
+                        .sqs
+                        .receive_message()
+                        .queue_url(&queues[index])
+                        .max_number_of_messages(10)
+                        .send()
+                        .await
+                        .unwrap();
+                    if output.messages().is_empty() {
+                        return ids;
+                    }
+                    for message in output.messages() {
+                        let event: Value =
+                            serde_json::from_str(message.body().unwrap_or_default()).unwrap();
+                        let envelope: EventEnvelope =
+                            serde_json::from_value(event["detail"].clone()).unwrap();
+                        ids.insert(envelope.event_id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn each_subscription_receives_exactly_the_events_it_accepts(mut bus: Bus) {
+    let sources = EventSources::default();
+    let mut queues = Vec::new();
+    for reaction in reactions::all() {
+        let index = bus
+            .subscribe(&reaction.subscription().event_pattern(&sources))
+            .await;
+        queues.push((reaction, index));
+    }
+    let events = one_event_of_each_type().await;
+    assert_eq!(events.len(), 8, "one event of each of the 8 types");
+    let outcomes = bus.publisher().publish(&events).await.unwrap();
+    assert_eq!(outcomes, vec![PublishOutcome::Published; events.len()]);
+    for (reaction, index) in queues {
+        let expected: BTreeSet<EventId> = events
+            .iter()
+            .filter(|e| reaction.subscription().accepts(e))
+            .map(|e| e.event_id)
+            .collect();
+        assert!(!expected.is_empty(), "{} has events", reaction.name());
+        assert_eq!(
+            bus.received(index).await,
+            expected,
+            "{} receives exactly what its subscription accepts",
+            reaction.name()
+        );
+    }
+}
+
+async fn limits_and_entry_sizes_are_eventbridge_s(bus: Bus) {
+    let publisher = bus.publisher();
+    assert_eq!(
+        publisher.limits(),
+        BatchLimits {
+            max_entries: 10,
+            max_batch_bytes: 256 * 1024
+        }
+    );
+    let sources = EventSources::default();
+    for event in one_event_of_each_type().await {
+        let detail = serde_json::to_string(&event).unwrap();
+        assert_eq!(
+            publisher.entry_size(&event),
+            14 + sources.source_of(&event.aggregate_type).len()
+                + event.event_type.len()
+                + detail.len(),
+            "Time, Source, DetailType and Detail, as AWS counts them"
+        );
+    }
+}
+
+/// A dead-letter queue under test, with a way to read it back.
+enum Letters {
+    Memory(MemoryDeadLetterQueue),
+    Sqs(SqsDeadLetterQueue),
+}
+
+impl Letters {
+    async fn sqs() -> Self {
+        let clients = moto();
+        let (url, _) = sqs_queue(&clients, "contract-dlq").await;
+        Self::Sqs(SqsDeadLetterQueue::new(clients.sqs, url))
+    }
+
+    fn port(&self) -> Arc<dyn DeadLetterQueue> {
+        match self {
+            Self::Memory(queue) => Arc::new(queue.clone()),
+            Self::Sqs(queue) => Arc::new(queue.clone()),
+        }
+    }
+
+    /// Every letter, by source.
+    async fn read_back(&self) -> BTreeMap<String, DeadLetter> {
+        match self {
+            Self::Memory(queue) => queue
+                .letters()
+                .into_iter()
+                .map(|l| (l.source.to_string(), l))
+                .collect(),
+            Self::Sqs(queue) => {
+                let mut letters = BTreeMap::new();
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+                while tokio::time::Instant::now() < deadline {
+                    let received = queue.receive(10, 0).await.unwrap();
+                    if received.is_empty() {
+                        break;
+                    }
+                    for letter in received {
+                        queue.delete(&letter.receipt_handle).await.unwrap();
+                        letters.insert(letter.letter.source.to_string(), letter.letter);
+                    }
+                }
+                letters
+            }
+        }
+    }
+}
+
+async fn a_letter_is_read_back_as_sent_with_its_source(letters: Letters) {
+    let event = one_event_of_each_type().await.remove(0);
+    let sent = [
+        DeadLetter {
+            source: LetterSource::StreamRecord {
+                sequence: SequenceNumber::new("4100000000001234567890"),
+            },
+            reason: "not an outbox event: missing field `eventId`".into(),
+            attempts: 1,
+            payload: DeadLetterPayload::Raw {
+                raw: r#"{"entityType":"OUTBOX","eventType":42}"#.into(),
+            },
+        },
+        DeadLetter {
+            source: LetterSource::QueueMessage {
+                consumer: "invoicing".into(),
+                message_id: "5fea7756-0ea4-451a-a703-a558b933e274".into(),
+            },
+            reason: "invoicing: customer must not be empty".into(),
+            attempts: 3,
+            payload: DeadLetterPayload::Event { envelope: event },
+        },
+    ];
+    for letter in &sent {
+        letters.port().send(letter.clone()).await.unwrap();
+    }
+    let read = letters.read_back().await;
+    let expected: BTreeMap<String, DeadLetter> = sent
+        .into_iter()
+        .map(|l| (l.source.to_string(), l))
+        .collect();
+    assert_eq!(read, expected);
+}
+
+mod memory {
+    #[tokio::test]
+    async fn each_subscription_receives_exactly_the_events_it_accepts() {
+        super::each_subscription_receives_exactly_the_events_it_accepts(super::Bus::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn limits_and_entry_sizes_are_eventbridge_s() {
+        super::limits_and_entry_sizes_are_eventbridge_s(super::Bus::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn a_letter_is_read_back_as_sent_with_its_source() {
+        super::a_letter_is_read_back_as_sent_with_its_source(super::Letters::Memory(
+            memory_adapter::MemoryDeadLetterQueue::new(),
+        ))
+        .await;
+    }
+}
+
+mod moto {
+    #[tokio::test]
+    async fn each_subscription_receives_exactly_the_events_it_accepts() {
+        super::each_subscription_receives_exactly_the_events_it_accepts(
+            super::Bus::eventbridge().await,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn limits_and_entry_sizes_are_eventbridge_s() {
+        super::limits_and_entry_sizes_are_eventbridge_s(super::Bus::eventbridge().await).await;
+    }
+
+    #[tokio::test]
+    async fn a_letter_is_read_back_as_sent_with_its_source() {
+        super::a_letter_is_read_back_as_sent_with_its_source(super::Letters::sqs().await).await;
+    }
+}
