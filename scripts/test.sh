@@ -2,7 +2,8 @@
 # The full test suite: formatting, lints, and every test of the workspace.
 # It installs moto (PyPI) when missing, starts it on a free loopback port for the
 # contract suite (MOTO_ENDPOINT), and stops it on exit. dynoxide runs inside the
-# tests themselves. Property-test cases: PROPTEST_CASES (default 2000 per property).
+# tests themselves. Property-test cases: PROPTEST_CASES (memory, default 2000) and
+# DYNOXIDE_PROPTEST_CASES (dynoxide, default 200).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -72,7 +72,70 @@ fn the_application_names_no_adapter() {
 
 #[test]
 fn the_memory_adapter_pulls_no_aws_sdk() {
-    assert_free_of("adapters/memory", &["aws", "lambda", "serde_dynamo"]);
+    assert_free_of(
+        "adapters/memory",
+        &["aws", "lambda", "serde_dynamo", "simulation", "bootstrap"],
+    );
+}
+
+/// The code of a crate's `src`, each file cut at its test module.
+fn production_code(crate_dir: &str) -> Vec<(String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(crate_dir)
+        .join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![src];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a source folder") {
+            let path = entry.expect("a directory entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("a source file");
+                let code = text
+                    .split("#[cfg(test)]")
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                files.push((path.display().to_string(), code));
+            }
+        }
+    }
+    files
+}
+
+#[test]
+fn the_memory_adapter_names_no_reaction_and_no_concrete_aggregate() {
+    let files = production_code("adapters/memory");
+    assert!(files.len() >= 5, "the memory adapter's files are read");
+    for (file, code) in files {
+        for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            for path in ["domain::repair", "domain::order", "application::reactions"] {
+                assert!(!line.contains(path), "{file} names {path}: {line}");
+            }
+            let names = line.split(|c: char| !c.is_alphanumeric() && c != '_');
+            for name in names {
+                assert!(
+                    !["Repair", "Order", "RepairEvent", "OrderEvent", "reactions"].contains(&name),
+                    "{file} names {name}: {line}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn the_adapters_do_not_depend_on_the_simulation() {
+    for adapter in [
+        "adapters/memory",
+        "adapters/dynamodb",
+        "adapters/eventbridge",
+        "adapters/sqs",
+        "adapters/lambda",
+    ] {
+        assert_free_of(adapter, &["simulation"]);
+    }
 }
 
 #[test]

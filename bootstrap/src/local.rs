@@ -8,7 +8,6 @@
 //! at another server (moto, or DynamoDB itself). The bus, queues and consumers
 //! are the in-memory adapters, routed by the reactions' declared subscriptions.
 
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +17,7 @@ use clap::{Parser, ValueEnum};
 use dynamodb_adapter::{create_tables, stream_arn, DynamoStore, TableLayout};
 use simulation::{
     audit, audit_delivery, Backend, Client, Dice, DynamoBackend, MemoryBackend, Pipeline,
-    PipelineStats, Violation,
+    RunReport, Violation,
 };
 
 use crate::clients::LocalClients;
@@ -76,74 +75,6 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
-/// What a run did.
-#[derive(Debug, Clone, Default)]
-pub struct LocalReport {
-    /// Where the data lives.
-    pub store: String,
-    /// Aggregates in the store, earlier runs' included.
-    pub aggregates_stored: usize,
-    /// Commands accepted (replays of a repeated key included once).
-    pub commands_committed: usize,
-    /// Commands that failed after the client's retries.
-    pub commands_failed: usize,
-    /// Events in the outbox of this run's aggregates.
-    pub events_committed: usize,
-    /// What the pipeline counted.
-    pub stats: PipelineStats,
-    /// Effects per consumer.
-    pub effects: Vec<(&'static str, usize)>,
-    /// Faults injected.
-    pub faults_injected: usize,
-    /// Broken invariants; empty when all held.
-    pub violations: Vec<Violation>,
-}
-
-impl fmt::Display for LocalReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = &self.stats;
-        writeln!(f, "store                  {}", self.store)?;
-        writeln!(
-            f,
-            "aggregates stored      {} (earlier runs included)",
-            self.aggregates_stored
-        )?;
-        writeln!(f, "commands committed     {}", self.commands_committed)?;
-        writeln!(f, "commands failed        {}", self.commands_failed)?;
-        writeln!(f, "faults injected        {}", self.faults_injected)?;
-        writeln!(f, "events committed       {}", self.events_committed)?;
-        writeln!(
-            f,
-            "events published       {} (repeats included)",
-            s.published
-        )?;
-        writeln!(
-            f,
-            "relay runs / retries   {} / {}",
-            s.relay_runs, s.relay_retries
-        )?;
-        writeln!(f, "dead-lettered          {}", s.dead_lettered)?;
-        let effects: usize = self.effects.iter().map(|(_, count)| count).sum();
-        writeln!(
-            f,
-            "effects applied        {effects} (recorded in the inbox)"
-        )?;
-        writeln!(f, "duplicates suppressed  {}", s.duplicates_suppressed)?;
-        for (consumer, count) in &self.effects {
-            writeln!(f, "  {consumer:<24} {count}")?;
-        }
-        if self.violations.is_empty() {
-            writeln!(f, "invariants             all held")
-        } else {
-            writeln!(f, "invariants             {} broken", self.violations.len())?;
-            for violation in &self.violations {
-                writeln!(f, "  {violation:?}")?;
-            }
-            Ok(())
-        }
-    }
-}
-
 /// Why the local program could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
@@ -168,8 +99,8 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 ///
 /// # Errors
 /// [`LocalError`] when the store cannot be set up or read; broken invariants are
-/// reported in [`LocalReport::violations`].
-pub async fn run(options: &LocalOptions) -> Result<LocalReport, LocalError> {
+/// reported in [`RunReport::violations`].
+pub async fn run(options: &LocalOptions) -> Result<RunReport, LocalError> {
     let mut server = None;
     let backend: Arc<dyn Backend> = match options.store {
         StoreKind::Memory => Arc::new(MemoryBackend::default()),
@@ -238,7 +169,7 @@ pub async fn run(options: &LocalOptions) -> Result<LocalReport, LocalError> {
         violations.push(Violation::Unsettled);
     }
     violations.extend(audit_delivery(&observed));
-    let report = LocalReport {
+    let report = RunReport {
         store: backend.describe(),
         aggregates_stored: backend.aggregates().await.map_err(LocalError::Store)?.len(),
         commands_committed: tally.committed,

@@ -10,7 +10,7 @@
 //!   consumers, routed by the reactions' declared subscriptions.
 //! - [`audit`]: the outbox invariants, pure, over an observation of a run.
 //! - [`dice`] and [`stories`]: random faults, and the seed stories told by a
-//!   client that retries with idempotency keys.
+//!   client that retries with idempotency keys; [`report`], a run's summary.
 
 pub mod audit;
 pub mod backend;
@@ -18,6 +18,7 @@ pub mod dice;
 pub mod faults;
 pub mod journal;
 pub mod pipeline;
+pub mod report;
 pub mod stories;
 
 pub use audit::{audit, audit_delivery, Observation, StoredAggregate, Violation};
@@ -25,4 +26,5 @@ pub use backend::{Backend, DynamoBackend, MemoryBackend};
 pub use dice::Dice;
 pub use journal::{CommitAttempt, JournaledStore};
 pub use pipeline::{Consumer, Pipeline, PipelineStats};
+pub use report::RunReport;
 pub use stories::{Client, ClientTally};
