@@ -8,165 +8,40 @@
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{json, Value};
 
 use application::consume::Reaction;
-use application::ports::{
-    BatchLimits, DeadLetterPayload, Effect, EventPublisher, Inbox, InboxError, InboxOutcome,
-    PublishError, PublishOutcome, RandomIds, SystemClock,
-};
+use application::ports::{DeadLetterPayload, Effect, Inbox, RandomIds, SystemClock};
 use application::reactions;
-use application::{
-    CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventId, EventSources, Relay,
-};
+use application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
 use bootstrap::clients::LocalClients;
 use dynamodb_adapter::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
 use eventbridge_adapter::EventBridgePublisher;
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use simulation::faults::{FaultyInbox, FaultyPublisher, InboxFault, PublisherFault};
 use sqs_adapter::SqsDeadLetterQueue;
-use system_tests::put_foreign_outbox_item;
+use system_tests::{moto, put_foreign_outbox_item};
 
 /// Records a Lambda event source mapping hands the relay at once.
 const STREAM_BATCH: usize = 10;
 
-fn moto() -> LocalClients {
-    let endpoint = std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto",
-    );
-    LocalClients::new(&endpoint)
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
-}
-
-/// A fault of one publish call.
-#[derive(Debug, Clone)]
-enum PublishFault {
-    /// The bus refuses these positions (cut to the batch) as throttled; the rest go out.
-    Reject(Vec<usize>),
-    /// The relay publishes the first half of the batch, then dies.
-    DieAfterHalf,
-}
-
-/// The real EventBridge publisher behind a plan of faults by call number.
-struct FaultyPublisher {
-    inner: EventBridgePublisher,
-    plan: HashMap<usize, PublishFault>,
-    calls: AtomicUsize,
-    rejected: AtomicUsize,
-    died: AtomicUsize,
-}
-
-#[async_trait]
-impl EventPublisher for FaultyPublisher {
-    fn limits(&self) -> BatchLimits {
-        self.inner.limits()
-    }
-
-    fn entry_size(&self, event: &EventEnvelope) -> usize {
-        self.inner.entry_size(event)
-    }
-
-    async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
-        let call = self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.plan.get(&call) {
-            None => self.inner.publish(events).await,
-            Some(PublishFault::DieAfterHalf) => {
-                let half = events.len().div_ceil(2);
-                self.inner.publish(&events[..half]).await?;
-                self.died.fetch_add(1, Ordering::SeqCst);
-                Err(PublishError::Unavailable(
-                    "the relay died after publishing half its batch".into(),
-                ))
-            }
-            Some(PublishFault::Reject(positions)) => {
-                let positions: HashSet<usize> = positions
-                    .iter()
-                    .map(|p| (*p).min(events.len().saturating_sub(1)))
-                    .collect();
-                let kept: Vec<EventEnvelope> = events
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| !positions.contains(i))
-                    .map(|(_, e)| e.clone())
-                    .collect();
-                let mut sent = self.inner.publish(&kept).await?.into_iter();
-                Ok((0..events.len())
-                    .map(|i| {
-                        if positions.contains(&i) {
-                            self.rejected.fetch_add(1, Ordering::SeqCst);
-                            PublishOutcome::Failed {
-                                retryable: true,
-                                reason: "ThrottlingException: injected".into(),
-                                attempts: 1,
-                            }
-                        } else {
-                            sent.next().unwrap()
-                        }
-                    })
-                    .collect())
-            }
-        }
-    }
-}
-
-/// The real DynamoDB inbox; the consumer dies right after its first effects.
-struct DyingInbox {
-    inner: DynamoInbox,
-    deaths_left: AtomicUsize,
-    died: AtomicUsize,
-    applied: AtomicUsize,
-}
-
-#[async_trait]
-impl Inbox for DyingInbox {
-    async fn processed(&self, consumer: &str, event_id: EventId) -> Result<bool, InboxError> {
-        self.inner.processed(consumer, event_id).await
-    }
-
-    async fn apply_once(
-        &self,
-        consumer: &str,
-        event_id: EventId,
-        effect: Option<Effect>,
-    ) -> Result<InboxOutcome, InboxError> {
-        let outcome = self.inner.apply_once(consumer, event_id, effect).await?;
-        if outcome == InboxOutcome::Applied {
-            self.applied.fetch_add(1, Ordering::SeqCst);
-        }
-        let dies = outcome == InboxOutcome::Applied
-            && self
-                .deaths_left
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok();
-        if dies {
-            self.died.fetch_add(1, Ordering::SeqCst);
-            return Err(InboxError::Unavailable(
-                "the consumer died after its effect".into(),
-            ));
-        }
-        Ok(outcome)
-    }
-}
-
 /// One consumer: its queue, its handler's use case, and what it went through.
 struct Consumer {
     reaction: Arc<dyn Reaction>,
+    /// The consumer's inbox, read directly.
+    marks: DynamoInbox,
     queue_url: String,
     consume: ConsumeService,
-    inbox: Arc<DyingInbox>,
+    /// The inbox as the consumer sees it: it dies once right after its first effect.
+    inbox: FaultyInbox,
     deliveries: usize,
     redelivered: usize,
 }
@@ -182,22 +57,15 @@ struct World {
 
 impl World {
     async fn create() -> Self {
-        let clients = moto();
-        let layout = TableLayout::single_table(unique("e2e"));
+        let clients = moto::clients();
+        let layout = TableLayout::single_table(moto::unique("e2e"));
         create_tables(&clients.dynamodb, &layout).await.unwrap();
-        let inbox_layout = TableLayout::single_table(unique("e2e-consumers"));
+        let inbox_layout = TableLayout::single_table(moto::unique("e2e-consumers"));
         create_tables(&clients.dynamodb, &inbox_layout)
             .await
             .unwrap();
-        let bus = unique("e2e-bus");
-        clients
-            .eventbridge
-            .create_event_bus()
-            .name(&bus)
-            .send()
-            .await
-            .unwrap();
-        let dlq_url = queue(&clients, &unique("e2e-dlq")).await;
+        let bus = moto::bus(&clients, "e2e-bus").await;
+        let dlq_url = moto::queue(&clients, "e2e-dlq").await;
         Self {
             clients,
             layout,
@@ -209,39 +77,7 @@ impl World {
 
     /// A queue subscribed by a rule with the event `pattern`.
     async fn subscribe(&self, name: &str, pattern: &Value) -> String {
-        let url = queue(&self.clients, &unique(name)).await;
-        let arn = self
-            .clients
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .unwrap()
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-            .unwrap();
-        let rule = unique(name);
-        self.clients
-            .eventbridge
-            .put_rule()
-            .name(&rule)
-            .event_bus_name(&self.bus)
-            .event_pattern(pattern.to_string())
-            .send()
-            .await
-            .unwrap();
-        self.clients
-            .eventbridge
-            .put_targets()
-            .rule(&rule)
-            .event_bus_name(&self.bus)
-            .targets(Target::builder().id("queue").arn(arn).build().unwrap())
-            .send()
-            .await
-            .unwrap();
-        url
+        moto::subscribed_queue(&self.clients, &self.bus, name, pattern).await
     }
 
     fn dead_letters(&self) -> SqsDeadLetterQueue {
@@ -251,21 +87,6 @@ impl World {
     fn store(&self) -> DynamoStore {
         DynamoStore::new(self.clients.dynamodb.clone(), self.layout.clone())
     }
-}
-
-/// A queue whose unacknowledged messages come back after a second.
-async fn queue(clients: &LocalClients, name: &str) -> String {
-    clients
-        .sqs
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, "1")
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned()
 }
 
 /// An API Gateway HTTP API (payload 2.0) request, as AWS documents it.
@@ -594,19 +415,17 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
             .subscription()
             .event_pattern(&EventSources::default());
         let queue_url = world.subscribe(reaction.name(), &pattern).await;
-        let inbox = Arc::new(DyingInbox {
-            inner: DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table),
-            deaths_left: AtomicUsize::new(1),
-            died: AtomicUsize::new(0),
-            applied: AtomicUsize::new(0),
-        });
+        let marks = DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table);
+        let inbox = FaultyInbox::new(Arc::new(marks.clone()));
+        inbox.faults().inject(InboxFault::CrashAfterApply);
         consumers.push(Consumer {
             consume: ConsumeService::new(
-                inbox.clone(),
+                Arc::new(inbox.clone()),
                 Arc::clone(&reaction),
                 Arc::new(world.dead_letters()),
             ),
             reaction,
+            marks,
             queue_url,
             inbox,
             deliveries: 0,
@@ -623,22 +442,31 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         .await
         .unwrap();
 
-    let publisher = Arc::new(FaultyPublisher {
-        inner: EventBridgePublisher::new(
-            world.clients.eventbridge.clone(),
-            &world.bus,
-            EventSources::default(),
-        ),
-        plan: HashMap::from([
-            (1, PublishFault::Reject(vec![1])),
-            (3, PublishFault::DieAfterHalf),
-            (5, PublishFault::Reject(vec![0, 2])),
-        ]),
-        calls: AtomicUsize::new(0),
-        rejected: AtomicUsize::new(0),
-        died: AtomicUsize::new(0),
-    });
-    let relay = Relay::new(publisher.clone(), Arc::new(world.dead_letters()));
+    // Call 1 has an entry refused (retryable), call 3 dies after publishing
+    // half its batch, call 5 has two entries refused.
+    let publisher = FaultyPublisher::new(Arc::new(EventBridgePublisher::new(
+        world.clients.eventbridge.clone(),
+        &world.bus,
+        EventSources::default(),
+    )));
+    let reject = |entries: &[usize]| PublisherFault::Reject {
+        entries: entries.iter().copied().collect(),
+        retryable: true,
+    };
+    for fault in [
+        None,
+        Some(reject(&[1])),
+        None,
+        Some(PublisherFault::CrashMidBatch),
+        None,
+        Some(reject(&[0, 2])),
+    ] {
+        match fault {
+            Some(fault) => publisher.faults().inject(fault),
+            None => publisher.faults().pass(),
+        }
+    }
+    let relay = Relay::new(Arc::new(publisher.clone()), Arc::new(world.dead_letters()));
     let records = stream_records(&world).await;
     let invocations = drain_stream(&relay, &records).await;
     drain_queues(&world, &mut consumers).await;
@@ -650,7 +478,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
             .iter()
             .filter_map(|event| consumer.reaction.react(event).unwrap())
             .collect();
-        let mut recorded = consumer.inbox.inner.effects_of(name).await.unwrap();
+        let mut recorded = consumer.marks.effects_of(name).await.unwrap();
         expected.sort_by_key(|e| e.event_id.to_string());
         recorded.sort_by_key(|e| e.event_id.to_string());
         assert!(!expected.is_empty(), "{name} has work in the stories");
@@ -658,17 +486,20 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
             recorded, expected,
             "{name}: each effect exactly once, none missing"
         );
-        let routed = outbox
-            .iter()
-            .filter(|e| consumer.reaction.subscription().accepts(e))
-            .count();
+        for event in &outbox {
+            assert_eq!(
+                consumer
+                    .marks
+                    .processed(name, event.event_id)
+                    .await
+                    .unwrap(),
+                consumer.reaction.subscription().accepts(event),
+                "{name}: the inbox let exactly the routed events through ({})",
+                event.event_type
+            );
+        }
         assert_eq!(
-            consumer.inbox.applied.load(Ordering::SeqCst),
-            routed,
-            "{name}: the inbox let each routed event through once"
-        );
-        assert_eq!(
-            consumer.inbox.died.load(Ordering::SeqCst),
+            consumer.inbox.faults().fired(),
             1,
             "{name} died once after an effect"
         );
@@ -703,21 +534,16 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     assert!(letters
         .iter()
         .any(|l| l.reason.starts_with("not an EventBridge event")));
-    assert!(
-        publisher.rejected.load(Ordering::SeqCst) >= 2,
-        "entries refused by the bus"
-    );
     assert_eq!(
-        publisher.died.load(Ordering::SeqCst),
-        1,
-        "the relay died after half a batch"
+        publisher.faults().fired(),
+        3,
+        "entries refused by the bus twice, and the relay died after half a batch"
     );
     println!(
         "end to end: {} outbox events, {} stream records in {invocations} relay invocations, \
-         {} publish calls, {} dead letters; (effects, redeliveries) per consumer: {report:?}",
+         {} dead letters; (effects, redeliveries) per consumer: {report:?}",
         outbox.len(),
         records.len(),
-        publisher.calls.load(Ordering::SeqCst),
         letters.len(),
     );
 }

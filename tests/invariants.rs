@@ -105,7 +105,7 @@ fn relay_fault() -> impl Strategy<Value = Option<HopFault>> {
         1 => (proptest::collection::hash_set(0usize..10, 1..4), any::<bool>())
             .prop_map(|(entries, retryable)| Some(HopFault::Bus(PublisherFault::Reject { entries, retryable }))),
         1 => Just(Some(HopFault::Bus(PublisherFault::Throttle))),
-        1 => Just(Some(HopFault::Bus(PublisherFault::CrashAfterPublish))),
+        1 => Just(Some(HopFault::Bus(PublisherFault::CrashMidBatch))),
         1 => Just(Some(HopFault::Bus(PublisherFault::Duplicate))),
         1 => Just(Some(HopFault::DeadLettersDown)),
     ]

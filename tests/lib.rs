@@ -2,6 +2,7 @@
 //! the backends of the store contract suite.
 
 pub mod backends;
+pub mod moto;
 
 use application::{IdempotencyKey, RequestMeta};
 use domain::order::{OrderCommand, OrderLine, Quantity};

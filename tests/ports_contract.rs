@@ -14,8 +14,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_eventbridge::types::Target;
-use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
 use application::ports::{
@@ -27,43 +25,7 @@ use bootstrap::clients::LocalClients;
 use eventbridge_adapter::EventBridgePublisher;
 use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
 use sqs_adapter::SqsDeadLetterQueue;
-use system_tests::one_event_of_each_type;
-
-fn moto() -> LocalClients {
-    let endpoint = std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto",
-    );
-    LocalClients::new(&endpoint)
-}
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
-}
-
-async fn sqs_queue(clients: &LocalClients, name: &str) -> (String, String) {
-    let url = clients
-        .sqs
-        .create_queue()
-        .queue_name(unique(name))
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = clients
-        .sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn).cloned())
-        .unwrap();
-    (url, arn)
-}
+use system_tests::{moto, one_event_of_each_type};
 
 /// A bus under test, with a way to subscribe queues and read them.
 enum Bus {
@@ -87,15 +49,8 @@ impl Bus {
     }
 
     async fn eventbridge() -> Self {
-        let clients = moto();
-        let bus = unique("contract-bus");
-        clients
-            .eventbridge
-            .create_event_bus()
-            .name(&bus)
-            .send()
-            .await
-            .unwrap();
+        let clients = moto::clients();
+        let bus = moto::bus(&clients, "contract-bus").await;
         Self::EventBridge {
             clients,
             bus,
@@ -128,26 +83,7 @@ impl Bus {
                 bus,
                 queues,
             } => {
-                let (url, arn) = sqs_queue(clients, "contract").await;
-                let rule = unique("contract-rule");
-                clients
-                    .eventbridge
-                    .put_rule()
-                    .name(&rule)
-                    .event_bus_name(bus.as_str())
-                    .event_pattern(pattern.to_string())
-                    .send()
-                    .await
-                    .unwrap();
-                clients
-                    .eventbridge
-                    .put_targets()
-                    .rule(&rule)
-                    .event_bus_name(bus.as_str())
-                    .targets(Target::builder().id("queue").arn(arn).build().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
+                let url = moto::subscribed_queue(clients, bus, "contract", pattern).await;
                 queues.push(url);
                 queues.len() - 1
             }
@@ -250,8 +186,8 @@ enum Letters {
 
 impl Letters {
     async fn sqs() -> Self {
-        let clients = moto();
-        let (url, _) = sqs_queue(&clients, "contract-dlq").await;
+        let clients = moto::clients();
+        let url = moto::queue(&clients, "contract-dlq").await;
         Self::Sqs(SqsDeadLetterQueue::new(clients.sqs, url))
     }
 
@@ -323,7 +259,7 @@ async fn a_letter_is_read_back_as_sent_with_its_source(letters: Letters) {
     assert_eq!(read, expected);
 }
 
-mod memory {
+mod on_memory {
     #[tokio::test]
     async fn each_subscription_receives_exactly_the_events_it_accepts() {
         super::each_subscription_receives_exactly_the_events_it_accepts(super::Bus::memory()).await;
@@ -343,7 +279,7 @@ mod memory {
     }
 }
 
-mod moto {
+mod on_moto {
     #[tokio::test]
     async fn each_subscription_receives_exactly_the_events_it_accepts() {
         super::each_subscription_receives_exactly_the_events_it_accepts(

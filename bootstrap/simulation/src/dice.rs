@@ -66,7 +66,7 @@ impl Dice {
             pipeline
                 .publisher
                 .faults()
-                .inject(PublisherFault::CrashAfterPublish);
+                .inject(PublisherFault::CrashMidBatch);
         }
         if self.hit() {
             pipeline

@@ -16,16 +16,17 @@ use super::{FaultPlan, InjectedFault};
 pub enum PublisherFault {
     /// Refuse the whole call as throttled.
     Throttle,
-    /// Refuse the entries at these positions of the batch; the rest go out.
+    /// Refuse the entries at these positions of the batch (a position past its
+    /// end means its last entry); the rest go out.
     Reject {
         /// Positions in the batch.
         entries: HashSet<usize>,
         /// Whether they are refused as retryable (throttling) or for good.
         retryable: bool,
     },
-    /// Publish the batch, then fail as if the relay died before hearing back:
-    /// the batch is relayed again from its first record.
-    CrashAfterPublish,
+    /// Publish the first half of the batch (rounded up), then fail as if the
+    /// relay died mid-call: the batch is relayed again from its first record.
+    CrashMidBatch,
     /// Publish the batch twice, as an at-least-once bus may: every subscriber
     /// receives each event twice.
     Duplicate,
@@ -69,10 +70,12 @@ impl EventPublisher for FaultyPublisher {
             Some(PublisherFault::Throttle) => Err(PublishError::Throttled(Box::new(
                 InjectedFault("bus throttled"),
             ))),
-            Some(PublisherFault::CrashAfterPublish) => {
-                self.inner.publish(events).await?;
+            Some(PublisherFault::CrashMidBatch) => {
+                self.inner
+                    .publish(&events[..events.len().div_ceil(2)])
+                    .await?;
                 Err(PublishError::Unavailable(Box::new(InjectedFault(
-                    "the relay died after publishing",
+                    "the relay died after publishing half its batch",
                 ))))
             }
             Some(PublisherFault::Duplicate) => {
@@ -81,6 +84,8 @@ impl EventPublisher for FaultyPublisher {
                 Ok(outcomes)
             }
             Some(PublisherFault::Reject { entries, retryable }) => {
+                let last = events.len().saturating_sub(1);
+                let entries: HashSet<usize> = entries.iter().map(|p| (*p).min(last)).collect();
                 let kept: Vec<EventEnvelope> = events
                     .iter()
                     .enumerate()
