@@ -385,6 +385,64 @@ async fn limits_are_refused_before_any_call(backend: Backend) {
     );
 }
 
+/// A client that timed out repeats its request while the first is still
+/// running: twenty simultaneous repeats with one key all get the first answer,
+/// and exactly one set of events is stored.
+async fn concurrent_repeats_of_one_key_all_get_the_first_answer(backend: Backend) {
+    let service = service(&backend, 5);
+    let meta = RequestMeta::default();
+    let opened = service
+        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
+        .await
+        .unwrap();
+    let repair = Target::Existing(opened.aggregate.aggregate_id);
+    service
+        .execute::<Repair>(repair, &RepairCommand::StartWork, &meta)
+        .await
+        .unwrap();
+    let key = format!("complete-{}", Uuid::now_v7().simple());
+    let repeats: Vec<_> = (0..20)
+        .map(|_| {
+            let service = service.clone();
+            let meta = keyed(&key);
+            tokio::spawn(async move {
+                service
+                    .execute::<Repair>(repair, &RepairCommand::CompleteRepair, &meta)
+                    .await
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for repeat in repeats {
+        answers.push(repeat.await.unwrap());
+    }
+    let answers: Vec<_> = answers
+        .into_iter()
+        .map(|answer| answer.unwrap_or_else(|error| panic!("{}: refused: {error}", backend.name)))
+        .collect();
+    let first = &answers[0];
+    for answer in &answers {
+        assert_eq!(
+            (&answer.aggregate, answer.version, &answer.event_ids),
+            (&first.aggregate, first.version, &first.event_ids),
+            "{}: every answer is the first one",
+            backend.name
+        );
+    }
+    assert!(
+        answers.iter().filter(|a| !a.replayed).count() <= 1,
+        "{}: one request committed, the rest replayed",
+        backend.name
+    );
+    let completed = backend
+        .outbox_of(&opened.aggregate)
+        .await
+        .into_iter()
+        .filter(|e| e.event_type == "RepairCompleted")
+        .count();
+    assert_eq!(completed, 1, "{}: one RepairCompleted stored", backend.name);
+}
+
 /// Opens `aggregates` repairs and moves them round-robin, so neighbouring events
 /// belong to different aggregates; returns the outbox.
 async fn write_events(backend: &Backend, aggregates: usize) -> Vec<EventEnvelope> {
@@ -643,6 +701,11 @@ macro_rules! contract {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_repeated_request_is_replayed_not_recommitted() {
                 super::a_repeated_request_is_replayed_not_recommitted($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_repeats_of_one_key_all_get_the_first_answer() {
+                super::concurrent_repeats_of_one_key_all_get_the_first_answer($make).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -168,6 +168,30 @@ impl CommandService {
                 return replay(record, fingerprint);
             }
         }
+        let result = self
+            .decide_and_commit::<A>(target, command, meta, fingerprint)
+            .await;
+        // A repeat of a request still in flight reads no record at first; when it is
+        // then refused or loses the race, the first may have committed meanwhile:
+        // its result, not the refusal, is the answer to the key.
+        if let (Err(CommandError::Rejected(_) | CommandError::Conflict { .. }), Some(key)) =
+            (&result, &meta.idempotency_key)
+        {
+            if let Some(record) = self.store.find_request(key).await? {
+                return replay(record, fingerprint);
+            }
+        }
+        result
+    }
+
+    /// Decides and commits, deciding again on a version conflict.
+    async fn decide_and_commit<A: Aggregate>(
+        &self,
+        target: Target,
+        command: &A::Command,
+        meta: &RequestMeta,
+        fingerprint: Uuid,
+    ) -> Result<CommandOutcome, CommandError<A::Error>> {
         let id = match target {
             Target::New => AggregateId::from_uuid(self.ids.new_id()),
             Target::Existing(id) => id,
@@ -433,6 +457,62 @@ mod tests {
         assert!(outcome.replayed);
         assert_eq!(outcome.event_ids, first.event_ids);
         assert_eq!(outcome.aggregate, first.aggregate);
+    }
+
+    #[tokio::test]
+    async fn a_repeat_refused_because_its_first_request_committed_meanwhile_gets_the_first_result()
+    {
+        let command = RepairCommand::CompleteRepair;
+        let fingerprint = fingerprint::<Repair>(Target::Existing(id()), &command).unwrap();
+        let first = IdempotencyRecord {
+            key: IdempotencyKey::parse("k").unwrap(),
+            fingerprint,
+            aggregate: AggregateRef::new("Repair", id()),
+            version: Version::new(3),
+            event_ids: vec![EventId::derive(
+                &AggregateRef::new("Repair", id()),
+                Version::new(3),
+            )],
+        };
+        let mut completed = started_repair();
+        completed.version = Version::new(3);
+        completed.state["status"] = serde_json::json!("COMPLETED");
+        let mut store = MockAggregateStore::new();
+        let mut lookups = 0;
+        let record = first.clone();
+        store.expect_find_request().times(2).returning(move |_| {
+            lookups += 1;
+            Ok((lookups == 2).then(|| record.clone()))
+        });
+        store
+            .expect_load()
+            .times(1)
+            .returning(move |_| Ok(Some(completed.clone())));
+        store.expect_commit().never();
+        let outcome = service(store, CommandPolicy::default())
+            .execute::<Repair>(Target::Existing(id()), &command, &keyed("k"))
+            .await
+            .unwrap();
+        assert!(outcome.replayed);
+        assert_eq!(outcome.event_ids, first.event_ids);
+    }
+
+    #[tokio::test]
+    async fn a_refusal_without_a_key_or_without_a_committed_key_stays_a_refusal() {
+        let mut store = MockAggregateStore::new();
+        store.expect_find_request().times(2).returning(|_| Ok(None));
+        store.expect_load().returning(|_| Ok(None));
+        store.expect_commit().never();
+        let service = service(store, CommandPolicy::default());
+        for meta in [keyed("k"), RequestMeta::default()] {
+            let result = service
+                .execute::<Repair>(Target::Existing(id()), &RepairCommand::StartWork, &meta)
+                .await;
+            assert!(matches!(
+                result,
+                Err(CommandError::Rejected(RepairError::NotOpened))
+            ));
+        }
     }
 
     #[tokio::test]
