@@ -35,12 +35,14 @@ use domain::repair::Repair;
 use domain::{Aggregate, Rejection};
 
 use crate::api_error::ApiError;
-use crate::api_request;
+use crate::{api_request, http_event};
 
 /// The header that makes a command safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 /// The header carrying the business request's correlation id.
 pub const CORRELATION_ID: &str = "x-correlation-id";
+/// The longest correlation id accepted, in characters.
+pub const MAX_CORRELATION_ID: usize = 128;
 /// The W3C trace context header.
 pub const TRACEPARENT: &str = "traceparent";
 /// Set on the response to a repeated request.
@@ -56,6 +58,19 @@ impl CommandApi {
     /// The API over `commands`.
     pub fn new(commands: CommandService) -> Self {
         Self { commands }
+    }
+
+    /// Answers a raw HTTP API v2 / Function URL `event` with its response event;
+    /// an event that cannot be read is a 400, never a panic.
+    pub async fn handle_event(&self, event: Value) -> Value {
+        let response = match http_event::request_from_event(event) {
+            Ok(request) => self.handle(&request).await,
+            Err(error) => {
+                info!(status = 400, code = error.code(), "request unreadable");
+                error.into_response()
+            }
+        };
+        http_event::response_to_event(response)
     }
 
     /// Answers `request`; every failure is a JSON error response.
@@ -237,8 +252,17 @@ fn meta(request: &Request) -> Result<RequestMeta, ApiError> {
         .map(|raw| Traceparent::parse(raw).map_err(|error| ApiError::invalid(error.to_string())))
         .transpose()?;
     let correlation_id = header(CORRELATION_ID)?
-        .filter(|raw| !raw.is_empty() && raw.len() <= 128)
-        .map(str::to_owned);
+        .map(|raw| {
+            let valid = (1..=MAX_CORRELATION_ID).contains(&raw.len())
+                && raw.bytes().all(|b| b.is_ascii_graphic());
+            valid.then(|| raw.to_owned()).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "the {CORRELATION_ID} header must be 1 to {MAX_CORRELATION_ID} visible ASCII characters, got {} bytes",
+                    raw.len()
+                ))
+            })
+        })
+        .transpose()?;
     Ok(RequestMeta {
         idempotency_key,
         correlation_id,

@@ -11,6 +11,7 @@
 pub mod api_error;
 pub mod api_request;
 pub mod command_api;
+pub mod http_event;
 pub mod sqs_consumer;
 pub mod stream_relay;
 

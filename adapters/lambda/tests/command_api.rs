@@ -24,12 +24,18 @@ fn event(
     headers: Value,
     body: Option<&str>,
 ) -> lambda_http::Request {
+    lambda_adapter::http_event::request_from_event(raw_event(method, path, stage, headers, body))
+        .expect("a documented v2 event is read")
+}
+
+/// An HTTP API (payload 2.0) event as AWS documents it.
+fn raw_event(method: &str, path: &str, stage: &str, headers: Value, body: Option<&str>) -> Value {
     let raw_path = if stage == "$default" {
         path.to_owned()
     } else {
         format!("/{stage}{path}")
     };
-    let event = json!({
+    json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": raw_path,
@@ -55,8 +61,7 @@ fn event(
         },
         "body": body,
         "isBase64Encoded": false
-    });
-    lambda_http::request::from_str(&event.to_string()).expect("a documented v2 event parses")
+    })
 }
 
 struct Api {
@@ -433,4 +438,99 @@ async fn a_named_stage_in_the_path_is_not_part_of_the_route() {
         .handle(&event("POST", "/repairs", "prod", json!({}), Some(&body)))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
+}
+
+/// The status and JSON body of a response event.
+fn parse_event(response: &Value) -> (u64, Value) {
+    let status = response["statusCode"].as_u64().expect("a status code");
+    let body = response["body"].as_str().expect("a text body");
+    (status, serde_json::from_str(body).expect("a JSON body"))
+}
+
+#[tokio::test]
+async fn a_body_flagged_base64_that_is_not_is_a_400_not_a_panic() {
+    let api = Api::new();
+    let mut event = raw_event(
+        "POST",
+        "/repairs",
+        "$default",
+        json!({"content-type": "application/json"}),
+        Some("{not base64!"),
+    );
+    event["isBase64Encoded"] = json!(true);
+    let (status, body) = parse_event(&api.api.handle_event(event).await);
+    assert_eq!((status, error_code(&body)), (400, "MalformedRequest"));
+    assert!(api.store.outbox().is_empty());
+
+    let encoded = base64_of(r#"{"vehicle":"B-1","customer":"Ada","description":"brakes"}"#);
+    let mut event = raw_event(
+        "POST",
+        "/repairs",
+        "$default",
+        json!({"content-type": "application/json"}),
+        Some(&encoded),
+    );
+    event["isBase64Encoded"] = json!(true);
+    let (status, _) = parse_event(&api.api.handle_event(event).await);
+    assert_eq!(status, 201, "a valid base64 body is decoded");
+}
+
+#[tokio::test]
+async fn an_event_the_runtime_could_not_read_is_a_400_not_an_invocation_error() {
+    let api = Api::new();
+    let unreadable = [
+        raw_event(
+            "POST",
+            "/repairs",
+            "$default",
+            json!({"x-note": "line\nbreak\u{1b}"}),
+            Some("{}"),
+        ),
+        raw_event("GET", "/repairs/has space", "$default", json!({}), None),
+        json!({"not": "an http event"}),
+    ];
+    for event in unreadable {
+        let (status, body) = parse_event(&api.api.handle_event(event.clone()).await);
+        assert_eq!(
+            (status, error_code(&body)),
+            (400, "MalformedRequest"),
+            "{event}"
+        );
+    }
+    assert!(api.store.outbox().is_empty());
+}
+
+fn base64_of(text: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[tokio::test]
+async fn a_correlation_id_over_the_limit_or_not_visible_ascii_is_refused_naming_the_limit() {
+    let api = Api::new();
+    let body = r#"{"vehicle":"B-1","customer":"Ada","description":"brakes"}"#;
+    for bad in ["x".repeat(129), String::new(), "has space".to_owned()] {
+        let headers = json!({"content-type": "application/json", "x-correlation-id": bad});
+        let (status, value) = api.call_with("POST", "/repairs", headers, Some(body)).await;
+        assert_eq!(
+            (status.as_u16(), error_code(&value)),
+            (400, "InvalidInput"),
+            "{bad:?}"
+        );
+        assert!(
+            value["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("1 to 128"),
+            "{value}"
+        );
+    }
+    assert!(
+        api.store.outbox().is_empty(),
+        "a refused request writes nothing"
+    );
+    let headers = json!({"content-type": "application/json", "x-correlation-id": "c".repeat(128)});
+    let (status, _) = api.call_with("POST", "/repairs", headers, Some(body)).await;
+    assert_eq!(status.as_u16(), 201);
+    assert_eq!(api.store.outbox()[0].correlation_id, "c".repeat(128));
 }

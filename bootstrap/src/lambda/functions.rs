@@ -54,9 +54,9 @@ pub async fn run_command_api() -> Result<(), Error> {
         CommandPolicy::default(),
     );
     let api = CommandApi::new(commands);
-    lambda_http::run(service_fn(move |request: lambda_http::Request| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let api = api.clone();
-        async move { Ok::<_, Infallible>(api.handle(&request).await) }
+        async move { Ok::<_, Infallible>(api.handle_event(event.payload).await) }
     }))
     .await
 }
