@@ -20,7 +20,9 @@ use application::ports::{
     BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, LetterSource,
     PublishOutcome,
 };
-use application::{reactions, EventEnvelope, EventId, EventSources, SequenceNumber};
+use application::{
+    reactions, EventEnvelope, EventId, EventSources, RecordIdentity, SequenceNumber,
+};
 use bootstrap::clients::LocalClients;
 use eventbridge_adapter::EventBridgePublisher;
 use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
@@ -228,25 +230,40 @@ impl Letters {
 async fn a_letter_is_read_back_as_sent_with_its_source(letters: Letters) {
     let event = one_event_of_each_type().await.remove(0);
     let sent = [
-        DeadLetter {
-            source: LetterSource::StreamRecord {
+        DeadLetter::new(
+            LetterSource::StreamRecord {
                 sequence: SequenceNumber::new("4100000000001234567890"),
             },
-            reason: "not an outbox event: missing field `eventId`".into(),
-            attempts: 1,
-            payload: DeadLetterPayload::Raw {
+            "not an outbox event: missing field `eventId`",
+            1,
+            DeadLetterPayload::Raw {
                 raw: r#"{"entityType":"OUTBOX","eventType":42}"#.into(),
             },
-        },
-        DeadLetter {
-            source: LetterSource::QueueMessage {
+            RecordIdentity {
+                pk: Some("FOREIGN#1".into()),
+                sk: Some("EVENT#1".into()),
+                ..RecordIdentity::default()
+            },
+        ),
+        DeadLetter::new(
+            LetterSource::QueueMessage {
                 consumer: "invoicing".into(),
                 message_id: "5fea7756-0ea4-451a-a703-a558b933e274".into(),
             },
-            reason: "invoicing: customer must not be empty".into(),
-            attempts: 3,
-            payload: DeadLetterPayload::Event { envelope: event },
-        },
+            "invoicing: customer must not be empty",
+            3,
+            DeadLetterPayload::Event { envelope: event },
+            RecordIdentity::default(),
+        ),
+        DeadLetter::new(
+            LetterSource::UnpositionedStreamRecord {
+                event_id: "c81e728d9d4c2f636f067f89cc14862c".into(),
+            },
+            "stream record c81e728d9d4c2f636f067f89cc14862c has no sequence number",
+            1,
+            DeadLetterPayload::Raw { raw: "{}".into() },
+            RecordIdentity::default(),
+        ),
     ];
     for letter in &sent {
         letters.port().send(letter.clone()).await.unwrap();

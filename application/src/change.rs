@@ -48,6 +48,35 @@ impl std::fmt::Display for SequenceNumber {
     }
 }
 
+/// What identifies a record, read from it where it could be read: the item's
+/// keys and the event id and type. A dead letter keeps it whatever else is cut.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordIdentity {
+    /// The item's partition key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pk: Option<String>,
+    /// The item's sort key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sk: Option<String>,
+    /// The event id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The event type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+}
+
+impl RecordIdentity {
+    /// The longest value kept of each field, in characters.
+    pub const MAX_CHARS: usize = 1_024;
+
+    /// `value` cut to [`RecordIdentity::MAX_CHARS`].
+    pub fn bounded(value: &str) -> String {
+        value.chars().take(Self::MAX_CHARS).collect()
+    }
+}
+
 /// What a change record carries.
 #[derive(Debug, Clone, PartialEq)]
 #[allow(
@@ -63,6 +92,8 @@ pub enum ChangeContent {
         reason: String,
         /// The raw record, for inspection and redrive.
         raw: String,
+        /// What identifies it.
+        identity: RecordIdentity,
     },
 }
 

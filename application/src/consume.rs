@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use tracing::{debug, info, warn};
 
+use crate::change::RecordIdentity;
 use crate::envelope::{EncodeError, EnvelopeError, EventEnvelope};
 use crate::ports::{
     DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, Effect, Inbox, InboxError,
@@ -194,15 +195,16 @@ impl ConsumeService {
         payload: DeadLetterPayload,
     ) -> Result<Consumed, ConsumeError> {
         warn!(consumer = self.name(), message_id, %reason, "dead-lettering a delivery");
-        let letter = DeadLetter {
-            source: LetterSource::QueueMessage {
+        let letter = DeadLetter::new(
+            LetterSource::QueueMessage {
                 consumer: self.name().to_owned(),
                 message_id: message_id.to_owned(),
             },
             reason,
             attempts,
             payload,
-        };
+            RecordIdentity::default(),
+        );
         self.dead_letters.send(letter).await?;
         Ok(Consumed::DeadLettered)
     }

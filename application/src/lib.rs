@@ -23,7 +23,7 @@ pub mod shard;
 pub mod trace;
 pub mod write_set;
 
-pub use change::{ChangeContent, ChangeRecord, SequenceNumber};
+pub use change::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 pub use command::{
     CommandError, CommandOutcome, CommandPolicy, CommandService, RequestMeta, Target,
 };

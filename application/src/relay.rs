@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use tracing::{info, warn};
 
-use crate::change::{ChangeContent, ChangeRecord, SequenceNumber};
+use crate::change::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 use crate::envelope::EventEnvelope;
 use crate::ports::{
-    BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, LetterSource,
-    PublishError, PublishOutcome,
+    BatchLimits, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, EventPublisher,
+    LetterSource, PublishError, PublishOutcome,
 };
 use crate::BoxError;
 
@@ -72,14 +72,19 @@ impl Relay {
         while next < records.len() {
             let record = &records[next];
             let letter = match &record.content {
-                ChangeContent::Poison { reason, raw } => Some(DeadLetter {
-                    source: LetterSource::StreamRecord {
+                ChangeContent::Poison {
+                    reason,
+                    raw,
+                    identity,
+                } => Some(DeadLetter::new(
+                    LetterSource::StreamRecord {
                         sequence: record.sequence.clone(),
                     },
-                    reason: reason.clone(),
-                    attempts: 1,
-                    payload: DeadLetterPayload::Raw { raw: raw.clone() },
-                }),
+                    reason.clone(),
+                    1,
+                    DeadLetterPayload::Raw { raw: raw.clone() },
+                    identity.clone(),
+                )),
                 ChangeContent::Outbox(envelope) => self.oversized(record, envelope, &limits),
             };
             if let Some(letter) = letter {
@@ -108,18 +113,21 @@ impl Relay {
         limits: &BatchLimits,
     ) -> Option<DeadLetter> {
         let size = self.publisher.entry_size(envelope);
-        (size >= limits.max_batch_bytes).then(|| DeadLetter {
-            source: LetterSource::StreamRecord {
-                sequence: record.sequence.clone(),
-            },
-            reason: format!(
-                "the entry is {size} bytes, the bus takes less than {}",
-                limits.max_batch_bytes
-            ),
-            attempts: 0,
-            payload: DeadLetterPayload::Event {
-                envelope: envelope.clone(),
-            },
+        (size >= limits.max_batch_bytes).then(|| {
+            DeadLetter::new(
+                LetterSource::StreamRecord {
+                    sequence: record.sequence.clone(),
+                },
+                format!(
+                    "the entry is {size} bytes, the bus takes less than {}",
+                    limits.max_batch_bytes
+                ),
+                0,
+                DeadLetterPayload::Event {
+                    envelope: envelope.clone(),
+                },
+                RecordIdentity::default(),
+            )
         })
     }
 
@@ -172,16 +180,17 @@ impl Relay {
                     attempts,
                 }) => {
                     warn!(event_id = %envelope.event_id, reason, "the bus refused an event for good");
-                    let letter = DeadLetter {
-                        source: LetterSource::StreamRecord {
+                    let letter = DeadLetter::new(
+                        LetterSource::StreamRecord {
                             sequence: (*sequence).clone(),
                         },
-                        reason: reason.clone(),
-                        attempts: *attempts,
-                        payload: DeadLetterPayload::Event {
+                        reason.clone(),
+                        *attempts,
+                        DeadLetterPayload::Event {
                             envelope: (*envelope).clone(),
                         },
-                    };
+                        RecordIdentity::default(),
+                    );
                     if !self.dead_letter(letter, report).await {
                         return Ok(Some((*sequence).clone()));
                     }
@@ -197,6 +206,16 @@ impl Relay {
             }
         }
         Ok(None)
+    }
+
+    /// Dead-letters a record that never reaches [`Relay::relay`] (one without a
+    /// position in its shard).
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when the letter could not be stored.
+    pub async fn dead_letter_record(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
+        warn!(source = %letter.source, reason = letter.reason, "dead-lettering a record");
+        self.dead_letters.send(letter).await
     }
 
     /// Sends a dead letter; false when it could not be stored.
@@ -259,6 +278,7 @@ mod tests {
             content: ChangeContent::Poison {
                 reason: "no eventId".into(),
                 raw: "{}".into(),
+                identity: RecordIdentity::default(),
             },
         }
     }

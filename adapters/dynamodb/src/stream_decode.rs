@@ -3,24 +3,48 @@
 //!
 //! Only an `INSERT` of an `OUTBOX` item is an event to relay. Other items, `MODIFY`
 //! and `REMOVE` (TTL expiry) are skipped. An outbox item that does not decode
-//! becomes a poison record carrying the reason and the raw image, so the relay
-//! dead-letters it instead of blocking the shard.
+//! becomes a poison record carrying the reason, the raw image and what identifies
+//! it (keys, event id and type where readable), so the relay dead-letters it
+//! instead of blocking the shard. An outbox insert without a sequence number
+//! cannot be named for a retry: it is [`MissingSequenceNumber`], whose letter the
+//! caller sends before relaying the rest of the batch.
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::{OperationType, Record};
 use serde_dynamo::{AttributeValue, Item};
 
-use application::{ChangeContent, ChangeRecord, SequenceNumber};
+use application::ports::{DeadLetter, DeadLetterPayload, LetterSource};
+use application::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 
 use crate::items::outbox_envelope;
-use crate::layout::{ENTITY_OUTBOX, ENTITY_TYPE, SK};
+use crate::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
 
-/// A stream record that cannot be placed in its shard.
+/// An outbox insert that cannot be placed in its shard: no sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stream record {event_id} has no sequence number")]
 pub struct MissingSequenceNumber {
-    /// The record's event id.
+    /// The record's stream event id.
     pub event_id: String,
+    /// The raw image (or keys).
+    pub raw: String,
+    /// What identifies it.
+    pub identity: RecordIdentity,
+}
+
+impl MissingSequenceNumber {
+    /// Its dead letter: it can be neither relayed in order nor retried.
+    pub fn into_letter(self) -> DeadLetter {
+        let reason = self.to_string();
+        DeadLetter::new(
+            LetterSource::UnpositionedStreamRecord {
+                event_id: self.event_id,
+            },
+            reason,
+            1,
+            DeadLetterPayload::Raw { raw: self.raw },
+            self.identity,
+        )
+    }
 }
 
 /// Decodes a record of a Lambda DynamoDB stream event; `None` when it is not an outbox insert.
@@ -74,25 +98,53 @@ fn decode(
     if !inserted || !is_outbox(keys, &image) {
         return Ok(None);
     }
-    let sequence = SequenceNumber::new(sequence.ok_or_else(|| MissingSequenceNumber {
-        event_id: event_id.to_owned(),
-    })?);
+    let identity = identity(keys, &image);
+    let raw = if image.is_empty() {
+        serde_json::to_string(keys).unwrap_or_default()
+    } else {
+        serde_json::to_string(&image).unwrap_or_default()
+    };
+    let Some(sequence) = sequence else {
+        return Err(MissingSequenceNumber {
+            event_id: RecordIdentity::bounded(event_id),
+            raw,
+            identity,
+        });
+    };
     let content = if image.is_empty() {
         ChangeContent::Poison {
             reason: "the outbox record carries no new image; the stream must be NEW_IMAGE".into(),
-            raw: serde_json::to_string(keys).unwrap_or_default(),
+            raw,
+            identity,
         }
     } else {
-        let raw = serde_json::to_string(&image).unwrap_or_default();
         match outbox_envelope(image) {
             Ok(envelope) => ChangeContent::Outbox(envelope),
             Err(error) => ChangeContent::Poison {
                 reason: format!("undecodable outbox item: {error}"),
                 raw,
+                identity,
             },
         }
     };
-    Ok(Some(ChangeRecord { sequence, content }))
+    Ok(Some(ChangeRecord {
+        sequence: SequenceNumber::new(sequence),
+        content,
+    }))
+}
+
+/// The keys, event id and type of a record, where they are strings.
+fn identity(keys: &Item, image: &Item) -> RecordIdentity {
+    let text = |name: &str| match keys.get(name).or_else(|| image.get(name)) {
+        Some(AttributeValue::S(value)) => Some(RecordIdentity::bounded(value)),
+        _ => None,
+    };
+    RecordIdentity {
+        pk: text(PK),
+        sk: text(SK),
+        event_id: text("eventId"),
+        event_type: text("eventType"),
+    }
 }
 
 /// An outbox item by its `entityType`, or, with no image, by its sort key.
@@ -108,6 +160,7 @@ fn is_outbox(keys: &Item, image: &Item) -> bool {
 mod tests {
     use super::*;
     use crate::items::outbox_item;
+    use application::ports::LetterSource;
     use application::{AggregateId, AggregateRef, EventEnvelope, EventId, Traceparent};
     use aws_lambda_events::event::dynamodb::Event;
     use domain::Version;
@@ -196,7 +249,12 @@ mod tests {
         let batch = lambda_event(vec![lambda_record("INSERT", "7", &bad)]);
         let Some(ChangeRecord {
             sequence,
-            content: ChangeContent::Poison { reason, raw },
+            content:
+                ChangeContent::Poison {
+                    reason,
+                    raw,
+                    identity,
+                },
         }) = decode_lambda_record(&batch.records[0]).unwrap()
         else {
             panic!("expected poison");
@@ -204,10 +262,21 @@ mod tests {
         assert_eq!(sequence, SequenceNumber::new("7"));
         assert!(reason.contains("undecodable outbox item"), "{reason}");
         assert!(raw.contains("\"one\""), "{raw}");
+        let event = envelope();
+        assert_eq!(
+            identity,
+            RecordIdentity {
+                pk: Some("ORDER#9".into()),
+                sk: Some("EVENT#00000000000000000001".into()),
+                event_id: Some(event.event_id.to_string()),
+                event_type: Some(event.event_type.clone()),
+            },
+            "the record's keys, and the event id and type read from the poison item"
+        );
     }
 
     #[test]
-    fn a_keys_only_outbox_record_is_poison_and_a_missing_position_an_error() {
+    fn a_keys_only_outbox_record_is_poison_and_one_without_a_position_a_letter_of_its_own() {
         let batch = lambda_event(vec![lambda_record("INSERT", "8", &Item::default())]);
         assert!(matches!(
             decode_lambda_record(&batch.records[0]).unwrap(),
@@ -219,12 +288,16 @@ mod tests {
         let mut record = batch.records[0].clone();
         record.change.new_image = image(&envelope());
         record.change.sequence_number = None;
+        let missing = decode_lambda_record(&record).unwrap_err();
+        assert_eq!(missing.event_id, "id-8");
+        let letter = missing.into_letter();
         assert_eq!(
-            decode_lambda_record(&record),
-            Err(MissingSequenceNumber {
+            letter.source,
+            LetterSource::UnpositionedStreamRecord {
                 event_id: "id-8".into()
-            })
+            }
         );
+        assert_eq!(letter.identity.event_type.as_deref(), Some("OrderPlaced"));
     }
 
     #[test]

@@ -21,11 +21,11 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use application::ports::{ChangeFeed, FeedError, FeedReport};
+use application::ports::{ChangeFeed, DeadLetterError, FeedError, FeedReport};
 use application::{BoxError, BusRefused, ChangeRecord, Relay, SequenceNumber, ShardTracker};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, Checkpoints};
-use crate::stream_decode::{decode_streams_record, MissingSequenceNumber};
+use crate::stream_decode::decode_streams_record;
 
 /// How the relay reads its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +69,9 @@ pub enum StreamRelayError {
     /// A checkpoint could not be read or saved.
     #[error(transparent)]
     Checkpoint(#[from] CheckpointError),
-    /// A record cannot be positioned in its shard.
+    /// A record without a position could not be dead-lettered.
     #[error(transparent)]
-    Undecodable(#[from] MissingSequenceNumber),
+    DeadLetters(#[from] DeadLetterError),
     /// The bus refuses the relay.
     #[error(transparent)]
     BusRefused(#[from] BusRefused),
@@ -267,8 +267,10 @@ impl StreamRelay {
         let mut changes: Vec<ChangeRecord> = Vec::new();
         let mut positions: Vec<SequenceNumber> = Vec::with_capacity(records.len());
         for record in &records {
-            if let Some(change) = decode_streams_record(record)? {
-                changes.push(change);
+            match decode_streams_record(record) {
+                Ok(Some(change)) => changes.push(change),
+                Ok(None) => {}
+                Err(missing) => self.relay.dead_letter_record(missing.into_letter()).await?,
             }
             if let Some(sequence) = record
                 .dynamodb

@@ -3,7 +3,8 @@
 //! Records are relayed in stream order. When one cannot be published, the
 //! response names its sequence number: Lambda retries the batch from there, so
 //! everything before it is not sent again and per-aggregate order holds. Poison
-//! records are dead-lettered by the relay and count as handled (seed `003`). A
+//! records — an outbox insert without a sequence number among them — are
+//! dead-lettered and count as handled (seed `003`). A
 //! bus that refuses the relay fails the invocation: Lambda retries the batch
 //! (and, with the mapping's bisect and retry limits, sends it to the on-failure
 //! destination) rather than the relay dead-lettering every record.
@@ -12,15 +13,17 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::{info, warn};
 
+use application::ports::DeadLetterError;
 use application::{BusRefused, ChangeRecord, Relay};
-use dynamodb_adapter::{decode_lambda_record, MissingSequenceNumber};
+use dynamodb_adapter::decode_lambda_record;
 
 /// Why a batch could not be relayed at all; Lambda retries the whole batch.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamBatchError {
-    /// An outbox record carries no position, so a partial failure cannot name it.
+    /// An outbox record without a position could not be dead-lettered (it
+    /// cannot be named for a retry, so the whole batch comes again).
     #[error(transparent)]
-    MissingSequenceNumber(#[from] MissingSequenceNumber),
+    DeadLetters(#[from] DeadLetterError),
     /// The bus refuses the relay: a configuration error to fix.
     #[error(transparent)]
     BusRefused(#[from] BusRefused),
@@ -29,16 +32,19 @@ pub enum StreamBatchError {
 /// Relays the outbox inserts of `event`; the response names the first record to retry, if any.
 ///
 /// # Errors
-/// [`StreamBatchError`] when a record cannot be placed in its shard, or the bus
-/// refuses the relay.
+/// [`StreamBatchError`] when a record without a position could not be
+/// dead-lettered, or the bus refuses the relay.
 pub async fn relay_stream_batch(
     relay: &Relay,
     event: &Event,
 ) -> Result<DynamoDbEventResponse, StreamBatchError> {
     let mut records: Vec<ChangeRecord> = Vec::with_capacity(event.records.len());
     for record in &event.records {
-        if let Some(change) = decode_lambda_record(record)? {
-            records.push(change);
+        match decode_lambda_record(record) {
+            Ok(Some(change)) => records.push(change),
+            Ok(None) => {}
+            // Poison like any other, but with no position to name: dead-lettered here.
+            Err(missing) => relay.dead_letter_record(missing.into_letter()).await?,
         }
     }
     let report = relay.relay(&records).await?;

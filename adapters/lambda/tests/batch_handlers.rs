@@ -170,6 +170,58 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison()
 }
 
 #[tokio::test]
+async fn a_record_without_a_sequence_number_is_dead_lettered_and_the_rest_relayed() {
+    let bus = MemoryBus::new(EventSources::default());
+    let dead_letters = MemoryDeadLetterQueue::new();
+    let faulty_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
+    let relay = Relay::new(Arc::new(bus.clone()), Arc::new(faulty_letters.clone()));
+    let events: Vec<EventEnvelope> = (1..=3)
+        .map(|n| {
+            envelope(
+                n,
+                1,
+                "RepairOpened",
+                json!({"vehicle": "B", "customer": "A", "description": "d"}),
+            )
+        })
+        .collect();
+    let mut records: Vec<Value> = events
+        .iter()
+        .zip(300..)
+        .map(|(e, sequence)| stream_record(sequence, "INSERT", outbox_image(e)))
+        .collect();
+    records[1]["dynamodb"]
+        .as_object_mut()
+        .unwrap()
+        .remove("SequenceNumber");
+    let event = stream_event(records);
+
+    let response = relay_stream_batch(&relay, &event).await.unwrap();
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(bus.accepted(), vec![events[0].clone(), events[2].clone()]);
+    let letters = dead_letters.letters();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        letters[0].source,
+        LetterSource::UnpositionedStreamRecord {
+            event_id: "id-301".into()
+        }
+    );
+    assert!(letters[0].reason.contains("no sequence number"));
+    assert_eq!(
+        letters[0].identity.event_id,
+        Some(events[1].event_id.to_string())
+    );
+
+    faulty_letters.faults().inject(DeadLetterFault::Unavailable);
+    assert!(
+        relay_stream_batch(&relay, &event).await.is_err(),
+        "a record that can be neither named nor dead-lettered fails the whole batch"
+    );
+}
+
+#[tokio::test]
 async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_retry_from() {
     let bus = MemoryBus::new(EventSources::default());
     let faulty = FaultyPublisher::new(Arc::new(bus.clone()));

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use application::ports::{ChangeFeed, FeedError, FeedReport};
 use application::{
-    ChangeContent, ChangeRecord, EventEnvelope, Relay, SequenceNumber, ShardTracker,
+    ChangeContent, ChangeRecord, EventEnvelope, RecordIdentity, Relay, SequenceNumber, ShardTracker,
 };
 
 use crate::store::MemoryStore;
@@ -107,10 +107,23 @@ fn decode(index: usize, image: Value) -> ChangeRecord {
     let sequence = SequenceNumber::new(format!("{:0width$}", index + 1, width = SEQUENCE_DIGITS));
     let content = match serde_json::from_value::<EventEnvelope>(image.clone()) {
         Ok(envelope) => ChangeContent::Outbox(envelope),
-        Err(error) => ChangeContent::Poison {
-            reason: format!("not an outbox event: {error}"),
-            raw: image.to_string(),
-        },
+        Err(error) => {
+            let text = |name: &str| {
+                image
+                    .get(name)
+                    .and_then(Value::as_str)
+                    .map(RecordIdentity::bounded)
+            };
+            ChangeContent::Poison {
+                reason: format!("not an outbox event: {error}"),
+                identity: RecordIdentity {
+                    event_id: text("eventId"),
+                    event_type: text("eventType"),
+                    ..RecordIdentity::default()
+                },
+                raw: image.to_string(),
+            }
+        }
     };
     ChangeRecord { sequence, content }
 }

@@ -207,18 +207,28 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::ports::LetterSource;
-    use application::SequenceNumber;
+    use application::ports::{sha256_hex, LetterSource};
+    use application::{RecordIdentity, SequenceNumber};
+
+    fn identity() -> RecordIdentity {
+        RecordIdentity {
+            pk: Some("REPAIR#0196a5b2-0000-7000-8000-000000000001".into()),
+            sk: Some("EVENT#00000000000000000003".into()),
+            event_id: Some("8d5e957f-2971-5d0b-9e0c-3d1a4d1b1a2b".into()),
+            event_type: Some("RepairCompleted".into()),
+        }
+    }
 
     fn letter(raw: String) -> DeadLetter {
-        DeadLetter {
-            source: LetterSource::StreamRecord {
+        DeadLetter::new(
+            LetterSource::StreamRecord {
                 sequence: SequenceNumber::new("42"),
             },
-            reason: "undecodable outbox item".into(),
-            attempts: 1,
-            payload: DeadLetterPayload::Raw { raw },
-        }
+            "undecodable outbox item",
+            1,
+            DeadLetterPayload::Raw { raw },
+            identity(),
+        )
     }
 
     #[test]
@@ -242,6 +252,22 @@ mod tests {
             panic!("a cut payload is raw");
         };
         assert!(raw.starts_with("éé") && raw.len() < MAX_MESSAGE_BYTES);
+    }
+
+    #[test]
+    fn a_letter_cut_to_nothing_still_names_its_item_event_and_payload_hash() {
+        let raw = "\"".repeat(2 * MAX_MESSAGE_BYTES);
+        let huge = letter(raw.clone());
+        let encoded = body(&huge).unwrap();
+        assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
+        let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
+        assert_eq!(
+            sent.identity,
+            identity(),
+            "keys, event id and type are kept"
+        );
+        assert_eq!(sent.payload_sha256, sha256_hex(raw.as_bytes()));
+        assert_eq!(sent.source, huge.source);
     }
 
     #[test]

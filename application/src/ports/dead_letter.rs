@@ -4,7 +4,9 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::change::SequenceNumber;
+use sha2::{Digest, Sha256};
+
+use crate::change::{RecordIdentity, SequenceNumber};
 use crate::envelope::EventEnvelope;
 use crate::BoxError;
 
@@ -38,6 +40,13 @@ pub enum LetterSource {
         /// The record's sequence number.
         sequence: SequenceNumber,
     },
+    /// A stream record without a sequence number, by its stream event id: it
+    /// cannot be named for a retry, so it is dead-lettered, never retried.
+    #[serde(rename_all = "camelCase")]
+    UnpositionedStreamRecord {
+        /// The stream record's event id.
+        event_id: String,
+    },
     /// A queue message a consumer could not consume, by its message id.
     #[serde(rename_all = "camelCase")]
     QueueMessage {
@@ -52,6 +61,9 @@ impl std::fmt::Display for LetterSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LetterSource::StreamRecord { sequence } => write!(f, "stream record {sequence}"),
+            LetterSource::UnpositionedStreamRecord { event_id } => {
+                write!(f, "stream record {event_id} (no sequence number)")
+            }
             LetterSource::QueueMessage {
                 consumer,
                 message_id,
@@ -70,8 +82,55 @@ pub struct DeadLetter {
     pub reason: String,
     /// How many attempts were made.
     pub attempts: u32,
+    /// What identifies the record, kept whatever a queue cuts of the payload.
+    #[serde(default)]
+    pub identity: RecordIdentity,
+    /// The SHA-256 of the full payload (the raw record, or the envelope's JSON),
+    /// in hex, so a cut copy can still be matched with its record.
+    pub payload_sha256: String,
     /// The record.
     pub payload: DeadLetterPayload,
+}
+
+impl DeadLetter {
+    /// A letter for `payload` from `source`; an event's id and type complete
+    /// `identity`, and the payload's hash is taken here, before anything is cut.
+    pub fn new(
+        source: LetterSource,
+        reason: impl Into<String>,
+        attempts: u32,
+        payload: DeadLetterPayload,
+        mut identity: RecordIdentity,
+    ) -> Self {
+        let full = match &payload {
+            DeadLetterPayload::Event { envelope } => {
+                identity
+                    .event_id
+                    .get_or_insert_with(|| envelope.event_id.to_string());
+                identity
+                    .event_type
+                    .get_or_insert_with(|| RecordIdentity::bounded(&envelope.event_type));
+                serde_json::to_string(envelope).unwrap_or_default()
+            }
+            DeadLetterPayload::Raw { raw } => raw.clone(),
+        };
+        Self {
+            source,
+            reason: reason.into(),
+            attempts,
+            identity,
+            payload_sha256: sha256_hex(full.as_bytes()),
+            payload,
+        }
+    }
+}
+
+/// The SHA-256 of `bytes`, in lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// Why a dead letter could not be sent.

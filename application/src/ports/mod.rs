@@ -13,7 +13,7 @@ pub mod store;
 pub use change_feed::{ChangeFeed, FeedError, FeedReport};
 pub use clock::{Clock, SystemClock};
 pub use dead_letter::{
-    DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, LetterSource,
+    sha256_hex, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, LetterSource,
 };
 pub use id_generator::{IdGenerator, RandomIds};
 pub use inbox::{Effect, Inbox, InboxError, InboxOutcome};

@@ -454,14 +454,15 @@ mod tests {
                 event_id: lost.event_id
             }]
         );
-        observed.dead_letters.push(DeadLetter {
-            source: application::ports::LetterSource::StreamRecord {
+        observed.dead_letters.push(DeadLetter::new(
+            application::ports::LetterSource::StreamRecord {
                 sequence: application::SequenceNumber::new("3"),
             },
-            reason: "refused".into(),
-            attempts: 1,
-            payload: DeadLetterPayload::Event { envelope: lost },
-        });
+            "refused",
+            1,
+            DeadLetterPayload::Event { envelope: lost },
+            application::RecordIdentity::default(),
+        ));
         assert_eq!(audit_delivery(&observed), Vec::new());
     }
 
