@@ -30,6 +30,8 @@ pub use errors::DynamoError;
 pub use inbox::DynamoInbox;
 pub use layout::TableLayout;
 pub use store::DynamoStore;
-pub use stream_decode::{decode_lambda_record, decode_streams_record, MissingSequenceNumber};
+pub use stream_decode::{
+    decode_lambda_record, decode_streams_record, Decoded, MissingSequenceNumber,
+};
 pub use stream_relay::{StreamRelay, StreamRelayError, StreamRelayOptions};
 pub use tables::{create_tables, stream_arn, TableError};

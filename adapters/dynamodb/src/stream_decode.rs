@@ -19,6 +19,21 @@ use application::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 use crate::items::outbox_envelope;
 use crate::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
 
+/// What a stream record is to the relay.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every decoded record is a change; boxing it would only add an allocation"
+)]
+pub enum Decoded {
+    /// Not an outbox insert: nothing to relay.
+    Skipped,
+    /// An outbox insert (or a poison one) at its position.
+    Change(ChangeRecord),
+    /// An outbox insert without a sequence number: dead-letter it on its own.
+    Unpositioned(MissingSequenceNumber),
+}
+
 /// An outbox insert that cannot be placed in its shard: no sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("stream record {event_id} has no sequence number")]
@@ -47,13 +62,8 @@ impl MissingSequenceNumber {
     }
 }
 
-/// Decodes a record of a Lambda DynamoDB stream event; `None` when it is not an outbox insert.
-///
-/// # Errors
-/// [`MissingSequenceNumber`] for an outbox insert without a position.
-pub fn decode_lambda_record(
-    record: &EventRecord,
-) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+/// Decodes a record of a Lambda DynamoDB stream event.
+pub fn decode_lambda_record(record: &EventRecord) -> Decoded {
     decode(
         record.event_name == "INSERT",
         record.change.sequence_number.as_deref(),
@@ -63,13 +73,8 @@ pub fn decode_lambda_record(
     )
 }
 
-/// Decodes a record read from the DynamoDB Streams API; `None` when it is not an outbox insert.
-///
-/// # Errors
-/// [`MissingSequenceNumber`] for an outbox insert without a position.
-pub fn decode_streams_record(
-    record: &Record,
-) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+/// Decodes a record read from the DynamoDB Streams API.
+pub fn decode_streams_record(record: &Record) -> Decoded {
     let change = record.dynamodb.as_ref();
     let keys: Item = change
         .and_then(|c| c.keys.clone())
@@ -94,9 +99,9 @@ fn decode(
     event_id: &str,
     keys: &Item,
     image: Item,
-) -> Result<Option<ChangeRecord>, MissingSequenceNumber> {
+) -> Decoded {
     if !inserted || !is_outbox(keys, &image) {
-        return Ok(None);
+        return Decoded::Skipped;
     }
     let identity = identity(keys, &image);
     let raw = if image.is_empty() {
@@ -105,7 +110,7 @@ fn decode(
         serde_json::to_string(&image).unwrap_or_default()
     };
     let Some(sequence) = sequence else {
-        return Err(MissingSequenceNumber {
+        return Decoded::Unpositioned(MissingSequenceNumber {
             event_id: RecordIdentity::bounded(event_id),
             raw,
             identity,
@@ -127,10 +132,10 @@ fn decode(
             },
         }
     };
-    Ok(Some(ChangeRecord {
+    Decoded::Change(ChangeRecord {
         sequence: SequenceNumber::new(sequence),
         content,
-    }))
+    })
 }
 
 /// The keys, event id and type of a record, where they are strings.
@@ -227,19 +232,18 @@ mod tests {
             lambda_record("REMOVE", "102", &image(&event)),
             lambda_record("INSERT", "103", &state),
         ]);
-        let decoded: Vec<_> = batch
-            .records
-            .iter()
-            .map(|r| decode_lambda_record(r).unwrap())
-            .collect();
+        let decoded: Vec<_> = batch.records.iter().map(decode_lambda_record).collect();
         assert_eq!(
             decoded[0],
-            Some(ChangeRecord {
+            Decoded::Change(ChangeRecord {
                 sequence: SequenceNumber::new("100"),
                 content: ChangeContent::Outbox(event),
             })
         );
-        assert_eq!(decoded[1..], [None, None, None]);
+        assert_eq!(
+            decoded[1..],
+            [Decoded::Skipped, Decoded::Skipped, Decoded::Skipped]
+        );
     }
 
     #[test]
@@ -247,7 +251,7 @@ mod tests {
         let mut bad = image(&envelope());
         bad.insert("aggregateVersion".into(), AttributeValue::S("one".into()));
         let batch = lambda_event(vec![lambda_record("INSERT", "7", &bad)]);
-        let Some(ChangeRecord {
+        let Decoded::Change(ChangeRecord {
             sequence,
             content:
                 ChangeContent::Poison {
@@ -255,7 +259,7 @@ mod tests {
                     raw,
                     identity,
                 },
-        }) = decode_lambda_record(&batch.records[0]).unwrap()
+        }) = decode_lambda_record(&batch.records[0])
         else {
             panic!("expected poison");
         };
@@ -279,8 +283,8 @@ mod tests {
     fn a_keys_only_outbox_record_is_poison_and_one_without_a_position_a_letter_of_its_own() {
         let batch = lambda_event(vec![lambda_record("INSERT", "8", &Item::default())]);
         assert!(matches!(
-            decode_lambda_record(&batch.records[0]).unwrap(),
-            Some(ChangeRecord {
+            decode_lambda_record(&batch.records[0]),
+            Decoded::Change(ChangeRecord {
                 content: ChangeContent::Poison { .. },
                 ..
             })
@@ -288,7 +292,9 @@ mod tests {
         let mut record = batch.records[0].clone();
         record.change.new_image = image(&envelope());
         record.change.sequence_number = None;
-        let missing = decode_lambda_record(&record).unwrap_err();
+        let Decoded::Unpositioned(missing) = decode_lambda_record(&record) else {
+            panic!("a record without a position");
+        };
         assert_eq!(missing.event_id, "id-8");
         let letter = missing.into_letter();
         assert_eq!(
@@ -321,8 +327,8 @@ mod tests {
             )
             .build();
         assert_eq!(
-            decode_streams_record(&record).unwrap(),
-            Some(ChangeRecord {
+            decode_streams_record(&record),
+            Decoded::Change(ChangeRecord {
                 sequence: SequenceNumber::new("42"),
                 content: ChangeContent::Outbox(event),
             })

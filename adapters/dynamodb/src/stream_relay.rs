@@ -25,7 +25,7 @@ use application::ports::{ChangeFeed, DeadLetterError, FeedError, FeedReport};
 use application::{BoxError, BusRefused, ChangeRecord, Relay, SequenceNumber, ShardTracker};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, Checkpoints};
-use crate::stream_decode::decode_streams_record;
+use crate::stream_decode::{decode_streams_record, Decoded};
 
 /// How the relay reads its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,9 +268,11 @@ impl StreamRelay {
         let mut positions: Vec<SequenceNumber> = Vec::with_capacity(records.len());
         for record in &records {
             match decode_streams_record(record) {
-                Ok(Some(change)) => changes.push(change),
-                Ok(None) => {}
-                Err(missing) => self.relay.dead_letter_record(missing.into_letter()).await?,
+                Decoded::Change(change) => changes.push(change),
+                Decoded::Skipped => {}
+                Decoded::Unpositioned(missing) => {
+                    self.relay.dead_letter_record(missing.into_letter()).await?;
+                }
             }
             if let Some(sequence) = record
                 .dynamodb

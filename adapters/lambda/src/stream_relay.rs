@@ -15,7 +15,7 @@ use tracing::{info, warn};
 
 use application::ports::DeadLetterError;
 use application::{BusRefused, ChangeRecord, Relay};
-use dynamodb_adapter::decode_lambda_record;
+use dynamodb_adapter::{decode_lambda_record, Decoded};
 
 /// Why a batch could not be relayed at all; Lambda retries the whole batch.
 #[derive(Debug, thiserror::Error)]
@@ -41,10 +41,12 @@ pub async fn relay_stream_batch(
     let mut records: Vec<ChangeRecord> = Vec::with_capacity(event.records.len());
     for record in &event.records {
         match decode_lambda_record(record) {
-            Ok(Some(change)) => records.push(change),
-            Ok(None) => {}
+            Decoded::Change(change) => records.push(change),
+            Decoded::Skipped => {}
             // Poison like any other, but with no position to name: dead-lettered here.
-            Err(missing) => relay.dead_letter_record(missing.into_letter()).await?,
+            Decoded::Unpositioned(missing) => {
+                relay.dead_letter_record(missing.into_letter()).await?;
+            }
         }
     }
     let report = relay.relay(&records).await?;
