@@ -72,6 +72,22 @@ pub enum EnvelopeError {
         /// The one in the envelope.
         actual: String,
     },
+    /// The envelope names a schema version this program does not know for its type.
+    #[error("event {event_type} has schema version {found}, this program reads version {known}")]
+    UnknownSchema {
+        /// The event type.
+        event_type: String,
+        /// The version the envelope names.
+        found: u32,
+        /// The version this program reads.
+        known: u32,
+    },
+    /// An event's aggregate version is 0; events number their aggregate from 1.
+    #[error("event {event_id} has aggregate version 0; events start at version 1")]
+    VersionZero {
+        /// The event.
+        event_id: EventId,
+    },
     /// The payload does not match the event type's schema.
     #[error("event {event_type} v{schema_version} could not be decoded: {source}")]
     Decode {
@@ -136,10 +152,13 @@ impl EventEnvelope {
         AggregateRef::new(&self.aggregate_type, self.aggregate_id)
     }
 
-    /// Decodes the domain event of aggregate `A` carried by this envelope.
+    /// Decodes the domain event of aggregate `A` carried by this envelope: its
+    /// data through the domain's validated types, its schema version the one
+    /// this program reads, its aggregate version at least 1.
     ///
     /// # Errors
-    /// [`EnvelopeError::WrongAggregate`] or [`EnvelopeError::Decode`].
+    /// [`EnvelopeError::WrongAggregate`], [`EnvelopeError::VersionZero`],
+    /// [`EnvelopeError::Decode`] or [`EnvelopeError::UnknownSchema`].
     pub fn decode<A: Aggregate>(&self) -> Result<A::Event, EnvelopeError> {
         if self.aggregate_type != A::TYPE {
             return Err(EnvelopeError::WrongAggregate {
@@ -147,12 +166,26 @@ impl EventEnvelope {
                 actual: self.aggregate_type.clone(),
             });
         }
+        if self.aggregate_version == Version::INITIAL {
+            return Err(EnvelopeError::VersionZero {
+                event_id: self.event_id,
+            });
+        }
         let tagged = serde_json::json!({ "eventType": self.event_type, "data": self.data });
-        serde_json::from_value(tagged).map_err(|source| EnvelopeError::Decode {
-            event_type: self.event_type.clone(),
-            schema_version: self.schema_version,
-            source,
-        })
+        let event: A::Event =
+            serde_json::from_value(tagged).map_err(|source| EnvelopeError::Decode {
+                event_type: self.event_type.clone(),
+                schema_version: self.schema_version,
+                source,
+            })?;
+        if event.schema_version() != self.schema_version {
+            return Err(EnvelopeError::UnknownSchema {
+                event_type: self.event_type.clone(),
+                found: self.schema_version,
+                known: event.schema_version(),
+            });
+        }
+        Ok(event)
     }
 }
 
@@ -226,6 +259,35 @@ mod tests {
         assert!(matches!(
             envelope.decode::<Repair>(),
             Err(EnvelopeError::WrongAggregate { .. })
+        ));
+    }
+
+    #[test]
+    fn an_unknown_schema_version_or_version_zero_is_refused_not_read_as_version_one() {
+        let id = AggregateId::from_uuid(Uuid::from_u128(9));
+        let good = EventEnvelope::wrap::<Repair>(
+            id,
+            Version::new(2),
+            &RepairEvent::WorkStarted {},
+            &context(),
+        )
+        .unwrap();
+        assert!(good.decode::<Repair>().is_ok());
+        let mut future = good.clone();
+        future.schema_version = 99;
+        assert!(matches!(
+            future.decode::<Repair>(),
+            Err(EnvelopeError::UnknownSchema {
+                found: 99,
+                known: 1,
+                ..
+            })
+        ));
+        let mut zero = good;
+        zero.aggregate_version = Version::INITIAL;
+        assert!(matches!(
+            zero.decode::<Repair>(),
+            Err(EnvelopeError::VersionZero { .. })
         ));
     }
 }

@@ -337,3 +337,39 @@ async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_ag
         "an undeliverable dead letter is not dropped"
     );
 }
+
+#[tokio::test]
+async fn a_consumer_trusts_no_envelope_a_rule_breaking_one_is_dead_lettered_without_effect() {
+    let inbox = MemoryInbox::new();
+    let dead_letters = MemoryDeadLetterQueue::new();
+    let consume = ConsumeService::new(
+        Arc::new(inbox.clone()),
+        Arc::new(Invoicing),
+        Arc::new(dead_letters.clone()),
+    );
+    let mut blank_customer = completed(1);
+    blank_customer.data["customer"] = json!("  ");
+    let mut future_schema = completed(2);
+    future_schema.schema_version = 99;
+    let mut version_zero = completed(3);
+    version_zero.aggregate_version = Version::INITIAL;
+    let event = sqs_event(vec![
+        sqs_message("blank", &bridged(&blank_customer)),
+        sqs_message("schema", &bridged(&future_schema)),
+        sqs_message("zero", &bridged(&version_zero)),
+    ]);
+
+    let response = consume_sqs_batch(&consume, &event).await;
+
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(inbox.effects_of("invoicing").is_empty(), "no invoice");
+    let reasons: Vec<String> = dead_letters
+        .letters()
+        .into_iter()
+        .map(|l| l.reason)
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[0].contains("must not be empty"), "{reasons:?}");
+    assert!(reasons[1].contains("schema version 99"), "{reasons:?}");
+    assert!(reasons[2].contains("aggregate version 0"), "{reasons:?}");
+}
