@@ -33,14 +33,18 @@ impl AggregateId {
         Self(uuid)
     }
 
-    /// Parses the textual form.
+    /// Parses the canonical textual form: lowercase, hyphenated, 36 characters.
+    /// Other spellings of the same UUID (uppercase, simple, braced, `urn:uuid:`)
+    /// are refused, so one aggregate has one id on every edge.
     ///
     /// # Errors
-    /// [`IdError::Malformed`] for anything but a UUID.
+    /// [`IdError::Malformed`] for anything else.
     pub fn parse(raw: &str) -> Result<Self, IdError> {
         Uuid::parse_str(raw)
+            .ok()
+            .filter(|uuid| uuid.hyphenated().to_string() == raw)
             .map(Self)
-            .map_err(|_| IdError::Malformed(raw.chars().take(64).collect()))
+            .ok_or_else(|| IdError::Malformed(raw.chars().take(64).collect()))
     }
 }
 
@@ -158,6 +162,21 @@ impl IdempotencyKey {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_aggregate_id_has_one_spelling() {
+        use super::AggregateId;
+        let canonical = "0196a5b2-1c3d-7e4f-8a9b-0c1d2e3f4a5b";
+        assert!(AggregateId::parse(canonical).is_ok());
+        for other in [
+            "0196A5B2-1C3D-7E4F-8A9B-0C1D2E3F4A5B",
+            "0196a5b21c3d7e4f8a9b0c1d2e3f4a5b",
+            "urn:uuid:0196a5b2-1c3d-7e4f-8a9b-0c1d2e3f4a5b",
+            "{0196a5b2-1c3d-7e4f-8a9b-0c1d2e3f4a5b}",
+        ] {
+            assert!(AggregateId::parse(other).is_err(), "{other}");
+        }
+    }
+
     #[test]
     fn an_idempotency_key_deserializes_through_its_rules() {
         use super::IdempotencyKey;

@@ -2,9 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A trimmed, non-empty piece of text of at most [`Text::MAX_CHARS`] characters.
-/// It deserializes through [`Text::parse`], so decoded data obeys the same rules
-/// as a command's input.
+/// A trimmed, non-empty piece of text of at most [`Text::MAX_CHARS`] characters,
+/// free of control characters (but line feed and tab) and of the bidirectional
+/// override and isolate characters that can make text display other than it
+/// reads. It deserializes through [`Text::parse`], so decoded data obeys the
+/// same rules as a command's input.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Text(String);
@@ -17,6 +19,14 @@ pub enum TextError {
     Empty {
         /// The field the text was meant for.
         field: &'static str,
+    },
+    /// A control or bidirectional formatting character.
+    #[error("{field} contains the control character U+{code_point:04X}")]
+    ControlCharacter {
+        /// The field the text was meant for.
+        field: &'static str,
+        /// The character's code point.
+        code_point: u32,
     },
     /// Longer than allowed.
     #[error("{field} is {chars} characters long, the limit is {max}")]
@@ -51,7 +61,20 @@ impl Text {
                 max: Self::MAX_CHARS,
             });
         }
+        if let Some(refused) = trimmed.chars().find(|c| Self::refuses(*c)) {
+            return Err(TextError::ControlCharacter {
+                field,
+                code_point: u32::from(refused),
+            });
+        }
         Ok(Self(trimmed.to_owned()))
+    }
+
+    /// Whether `c` is refused: a control character other than line feed and
+    /// tab, or a bidirectional embedding, override or isolate.
+    fn refuses(c: char) -> bool {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     }
 
     /// The text itself.
@@ -101,6 +124,27 @@ mod tests {
         assert!(serde_json::from_str::<Text>(r#""  ""#).is_err());
         let long = format!("\"{}\"", "x".repeat(Text::MAX_CHARS + 1));
         assert!(serde_json::from_str::<Text>(&long).is_err());
+    }
+
+    #[test]
+    fn control_and_bidirectional_override_characters_are_refused() {
+        for (raw, code_point) in [
+            ("a\u{0}b", 0x0),
+            ("a\u{1b}[31mb", 0x1b),
+            ("a\u{7f}b", 0x7f),
+            ("a\u{202e}b", 0x202e),
+            ("a\u{2066}b", 0x2066),
+        ] {
+            assert_eq!(
+                Text::parse("note", raw),
+                Err(TextError::ControlCharacter {
+                    field: "note",
+                    code_point
+                })
+            );
+        }
+        assert!(Text::parse("note", "line one\nline two\tand a tab").is_ok());
+        assert!(Text::parse("note", "Straße, 東京, مرحبا").is_ok());
     }
 
     #[test]

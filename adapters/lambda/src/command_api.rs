@@ -108,17 +108,21 @@ impl CommandApi {
             .split('/')
             .filter(|s| !s.is_empty())
             .collect();
+        // `/repairs/../orders/{id}` names no resource: dot segments are no route.
+        if segments.iter().any(|s| *s == "." || *s == "..") {
+            return Err(no_route(request.method(), request.uri().path()));
+        }
         if segments
             .first()
             .is_some_and(|first| Some(*first) == stage(request).as_deref())
         {
             segments.remove(0);
         }
-        let body: &[u8] = request.body().as_ref();
+        let body = || json_body(request);
         let method = request.method();
         match (segments.as_slice(), method) {
             (["repairs"], &Method::POST) => {
-                let command = api_request::open_repair(body)?;
+                let command = api_request::open_repair(body()?)?;
                 self.execute::<Repair>(request, Target::New, &command, "repairId")
                     .await
             }
@@ -126,23 +130,23 @@ impl CommandApi {
             (["repairs", id, action], &Method::POST) => {
                 let command = match *action {
                     "start" => domain::repair::RepairCommand::StartWork,
-                    "line-items" => api_request::add_line_item(body)?,
+                    "line-items" => api_request::add_line_item(body()?)?,
                     "complete" => domain::repair::RepairCommand::CompleteRepair,
-                    "cancel" => api_request::cancel_repair(body)?,
+                    "cancel" => api_request::cancel_repair(body()?)?,
                     _ => return Err(no_route(method, request.uri().path())),
                 };
                 self.execute::<Repair>(request, existing(id)?, &command, "repairId")
                     .await
             }
             (["orders"], &Method::POST) => {
-                let command = api_request::place_order(body)?;
+                let command = api_request::place_order(body()?)?;
                 self.execute::<Order>(request, Target::New, &command, "orderId")
                     .await
             }
             (["orders", id], &Method::GET) => self.show::<Order>(id, "orderId").await,
             (["orders", id, action], &Method::POST) => {
                 let command = match *action {
-                    "status" => api_request::change_status(body)?,
+                    "status" => api_request::change_status(body()?)?,
                     "cancel" => domain::order::OrderCommand::CancelOrder,
                     _ => return Err(no_route(method, request.uri().path())),
                 };
@@ -222,6 +226,28 @@ fn no_route(method: &Method, path: &str) -> ApiError {
             path.chars().take(200).collect::<String>()
         ),
     )
+}
+
+/// The body of a request that must carry JSON: its content type says so, or a
+/// 415 `UnsupportedMediaType`.
+fn json_body(request: &Request) -> Result<&[u8], ApiError> {
+    let content_type = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    if !media_type.eq_ignore_ascii_case("application/json") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!(
+                "the body must be application/json, got {:?}",
+                content_type.chars().take(100).collect::<String>()
+            ),
+        ));
+    }
+    Ok(request.body().as_ref())
 }
 
 fn aggregate_id(raw: &str) -> Result<AggregateId, ApiError> {

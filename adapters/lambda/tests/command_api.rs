@@ -340,7 +340,8 @@ async fn every_kind_of_bad_input_is_a_typed_json_error() {
         ),
     ];
     for (method, path, body, status, code) in cases {
-        let (got, value) = api.call_with(method, &path, json!({}), body).await;
+        let headers = json!({"content-type": "application/json"});
+        let (got, value) = api.call_with(method, &path, headers, body).await;
         assert_eq!(
             (got, error_code(&value)),
             (status, code),
@@ -404,7 +405,7 @@ async fn throttling_and_outages_ask_the_client_to_retry() {
             "POST",
             "/repairs",
             "$default",
-            json!({}),
+            json!({"content-type": "application/json"}),
             Some(&body.to_string()),
         ))
         .await;
@@ -435,7 +436,13 @@ async fn a_named_stage_in_the_path_is_not_part_of_the_route() {
     let body = json!({"vehicle": "B", "customer": "A", "description": "d"}).to_string();
     let response = api
         .api
-        .handle(&event("POST", "/repairs", "prod", json!({}), Some(&body)))
+        .handle(&event(
+            "POST",
+            "/repairs",
+            "prod",
+            json!({"content-type": "application/json"}),
+            Some(&body),
+        ))
         .await;
     assert_eq!(response.status(), StatusCode::CREATED);
 }
@@ -533,4 +540,77 @@ async fn a_correlation_id_over_the_limit_or_not_visible_ascii_is_refused_naming_
     let (status, _) = api.call_with("POST", "/repairs", headers, Some(body)).await;
     assert_eq!(status.as_u16(), 201);
     assert_eq!(api.store.outbox()[0].correlation_id, "c".repeat(128));
+}
+
+#[tokio::test]
+async fn a_body_must_be_declared_json_or_it_is_a_415_and_writes_nothing() {
+    let api = Api::new();
+    let body = r#"{"vehicle":"B-1","customer":"Ada","description":"brakes"}"#;
+    for content_type in [
+        json!("text/plain"),
+        json!("application/x-www-form-urlencoded"),
+        Value::Null,
+    ] {
+        let headers = if content_type.is_null() {
+            json!({})
+        } else {
+            json!({ "content-type": content_type })
+        };
+        let (status, value) = api.call_with("POST", "/repairs", headers, Some(body)).await;
+        assert_eq!(
+            (status.as_u16(), error_code(&value)),
+            (415, "UnsupportedMediaType"),
+            "{content_type}"
+        );
+    }
+    assert!(api.store.outbox().is_empty());
+    let headers = json!({"content-type": "Application/JSON; charset=utf-8"});
+    let (status, _) = api.call_with("POST", "/repairs", headers, Some(body)).await;
+    assert_eq!(status.as_u16(), 201, "parameters and case do not matter");
+}
+
+#[tokio::test]
+async fn dot_segments_route_nowhere_and_ids_have_one_spelling() {
+    let api = Api::new();
+    let (_, placed) = api
+        .call(
+            "POST",
+            "/orders",
+            Some(json!({"customer": "Ada", "items": [{"sku": "A", "quantity": 1, "unitPriceCents": 100}]})),
+        )
+        .await;
+    let id = placed["orderId"].as_str().unwrap().to_owned();
+    let (status, _) = api.call("GET", &format!("/orders/{id}"), None).await;
+    assert_eq!(status.as_u16(), 200);
+    let (status, value) = api
+        .call("GET", &format!("/repairs/../orders/{id}"), None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), error_code(&value)),
+        (404, "RouteNotFound")
+    );
+    let simple = id.replace('-', "");
+    for other in [id.to_uppercase(), simple, format!("urn:uuid:{id}")] {
+        let (status, value) = api.call("GET", &format!("/orders/{other}"), None).await;
+        assert_eq!(
+            (status.as_u16(), error_code(&value)),
+            (400, "InvalidInput"),
+            "{other}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn text_with_control_or_bidi_override_characters_is_refused() {
+    let api = Api::new();
+    for customer in ["Ada\u{0}", "Ada\u{1b}[2J", "\u{202e}adA"] {
+        let body = json!({"vehicle": "B-1", "customer": customer, "description": "brakes"});
+        let (status, value) = api.call("POST", "/repairs", Some(body)).await;
+        assert_eq!(
+            (status.as_u16(), error_code(&value)),
+            (400, "InvalidInput"),
+            "{customer:?}"
+        );
+    }
+    assert!(api.store.outbox().is_empty());
 }
