@@ -49,6 +49,20 @@ pub struct Relay {
     dead_letters: Arc<dyn DeadLetterQueue>,
 }
 
+/// `records` without the repeats of an event id: the same stream record twice in
+/// one batch is relayed once. Dropping the later copy is safe: if the first
+/// fails, the relay stops there and the whole rest comes again.
+fn without_repeats(records: &[ChangeRecord]) -> Vec<&ChangeRecord> {
+    let mut seen = HashSet::new();
+    records
+        .iter()
+        .filter(|record| match &record.content {
+            ChangeContent::Outbox(envelope) => seen.insert(envelope.event_id),
+            ChangeContent::Poison { .. } => true,
+        })
+        .collect()
+}
+
 /// An outbox record on its way to the bus.
 type Pending<'r> = (&'r SequenceNumber, &'r EventEnvelope);
 
@@ -67,10 +81,11 @@ impl Relay {
     /// [`BusRefused`] when the bus refuses the publisher itself.
     pub async fn relay(&self, records: &[ChangeRecord]) -> Result<RelayReport, BusRefused> {
         let limits = self.publisher.limits();
+        let records = without_repeats(records);
         let mut report = RelayReport::default();
         let mut next = 0;
         while next < records.len() {
-            let record = &records[next];
+            let record = records[next];
             let letter = match &record.content {
                 ChangeContent::Poison {
                     reason,
@@ -135,13 +150,13 @@ impl Relay {
     /// one call: within `limits`, no poison or oversized record, one event per aggregate.
     fn next_batch<'r>(
         &self,
-        records: &'r [ChangeRecord],
+        records: &[&'r ChangeRecord],
         limits: &BatchLimits,
     ) -> Vec<Pending<'r>> {
         let mut seen = HashSet::new();
         let mut bytes = 0;
         let mut batch = Vec::new();
-        for record in records {
+        for record in records.iter().copied() {
             let ChangeContent::Outbox(envelope) = &record.content else {
                 break;
             };
@@ -411,6 +426,28 @@ mod tests {
         let relay = Relay::new(Arc::new(publisher), Arc::new(dlq));
         let refused = relay.relay(&[outbox(1, 1, 1), outbox(2, 2, 1)]).await;
         assert!(refused.unwrap_err().to_string().contains("no such bus"));
+    }
+
+    #[tokio::test]
+    async fn the_same_record_twice_in_one_batch_is_published_once() {
+        let published = Arc::new(Mutex::new(Vec::new()));
+        let seen = published.clone();
+        let mut publisher = publisher();
+        publisher.expect_publish().returning(move |events| {
+            seen.lock()
+                .unwrap()
+                .extend(events.iter().map(|e| e.event_id));
+            Ok(vec![PublishOutcome::Published; events.len()])
+        });
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let twice = outbox(1, 1, 1);
+        let report = relay
+            .relay(&[twice.clone(), outbox(2, 2, 1), twice])
+            .await
+            .unwrap();
+        assert_eq!(report.published, 2);
+        let published = published.lock().unwrap();
+        assert_eq!(published.len(), 2, "{published:?}");
     }
 
     #[tokio::test]
