@@ -4,126 +4,26 @@
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
 
+mod fixtures;
+
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::sqs::SqsEvent;
 use serde_json::{json, Value};
-use uuid::Uuid;
+
+use fixtures::{
+    bridged, completed, envelope, outbox_image, sqs_event, sqs_message, stream_event, stream_record,
+};
 
 use application::ports::{DeadLetterPayload, LetterSource};
 use application::reactions::Invoicing;
-use application::{
-    AggregateId, AggregateRef, ConsumeService, EventEnvelope, EventId, EventSources, Relay,
-    SequenceNumber, Traceparent,
-};
+use application::{ConsumeService, EventEnvelope, EventSources, Relay, SequenceNumber};
 use domain::Version;
-use dynamodb_adapter::items::outbox_item;
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch};
 use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryInbox};
 use simulation::faults::{
     DeadLetterFault, FaultyDeadLetters, FaultyInbox, FaultyPublisher, InboxFault, PublisherFault,
 };
-
-fn envelope(aggregate: u128, version: u64, event_type: &str, data: Value) -> EventEnvelope {
-    let aggregate_id = AggregateId::from_uuid(Uuid::from_u128(aggregate));
-    EventEnvelope {
-        event_id: EventId::derive(
-            &AggregateRef::new("Repair", aggregate_id),
-            Version::new(version),
-        ),
-        event_type: event_type.into(),
-        schema_version: 1,
-        aggregate_type: "Repair".into(),
-        aggregate_id,
-        aggregate_version: Version::new(version),
-        occurred_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-        correlation_id: format!("corr-{aggregate}"),
-        causation_id: "req".into(),
-        traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
-        data,
-    }
-}
-
-fn completed(aggregate: u128) -> EventEnvelope {
-    envelope(
-        aggregate,
-        4,
-        "RepairCompleted",
-        json!({"vehicle": "B-1", "customer": "Ada", "totalCents": 4999}),
-    )
-}
-
-/// A DynamoDB stream record in the documented Lambda shape.
-fn stream_record(sequence: u64, event_name: &str, image: Value) -> Value {
-    json!({
-        "eventID": format!("id-{sequence}"),
-        "eventName": event_name,
-        "eventVersion": "1.1",
-        "eventSource": "aws:dynamodb",
-        "awsRegion": "us-east-1",
-        "dynamodb": {
-            "ApproximateCreationDateTime": 1_700_000_000,
-            "Keys": { "pk": image["pk"].clone(), "sk": image["sk"].clone() },
-            "NewImage": image,
-            "SequenceNumber": sequence.to_string(),
-            "SizeBytes": 100,
-            "StreamViewType": "NEW_IMAGE"
-        },
-        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/workshop/stream/2024-01-01T00:00:00.000"
-    })
-}
-
-fn outbox_image(event: &EventEnvelope) -> Value {
-    let item = outbox_item(event, Duration::from_secs(3600)).unwrap();
-    serde_json::to_value(serde_dynamo::Item::from(item)).unwrap()
-}
-
-fn stream_event(records: Vec<Value>) -> Event {
-    serde_json::from_value(json!({ "Records": records })).expect("a documented stream event parses")
-}
-
-/// An SQS message carrying `body`, in the documented Lambda shape.
-fn sqs_message(id: &str, body: &str) -> Value {
-    json!({
-        "messageId": id,
-        "receiptHandle": format!("handle-{id}"),
-        "body": body,
-        "attributes": {
-            "ApproximateReceiveCount": "2",
-            "SentTimestamp": "1545082649183",
-            "SenderId": "AIDAIENQZJOLO23YVJ4VO",
-            "ApproximateFirstReceiveTimestamp": "1545082649185"
-        },
-        "messageAttributes": {},
-        "md5OfBody": "e4e68fb7bd0e697a0ae8f1bb342846b3",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:invoicing",
-        "awsRegion": "us-east-1"
-    })
-}
-
-/// What EventBridge puts in the queue: the event with the envelope as `detail`.
-fn bridged(event: &EventEnvelope) -> String {
-    json!({
-        "version": "0",
-        "id": Uuid::from_u128(77).to_string(),
-        "detail-type": event.event_type,
-        "source": "carworkshop.outbox",
-        "account": "123456789012",
-        "time": "2023-11-14T22:13:20Z",
-        "region": "us-east-1",
-        "resources": [],
-        "detail": event
-    })
-    .to_string()
-}
-
-fn sqs_event(messages: Vec<Value>) -> SqsEvent {
-    serde_json::from_value(json!({ "Records": messages })).expect("a documented SQS event parses")
-}
 
 #[tokio::test]
 async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison() {

@@ -5,6 +5,9 @@
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
 
+mod fixtures;
+
+use fixtures::raw_event;
 use std::sync::Arc;
 
 use lambda_http::http::StatusCode;
@@ -26,42 +29,6 @@ fn event(
 ) -> lambda_http::Request {
     lambda_adapter::http_event::request_from_event(raw_event(method, path, stage, headers, body))
         .expect("a documented v2 event is read")
-}
-
-/// An HTTP API (payload 2.0) event as AWS documents it.
-fn raw_event(method: &str, path: &str, stage: &str, headers: Value, body: Option<&str>) -> Value {
-    let raw_path = if stage == "$default" {
-        path.to_owned()
-    } else {
-        format!("/{stage}{path}")
-    };
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": raw_path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "api-id",
-            "domainName": "id.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "id",
-            "http": {
-                "method": method,
-                "path": raw_path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "192.0.2.1",
-                "userAgent": "agent"
-            },
-            "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
-            "routeKey": "$default",
-            "stage": stage,
-            "time": "12/Mar/2020:19:03:58 +0000",
-            "timeEpoch": 1583348638390_u64
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
 }
 
 struct Api {
