@@ -3,7 +3,8 @@
 # It installs moto (PyPI) when missing, starts it on a free loopback port for the
 # contract suite (MOTO_ENDPOINT), and stops it on exit. dynoxide runs inside the
 # tests themselves. Property-test cases: PROPTEST_CASES (memory, default 2000) and
-# DYNOXIDE_PROPTEST_CASES (dynoxide, default 200).
+# DYNOXIDE_PROPTEST_CASES (dynoxide, default 200); generated inputs at the edges:
+# GENERATED_CASES (default 2000 per edge).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
