@@ -8,12 +8,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use application::{AggregateId, EventEnvelope, IdempotencyRecord, StateRecord};
+use application::{AggregateId, EventEnvelope, EventSources, IdempotencyRecord, StateRecord};
 use domain::Version;
 
 use crate::layout::{
     aggregate_pk, outbox_sk, request_pk, ENTITY_OUTBOX, ENTITY_REQUEST, ENTITY_STATE, ENTITY_TYPE,
-    EXPIRES_AT, PK, SK, STATE_SK,
+    EVENT_SOURCE, EXPIRES_AT, PK, SK, STATE_SK,
 };
 
 /// An attribute map as the SDK takes it.
@@ -91,7 +91,11 @@ pub fn state_record(item: Attributes) -> Result<StateRecord, ItemError> {
 
 /// The outbox item of `envelope`: the envelope's attributes, its keys, `entityType`
 /// and a TTL `retention` after the event occurred.
-pub fn outbox_item(envelope: &EventEnvelope, retention: Duration) -> Result<Attributes, ItemError> {
+pub fn outbox_item(
+    envelope: &EventEnvelope,
+    retention: Duration,
+    sources: &EventSources,
+) -> Result<Attributes, ItemError> {
     let error = |source| ItemError {
         item: format!("event {}", envelope.event_id),
         source,
@@ -112,6 +116,10 @@ pub fn outbox_item(envelope: &EventEnvelope, retention: Duration) -> Result<Attr
     item.insert(
         EXPIRES_AT.to_owned(),
         AttributeValue::N(expiry(envelope.occurred_at, retention).to_string()),
+    );
+    item.insert(
+        EVENT_SOURCE.to_owned(),
+        AttributeValue::S(sources.source_of(&envelope.aggregate_type).to_owned()),
     );
     Ok(item)
 }
@@ -200,7 +208,7 @@ mod tests {
     #[test]
     fn an_outbox_item_round_trips_and_carries_keys_and_ttl() {
         let event = envelope();
-        let item = outbox_item(&event, Duration::from_secs(60)).unwrap();
+        let item = outbox_item(&event, Duration::from_secs(60), &EventSources::default()).unwrap();
         assert_eq!(item[ENTITY_TYPE].as_s().unwrap(), ENTITY_OUTBOX);
         assert_eq!(item[SK].as_s().unwrap(), "EVENT#00000000000000000003");
         assert_eq!(item[EXPIRES_AT].as_n().unwrap(), "1700000060");
@@ -244,7 +252,12 @@ mod tests {
 
     #[test]
     fn an_item_of_the_wrong_shape_is_an_error_not_a_panic() {
-        let mut item = outbox_item(&envelope(), Duration::from_secs(60)).unwrap();
+        let mut item = outbox_item(
+            &envelope(),
+            Duration::from_secs(60),
+            &EventSources::default(),
+        )
+        .unwrap();
         item.insert("aggregateVersion".into(), AttributeValue::S("three".into()));
         assert!(outbox_envelope(item).is_err());
         let mut state = Attributes::new();

@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use application::{AggregateRef, IdempotencyKey};
+use application::{AggregateRef, EventSources, IdempotencyKey};
 use domain::Version;
 
 /// The partition key attribute.
@@ -22,6 +22,8 @@ pub const SK: &str = "sk";
 pub const ENTITY_TYPE: &str = "entityType";
 /// The TTL attribute (epoch seconds).
 pub const EXPIRES_AT: &str = "expiresAt";
+/// An outbox item's `source` for the bus (what EventBridge Pipes publishes as `Source`).
+pub const EVENT_SOURCE: &str = "eventSource";
 /// The version attribute of a state item, the one the commit's condition reads.
 pub const VERSION: &str = "version";
 
@@ -53,6 +55,9 @@ pub struct TableLayout {
     pub outbox_retention: Duration,
     /// How long a repeated idempotency key returns the first result.
     pub request_retention: Duration,
+    /// The `source` each outbox item carries as `eventSource`, so a pipe can
+    /// publish it as the Lambda relay would.
+    pub sources: EventSources,
 }
 
 impl TableLayout {
@@ -70,6 +75,7 @@ impl TableLayout {
             outbox_table: None,
             outbox_retention: Self::DEFAULT_OUTBOX_RETENTION,
             request_retention: Self::DEFAULT_REQUEST_RETENTION,
+            sources: EventSources::default(),
         }
     }
 

@@ -72,7 +72,8 @@ impl DynamoStore {
         };
         actions.push(action(state_put)?);
         for envelope in &write.outbox {
-            let item = outbox_item(envelope, self.layout.outbox_retention).map_err(failed)?;
+            let item = outbox_item(envelope, self.layout.outbox_retention, &self.layout.sources)
+                .map_err(failed)?;
             actions.push(action(put(self.layout.outbox_table(), item, MUST_BE_NEW))?);
         }
         if let Some(request) = &write.request {

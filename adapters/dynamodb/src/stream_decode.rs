@@ -216,9 +216,13 @@ mod tests {
     }
 
     fn image(envelope: &EventEnvelope) -> Item {
-        outbox_item(envelope, Duration::from_secs(60))
-            .unwrap()
-            .into()
+        outbox_item(
+            envelope,
+            Duration::from_secs(60),
+            &application::EventSources::default(),
+        )
+        .unwrap()
+        .into()
     }
 
     #[test]
@@ -309,7 +313,12 @@ mod tests {
     #[test]
     fn a_streams_api_record_decodes_like_a_lambda_one() {
         let event = envelope();
-        let item = outbox_item(&event, Duration::from_secs(60)).unwrap();
+        let item = outbox_item(
+            &event,
+            Duration::from_secs(60),
+            &application::EventSources::default(),
+        )
+        .unwrap();
         let image = item
             .into_iter()
             .map(|(name, value)| {

@@ -1,15 +1,21 @@
 //! A consumer on Lambda: EventBridge events delivered by SQS in, `batchItemFailures` out.
 //!
-//! Each message body is the EventBridge event whose `detail` is the outbox
-//! envelope. The adapter only reads the message; the consume use case applies
-//! the effect once (inbox), or dead-letters what can never be consumed, and the
-//! response names the messages it could not acknowledge, for redelivery.
+//! Each message body is an EventBridge event whose `detail` is the outbox event
+//! in one of two shapes, whichever relay published it: the envelope itself (the
+//! Lambda or self-hosted relay), or the DynamoDB stream record whose new image is
+//! the outbox item (EventBridge Pipes). The adapter only reads the message; the
+//! consume use case applies the effect once (inbox), or dead-letters what can
+//! never be consumed, and the response names the messages it could not
+//! acknowledge, for redelivery.
 
+use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
 use tracing::{info, info_span, warn, Instrument};
 
 use application::{ConsumeService, Delivery, DeliveryContent, EventEnvelope};
+use dynamodb_adapter::items::outbox_envelope;
 
 /// Consumes every message of `event`; the response names those to deliver again.
 pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> SqsBatchResponse {
@@ -43,11 +49,26 @@ pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> Sq
     response
 }
 
+/// The outbox envelope in an event's `detail`: a DynamoDB stream record (from
+/// EventBridge Pipes) is read through its new image, anything else as the envelope.
+fn outbox_event(detail: Value) -> Result<EventEnvelope, String> {
+    if detail.get("dynamodb").is_some() {
+        let record: EventRecord = serde_json::from_value(detail)
+            .map_err(|error| format!("a stream record that does not read: {error}"))?;
+        return outbox_envelope(record.change.new_image)
+            .map_err(|error| format!("a stream record whose image is no outbox item: {error}"));
+    }
+    serde_json::from_value(detail).map_err(|error| error.to_string())
+}
+
 /// Reads an SQS message as a delivery of an outbox event, or of something unreadable.
 fn delivery(message: &SqsMessage) -> Delivery {
     let body = message.body.as_deref().unwrap_or_default();
-    let content = match serde_json::from_str::<EventBridgeEvent<EventEnvelope>>(body) {
-        Ok(event) => DeliveryContent::Event(event.detail),
+    let content = match serde_json::from_str::<EventBridgeEvent<Value>>(body)
+        .map_err(|error| error.to_string())
+        .and_then(|event| outbox_event(event.detail))
+    {
+        Ok(envelope) => DeliveryContent::Event(envelope),
         Err(error) => DeliveryContent::Unreadable {
             reason: format!("not an EventBridge event of an outbox envelope: {error}"),
             raw: body.to_owned(),

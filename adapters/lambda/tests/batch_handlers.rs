@@ -12,7 +12,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use fixtures::{
-    bridged, completed, envelope, outbox_image, sqs_event, sqs_message, stream_event, stream_record,
+    bridged, completed, envelope, outbox_image, piped, sqs_event, sqs_message, stream_event,
+    stream_record,
 };
 
 use application::ports::{DeadLetterPayload, LetterSource};
@@ -272,4 +273,80 @@ async fn a_consumer_trusts_no_envelope_a_rule_breaking_one_is_dead_lettered_with
     assert!(reasons[0].contains("must not be empty"), "{reasons:?}");
     assert!(reasons[1].contains("schema version 99"), "{reasons:?}");
     assert!(reasons[2].contains("aggregate version 0"), "{reasons:?}");
+}
+
+#[tokio::test]
+async fn every_consumer_gets_the_same_effect_from_the_lambda_relay_and_from_a_pipe() {
+    use application::envelope::EventContext;
+    use application::{reactions, AggregateId};
+    use domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
+    use domain::{Money, Text};
+
+    let context = EventContext {
+        occurred_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+        correlation_id: "corr".into(),
+        causation_id: "req".into(),
+        traceparent: application::Traceparent::root(
+            uuid::Uuid::from_u128(1),
+            uuid::Uuid::from_u128(2),
+        ),
+    };
+    let order = AggregateId::from_uuid(uuid::Uuid::from_u128(40));
+    let placed = OrderEvent::OrderPlaced {
+        customer: Text::parse("c", "Ada").unwrap(),
+        items: vec![OrderLine {
+            sku: Text::parse("s", "A").unwrap(),
+            quantity: Quantity::new(2).unwrap(),
+            unit_price_cents: Money::from_cents(450).unwrap(),
+        }],
+        total_cents: Money::from_cents(900).unwrap(),
+    };
+    let moved = OrderEvent::OrderStatusChanged {
+        from: OrderStatus::Accepted,
+        to: OrderStatus::Preparing,
+    };
+    let events = vec![
+        completed(30),
+        EventEnvelope::wrap::<Order>(order, Version::new(1), &placed, &context).unwrap(),
+        EventEnvelope::wrap::<Order>(order, Version::new(2), &moved, &context).unwrap(),
+    ];
+    for reaction in reactions::all() {
+        let mut effects = Vec::new();
+        for shape in ["lambda relay", "pipe"] {
+            let inbox = MemoryInbox::new();
+            let dead_letters = MemoryDeadLetterQueue::new();
+            let consume = ConsumeService::new(
+                Arc::new(inbox.clone()),
+                Arc::clone(&reaction),
+                Arc::new(dead_letters.clone()),
+            );
+            let messages = events
+                .iter()
+                .enumerate()
+                .map(|(n, event)| {
+                    let body = match shape {
+                        "pipe" => piped(event, 500 + n as u64),
+                        _ => bridged(event),
+                    };
+                    sqs_message(&format!("m{n}"), &body)
+                })
+                .collect();
+            let response = consume_sqs_batch(&consume, &sqs_event(messages)).await;
+            assert!(response.batch_item_failures.is_empty(), "{response:?}");
+            assert!(
+                dead_letters.letters().is_empty(),
+                "{} ({shape}): {:?}",
+                reaction.name(),
+                dead_letters.letters()
+            );
+            effects.push(inbox.effects_of(reaction.name()));
+        }
+        assert!(!effects[0].is_empty(), "{} has an effect", reaction.name());
+        assert_eq!(
+            effects[0],
+            effects[1],
+            "{}: one effect whichever relay",
+            reaction.name()
+        );
+    }
 }

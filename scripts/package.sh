@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds every Lambda function as a `bootstrap` zip for provided.al2023 on arm64,
+# offline, with cargo-lambda (PyPI; it brings its own zig). The zips land in
+# target/lambda/<function>/bootstrap.zip, where template.yaml's CodeUri points.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_LAMBDA_VERSION="1.9.2"
+FUNCTIONS=(command-api outbox-relay invoicing customer-notification shipping restaurant-notification order-tracking)
+
+if ! command -v cargo-lambda >/dev/null 2>&1; then
+  echo "==> pip install cargo-lambda==${CARGO_LAMBDA_VERSION}"
+  python3 -m pip install --quiet "cargo-lambda==${CARGO_LAMBDA_VERSION}"
+fi
+
+args=()
+for function in "${FUNCTIONS[@]}"; do
+  args+=(--bin "$function")
+done
+echo "==> cargo lambda build --release --arm64 --output-format zip"
+cargo lambda build --release --arm64 --output-format zip --locked -p bootstrap "${args[@]}"
+
+for function in "${FUNCTIONS[@]}"; do
+  zip="target/lambda/${function}/bootstrap.zip"
+  [[ -f "$zip" ]] || { echo "package: ${zip} was not built" >&2; exit 1; }
+  printf '%-26s %8d bytes\n' "$function" "$(stat -c %s "$zip")"
+done
