@@ -305,7 +305,7 @@ async fn every_consumer_gets_the_same_effect_from_the_lambda_relay_and_from_a_pi
         from: OrderStatus::Accepted,
         to: OrderStatus::Preparing,
     };
-    let events = vec![
+    let events = [
         completed(30),
         EventEnvelope::wrap::<Order>(order, Version::new(1), &placed, &context).unwrap(),
         EventEnvelope::wrap::<Order>(order, Version::new(2), &moved, &context).unwrap(),
