@@ -90,14 +90,58 @@ impl CommandApiConfig {
     /// [`ConfigError`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
-        let mut layout = TableLayout::single_table(vars.required("TABLE_NAME")?);
-        if let Some(outbox) = vars.optional("OUTBOX_TABLE_NAME")? {
+        let mut layout = TableLayout::single_table(vars.required(TABLE_NAME)?);
+        if let Some(outbox) = vars.optional(OUTBOX_TABLE_NAME)? {
             if outbox != layout.table {
                 layout = layout.with_outbox_table(outbox);
             }
         }
         Ok(Self { layout })
     }
+}
+
+/// The environment variables a function reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Variables {
+    /// Those it cannot start without.
+    pub required: &'static [&'static str],
+    /// Those it reads when given.
+    pub optional: &'static [&'static str],
+}
+
+/// The main table (state, outbox, idempotency records) or a consumer's inbox table.
+pub const TABLE_NAME: &str = "TABLE_NAME";
+/// A separate outbox table.
+pub const OUTBOX_TABLE_NAME: &str = "OUTBOX_TABLE_NAME";
+/// The bus the relay publishes to.
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// One `Source` for every event, instead of one per aggregate type.
+pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+/// The dead-letter queue's URL.
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+
+impl CommandApiConfig {
+    /// What `command-api` reads.
+    pub const VARIABLES: Variables = Variables {
+        required: &[TABLE_NAME],
+        optional: &[OUTBOX_TABLE_NAME],
+    };
+}
+
+impl RelayConfig {
+    /// What `outbox-relay` reads.
+    pub const VARIABLES: Variables = Variables {
+        required: &[EVENT_BUS_NAME, DEAD_LETTER_QUEUE_URL],
+        optional: &[EVENT_SOURCE],
+    };
+}
+
+impl ConsumerConfig {
+    /// What every consumer reads.
+    pub const VARIABLES: Variables = Variables {
+        required: &[TABLE_NAME, DEAD_LETTER_QUEUE_URL],
+        optional: &[],
+    };
 }
 
 /// The outbox relay's configuration.
@@ -127,11 +171,11 @@ impl RelayConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
         Ok(Self {
-            event_bus_name: vars.required("EVENT_BUS_NAME")?,
+            event_bus_name: vars.required(EVENT_BUS_NAME)?,
             sources: vars
-                .optional("EVENT_SOURCE")?
+                .optional(EVENT_SOURCE)?
                 .map_or_else(EventSources::default, EventSources::single),
-            dead_letter_queue_url: vars.queue_url("DEAD_LETTER_QUEUE_URL")?,
+            dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,
         })
     }
 }
@@ -161,8 +205,8 @@ impl ConsumerConfig {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
         Ok(Self {
-            table_name: vars.required("TABLE_NAME")?,
-            dead_letter_queue_url: vars.queue_url("DEAD_LETTER_QUEUE_URL")?,
+            table_name: vars.required(TABLE_NAME)?,
+            dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,
         })
     }
 }

@@ -1,0 +1,205 @@
+//! `template.yaml` held against the code: every consumer's rule pattern is its
+//! reaction's declared subscription, every function runs the binary it names,
+//! and its environment is exactly what that binary reads.
+
+// A panic is how these tests fail.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+
+use serde_yaml::Value;
+
+use application::{reactions, EventSources};
+use bootstrap::lambda::config::{CommandApiConfig, ConsumerConfig, RelayConfig, Variables};
+
+fn template() -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn resource<'t>(template: &'t Value, name: &str) -> &'t Value {
+    template["Resources"]
+        .get(name)
+        .unwrap_or_else(|| panic!("template.yaml has no resource {name}"))
+}
+
+/// `customer-notification` → `CustomerNotification`.
+fn pascal(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn resources_of_type<'t>(template: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"].as_str() == Some(kind))
+        .map(|(name, r)| (name.as_str().unwrap(), r))
+        .collect()
+}
+
+#[test]
+fn each_consumer_rule_routes_exactly_its_reactions_declared_subscription() {
+    let template = template();
+    let sources = EventSources::default();
+    let mut expected_rules = BTreeSet::new();
+    for reaction in reactions::all() {
+        let name = format!("{}Rule", pascal(reaction.name()));
+        let rule = resource(&template, &name);
+        let pattern: serde_json::Value =
+            serde_json::to_value(&rule["Properties"]["EventPattern"]).unwrap();
+        assert_eq!(
+            pattern,
+            reaction.subscription().event_pattern(&sources),
+            "{name} routes what {} subscribes to",
+            reaction.name()
+        );
+        expected_rules.insert(name);
+    }
+    let rules: BTreeSet<String> = resources_of_type(&template, "AWS::Events::Rule")
+        .into_iter()
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert_eq!(rules, expected_rules, "a rule per consumer and no other");
+}
+
+/// The variable names a function's template sets.
+fn environment(function: &Value) -> BTreeSet<String> {
+    function["Properties"]["Environment"]["Variables"]
+        .as_mapping()
+        .map(|vars| {
+            vars.keys()
+                .map(|k| k.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn assert_reads_exactly(name: &str, function: &Value, binary: &str, variables: Variables) {
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some(binary),
+        "{name} runs {binary}"
+    );
+    assert_eq!(
+        function["Metadata"]["BuildMethod"].as_str(),
+        Some("rust-cargolambda")
+    );
+    let set = environment(function);
+    let required: BTreeSet<String> = variables.required.iter().map(|v| (*v).to_owned()).collect();
+    let known: BTreeSet<String> = variables
+        .required
+        .iter()
+        .chain(variables.optional)
+        .map(|v| (*v).to_owned())
+        .collect();
+    assert!(
+        set.is_superset(&required),
+        "{name} sets {required:?}, has {set:?}"
+    );
+    assert!(
+        set.is_subset(&known),
+        "{name} sets only what {binary} reads: {set:?}"
+    );
+}
+
+#[test]
+fn every_function_runs_its_binary_with_exactly_the_variables_it_reads() {
+    let template = template();
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    assert_eq!(
+        functions.len(),
+        2 + reactions::all().len(),
+        "API, relay, consumers"
+    );
+    assert_reads_exactly(
+        "CommandApiFunction",
+        resource(&template, "CommandApiFunction"),
+        "command-api",
+        CommandApiConfig::VARIABLES,
+    );
+    assert_reads_exactly(
+        "OutboxRelayFunction",
+        resource(&template, "OutboxRelayFunction"),
+        "outbox-relay",
+        RelayConfig::VARIABLES,
+    );
+    for reaction in reactions::all() {
+        let name = format!("{}Function", pascal(reaction.name()));
+        assert_reads_exactly(
+            &name,
+            resource(&template, &name),
+            reaction.name(),
+            ConsumerConfig::VARIABLES,
+        );
+    }
+}
+
+#[test]
+fn both_relays_filter_outbox_inserts_and_never_retry_forever() {
+    let template = template();
+    let mapping = &resource(&template, "OutboxRelayMapping")["Properties"];
+    let pipe = &resource(&template, "OutboxPipe")["Properties"]["SourceParameters"];
+    let filter = |value: &Value| -> serde_json::Value {
+        serde_json::from_str(
+            value["FilterCriteria"]["Filters"][0]["Pattern"]
+                .as_str()
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    let outbox_inserts = serde_json::json!({
+        "eventName": ["INSERT"],
+        "dynamodb": {"NewImage": {"entityType": {"S": ["OUTBOX"]}}}
+    });
+    assert_eq!(filter(mapping), outbox_inserts);
+    assert_eq!(filter(pipe), outbox_inserts);
+    let stream = &pipe["DynamoDBStreamParameters"];
+    for retries in [
+        &mapping["MaximumRetryAttempts"],
+        &stream["MaximumRetryAttempts"],
+    ] {
+        assert!(
+            retries.as_i64().is_some_and(|n| (0..=100).contains(&n)),
+            "finite retries"
+        );
+    }
+    for age in [
+        &mapping["MaximumRecordAgeInSeconds"],
+        &stream["MaximumRecordAgeInSeconds"],
+    ] {
+        assert!(
+            age.as_i64().is_some_and(|s| s > 0 && s < 86_400),
+            "a record age under the stream's 24 h"
+        );
+    }
+    assert_eq!(mapping["ParallelizationFactor"].as_i64(), Some(1));
+    assert_eq!(mapping["BisectBatchOnFunctionError"].as_bool(), Some(true));
+    assert_eq!(
+        stream["OnPartialBatchItemFailure"].as_str(),
+        Some("AUTOMATIC_BISECT")
+    );
+    assert_eq!(
+        mapping["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+}
+
+#[test]
+fn no_policy_grants_a_wildcard_action() {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml"),
+    )
+    .unwrap();
+    for line in text.lines().filter(|l| l.contains("Action")) {
+        assert!(!line.contains('*'), "a wildcard action: {line}");
+    }
+}
