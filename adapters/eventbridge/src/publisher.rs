@@ -85,7 +85,9 @@ impl EventBridgePublisher {
     }
 
     /// The entry of `event`: `Source` by aggregate type, `DetailType` the event
-    /// type, `Detail` the whole envelope, `Time` when it occurred.
+    /// type, `Detail` the whole envelope, `Time` when it occurred, `TraceHeader`
+    /// the command's trace in X-Ray format, so one trace spans API → table →
+    /// relay → bus → consumer.
     fn entry(&self, event: &EventEnvelope) -> Result<PutEventsRequestEntry, serde_json::Error> {
         Ok(PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus_name)
@@ -93,6 +95,7 @@ impl EventBridgePublisher {
             .detail_type(&event.event_type)
             .detail(serde_json::to_string(event)?)
             .time(DateTime::from_secs(event.occurred_at.unix_timestamp()))
+            .trace_header(event.traceparent.to_xray())
             .build())
     }
 
@@ -498,9 +501,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn entries_carry_bus_source_type_time_and_the_envelope() {
+    async fn entries_carry_bus_source_type_time_trace_and_the_envelope() {
         let repair = event(1, 1);
         let envelope = serde_json::to_string(&repair).unwrap();
+        let trace = repair.traceparent.to_xray();
+        assert!(trace.starts_with("Root=1-"), "{trace}");
         let check = mock!(Client::put_events)
             .match_requests(move |request| {
                 let entry = &request.entries()[0];
@@ -509,6 +514,7 @@ mod tests {
                     && entry.detail_type() == Some("RepairCompleted")
                     && entry.detail() == Some(envelope.as_str())
                     && entry.time() == Some(&DateTime::from_secs(1_700_000_000))
+                    && entry.trace_header() == Some(trace.as_str())
             })
             .then_output(|| response(vec![ok("e1")]));
         let client = mock_client!(aws_sdk_eventbridge, RuleMode::Sequential, [&check]);

@@ -30,7 +30,8 @@ pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> Sq
                 consumer = consume.name(),
                 event_id = %event.event_id,
                 event_type = %event.event_type,
-                correlation_id = %event.correlation_id
+                correlation_id = %event.correlation_id,
+                traceparent = %event.traceparent.as_str()
             ),
             DeliveryContent::Unreadable { .. } => {
                 info_span!("message", message_id = %id, consumer = consume.name())
