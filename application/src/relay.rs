@@ -33,6 +33,8 @@ pub struct RelayReport {
     pub published: usize,
     /// Records sent to the dead-letter queue.
     pub dead_lettered: usize,
+    /// Calls made to the bus.
+    pub publish_calls: usize,
     /// The first record not handled; it and every later record must be retried.
     pub retry_from: Option<SequenceNumber>,
 }
@@ -178,6 +180,7 @@ impl Relay {
         report: &mut RelayReport,
     ) -> Result<Option<SequenceNumber>, BusRefused> {
         let envelopes: Vec<EventEnvelope> = batch.iter().map(|(_, e)| (*e).clone()).collect();
+        report.publish_calls += 1;
         let outcomes = match self.publisher.publish(&envelopes).await {
             Ok(outcomes) => outcomes,
             Err(PublishError::Refused(error)) => return Err(BusRefused(error)),
@@ -353,6 +356,7 @@ mod tests {
             RelayReport {
                 published: 4,
                 dead_lettered: 0,
+                publish_calls: 2,
                 retry_from: None
             }
         );
@@ -489,6 +493,7 @@ mod tests {
             RelayReport {
                 published: 0,
                 dead_lettered: 0,
+                publish_calls: 1,
                 retry_from: Some(SequenceNumber::new("7"))
             }
         );
@@ -538,6 +543,7 @@ mod tests {
             RelayReport {
                 published: 1,
                 dead_lettered: 2,
+                publish_calls: 2,
                 retry_from: None
             }
         );
@@ -575,6 +581,7 @@ mod tests {
             RelayReport {
                 published: 1,
                 dead_lettered: 0,
+                publish_calls: 1,
                 retry_from: Some(SequenceNumber::new("2"))
             }
         );

@@ -308,9 +308,40 @@ async fn the_invoicing_binary_consumes_an_sqs_event_once() {
     )
     .await
     .unwrap();
-    stop(child);
+    let stdout = stop(child);
 
     assert_eq!(first, json!({ "batchItemFailures": [] }));
+    // CloudWatch Embedded Metric Format: one document per label set.
+    let documents: Vec<Value> = stdout
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|doc| doc.get("_aws").is_some())
+        .collect();
+    let counters = documents
+        .iter()
+        .find(|doc| doc["EventType"] == "RepairCompleted")
+        .unwrap_or_else(|| panic!("an EMF document of RepairCompleted counts in {stdout}"));
+    let directive = &counters["_aws"]["CloudWatchMetrics"][0];
+    assert_eq!(directive["Namespace"], "Outbox");
+    assert_eq!(directive["Dimensions"][0], json!(["Function", "EventType"]));
+    assert_eq!(counters["Function"], "invoicing");
+    assert_eq!(
+        (
+            counters["EffectsApplied"].clone(),
+            counters["DuplicatesSuppressed"].clone()
+        ),
+        (json!(1), json!(1))
+    );
+    assert!(
+        counters["RequestId"].is_string(),
+        "the invocation's request id"
+    );
+    assert!(
+        documents
+            .iter()
+            .any(|doc| doc.get("DeliveryLagMs").is_some()),
+        "the delivery lag is measured: {documents:?}"
+    );
     let inbox = DynamoInbox::new(clients.dynamodb.clone(), layout.table);
     let invoices = inbox.effects_of("invoicing").await.unwrap();
     assert_eq!(

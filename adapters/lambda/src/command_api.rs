@@ -35,7 +35,7 @@ use domain::repair::Repair;
 use domain::{Aggregate, Rejection};
 
 use crate::api_error::ApiError;
-use crate::{api_request, http_event};
+use crate::{api_request, http_event, telemetry};
 
 /// The header that makes a command safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -181,8 +181,19 @@ impl CommandApi {
         A: Aggregate,
         A::Error: Rejection,
     {
-        let meta = meta(request)?;
-        let outcome = self.commands.execute::<A>(target, command, &meta).await?;
+        let result = match meta(request) {
+            Ok(meta) => self
+                .commands
+                .execute::<A>(target, command, &meta)
+                .await
+                .map_err(ApiError::from),
+            Err(error) => Err(error),
+        };
+        telemetry::command(
+            A::TYPE,
+            result.as_ref().map_or_else(ApiError::code, |_| "ok"),
+        );
+        let outcome = result?;
         let status = match target {
             Target::New => StatusCode::CREATED,
             Target::Existing(_) => StatusCode::OK,

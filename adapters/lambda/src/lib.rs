@@ -14,6 +14,7 @@ pub mod command_api;
 pub mod http_event;
 pub mod sqs_consumer;
 pub mod stream_relay;
+pub mod telemetry;
 
 pub use api_error::ApiError;
 pub use command_api::CommandApi;

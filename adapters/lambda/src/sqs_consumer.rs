@@ -17,6 +17,8 @@ use tracing::{info, info_span, warn, Instrument};
 use application::{ConsumeService, Delivery, DeliveryContent, EventEnvelope};
 use dynamodb_adapter::items::outbox_envelope;
 
+use crate::telemetry;
+
 /// Consumes every message of `event`; the response names those to deliver again.
 pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
@@ -37,7 +39,13 @@ pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> Sq
                 info_span!("message", message_id = %id, consumer = consume.name())
             }
         };
-        match consume.consume(delivery).instrument(span).await {
+        let event = match &delivery.content {
+            DeliveryContent::Event(event) => Some(event.clone()),
+            DeliveryContent::Unreadable { .. } => None,
+        };
+        let result = consume.consume(delivery).instrument(span).await;
+        telemetry::consumed(event.as_ref(), result.as_ref().ok().copied());
+        match result {
             Ok(outcome) => info!(message_id = %id, ?outcome, "consumed"),
             Err(error) => {
                 warn!(message_id = %id, %error, "not consumed, the message will be delivered again");

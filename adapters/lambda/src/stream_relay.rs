@@ -17,6 +17,8 @@ use application::ports::DeadLetterError;
 use application::{BusRefused, ChangeRecord, Relay};
 use dynamodb_adapter::{decode_lambda_record, Decoded};
 
+use crate::telemetry;
+
 /// Why a batch could not be relayed at all; Lambda retries the whole batch.
 #[derive(Debug, thiserror::Error)]
 pub enum StreamBatchError {
@@ -50,6 +52,7 @@ pub async fn relay_stream_batch(
         }
     }
     let report = relay.relay(&records).await?;
+    telemetry::relay_run(&records, &report);
     info!(
         records = event.records.len(),
         outbox = records.len(),

@@ -14,7 +14,8 @@ use application::ports::{RandomIds, SystemClock};
 use application::{CommandPolicy, CommandService, ConsumeService, Relay};
 use dynamodb_adapter::{DynamoInbox, DynamoStore};
 use eventbridge_adapter::EventBridgePublisher;
-use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use lambda_adapter::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
+use metrics_cloudwatch_embedded::Collector;
 use sqs_adapter::SqsDeadLetterQueue;
 
 use super::config::{CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
@@ -30,6 +31,35 @@ async fn init<C>(read: impl FnOnce() -> Result<C, ConfigError>) -> Result<C, Err
         Err(error) => {
             report_init_error("Runtime.ConfigError", &error).await;
             Err(error.into())
+        }
+    }
+}
+
+/// The function's metrics exporter: CloudWatch Embedded Metric Format documents
+/// on stdout, namespace [`telemetry::NAMESPACE`], dimension `Function`. Without
+/// one (it cannot be installed twice) the function runs on, unmeasured.
+fn metrics(function: &'static str) -> Option<&'static Collector> {
+    match metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(telemetry::NAMESPACE)
+        .with_dimension("Function", function)
+        .init()
+    {
+        Ok(collector) => Some(collector),
+        Err(error) => {
+            tracing::warn!(%error, "metrics are off");
+            None
+        }
+    }
+}
+
+/// Writes the invocation's metrics to stdout, where CloudWatch reads them.
+fn flush(collector: Option<&'static Collector>, request_id: &str) {
+    if let Some(collector) = collector {
+        let written = collector
+            .set_property("RequestId", request_id.to_owned())
+            .flush(std::io::stdout());
+        if let Err(error) = written {
+            tracing::warn!(%error, "metrics were not written");
         }
     }
 }
@@ -54,9 +84,14 @@ pub async fn run_command_api() -> Result<(), Error> {
         CommandPolicy::default(),
     );
     let api = CommandApi::new(commands);
+    let collector = metrics("command-api");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let api = api.clone();
-        async move { Ok::<_, Infallible>(api.handle_event(event.payload).await) }
+        async move {
+            let response = api.handle_event(event.payload).await;
+            flush(collector, &event.context.request_id);
+            Ok::<_, Infallible>(response)
+        }
     }))
     .await
 }
@@ -76,12 +111,13 @@ pub async fn run_outbox_relay() -> Result<(), Error> {
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
     let relay = Relay::new(Arc::new(publisher), Arc::new(dead_letters));
+    let collector = metrics("outbox-relay");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let relay = relay.clone();
         async move {
-            relay_stream_batch(&relay, &event.payload)
-                .await
-                .map_err(Error::from)
+            let response = relay_stream_batch(&relay, &event.payload).await;
+            flush(collector, &event.context.request_id);
+            response.map_err(Error::from)
         }
     }))
     .await
@@ -97,10 +133,15 @@ pub async fn run_consumer(reaction: Arc<dyn Reaction>) -> Result<(), Error> {
     let inbox = DynamoInbox::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
+    let collector = metrics(reaction.name());
     let consume = ConsumeService::new(Arc::new(inbox), reaction, Arc::new(dead_letters));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let consume = consume.clone();
-        async move { Ok::<_, Infallible>(consume_sqs_batch(&consume, &event.payload).await) }
+        async move {
+            let response = consume_sqs_batch(&consume, &event.payload).await;
+            flush(collector, &event.context.request_id);
+            Ok::<_, Infallible>(response)
+        }
     }))
     .await
 }

@@ -1,0 +1,74 @@
+//! The functions' metrics, through the `metrics` facade: the binaries export
+//! them as CloudWatch Embedded Metric Format documents, one flush per
+//! invocation. Labels stay bounded: aggregate and event types, outcomes —
+//! never an id.
+
+use time::OffsetDateTime;
+
+use application::{ChangeContent, ChangeRecord, Consumed, EventEnvelope, RelayReport};
+
+/// The metrics' CloudWatch namespace.
+pub const NAMESPACE: &str = "Outbox";
+/// Events the bus accepted.
+pub const EVENTS_PUBLISHED: &str = "EventsPublished";
+/// Stream batches that left a record to retry.
+pub const RELAY_RETRIES: &str = "RelayRetries";
+/// Records dead-lettered by the relay.
+pub const RELAY_DEAD_LETTERED: &str = "RelayDeadLettered";
+/// `PutEvents` calls.
+pub const PUT_EVENTS_CALLS: &str = "PutEventsCalls";
+/// Milliseconds from an event's command to its relay.
+pub const RELAY_LAG_MS: &str = "RelayLagMs";
+/// Effects a consumer applied.
+pub const EFFECTS_APPLIED: &str = "EffectsApplied";
+/// Deliveries a consumer recognised as repeats.
+pub const DUPLICATES_SUPPRESSED: &str = "DuplicatesSuppressed";
+/// Deliveries a consumer dead-lettered.
+pub const CONSUMER_DEAD_LETTERED: &str = "ConsumerDeadLettered";
+/// Deliveries left for redelivery.
+pub const CONSUMER_RETRIES: &str = "ConsumerRetries";
+/// Milliseconds from an event's command to its consumption.
+pub const DELIVERY_LAG_MS: &str = "DeliveryLagMs";
+/// Commands answered, by aggregate type and outcome.
+pub const COMMANDS: &str = "Commands";
+
+/// Milliseconds since `event` occurred, never negative.
+fn lag_ms(event: &EventEnvelope) -> f64 {
+    let lag = OffsetDateTime::now_utc() - event.occurred_at;
+    (lag.whole_milliseconds().max(0)) as f64
+}
+
+/// What one relay invocation did, and each relayed event's lag.
+pub fn relay_run(records: &[ChangeRecord], report: &RelayReport) {
+    metrics::counter!(EVENTS_PUBLISHED).increment(report.published as u64);
+    metrics::counter!(RELAY_DEAD_LETTERED).increment(report.dead_lettered as u64);
+    metrics::counter!(PUT_EVENTS_CALLS).increment(report.publish_calls as u64);
+    metrics::counter!(RELAY_RETRIES).increment(u64::from(report.retry_from.is_some()));
+    for record in records {
+        if let ChangeContent::Outbox(event) = &record.content {
+            metrics::histogram!(RELAY_LAG_MS).record(lag_ms(event));
+        }
+    }
+}
+
+/// One delivery a consumer handled, by event type.
+pub fn consumed(event: Option<&EventEnvelope>, outcome: Option<Consumed>) {
+    let event_type = event.map_or_else(|| "unreadable".to_owned(), |e| e.event_type.clone());
+    let name = match outcome {
+        Some(Consumed::Applied) => EFFECTS_APPLIED,
+        Some(Consumed::Duplicate) => DUPLICATES_SUPPRESSED,
+        Some(Consumed::DeadLettered) => CONSUMER_DEAD_LETTERED,
+        Some(Consumed::Ignored) => return,
+        None => CONSUMER_RETRIES,
+    };
+    metrics::counter!(name, "EventType" => event_type).increment(1);
+    if let (Some(event), Some(Consumed::Applied)) = (event, outcome) {
+        metrics::histogram!(DELIVERY_LAG_MS).record(lag_ms(event));
+    }
+}
+
+/// One command answered: the aggregate type and the outcome (`ok` or the error code).
+pub fn command(aggregate_type: &'static str, outcome: &'static str) {
+    metrics::counter!(COMMANDS, "AggregateType" => aggregate_type, "Outcome" => outcome)
+        .increment(1);
+}
