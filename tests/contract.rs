@@ -319,15 +319,7 @@ async fn limits_are_refused_before_any_call(backend: Backend) {
     // reaches the store.
     let service = service(&backend, 1);
     let meta = RequestMeta::default();
-    let opened = service
-        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
-        .await
-        .unwrap();
-    let repair = Target::Existing(opened.aggregate.aggregate_id);
-    service
-        .execute::<Repair>(repair, &RepairCommand::StartWork, &meta)
-        .await
-        .unwrap();
+    let (opened, repair) = started_repair(&service).await;
     let long_item = RepairCommand::AddLineItem {
         description: text(&"x".repeat(domain::Text::MAX_CHARS)),
         price_cents: domain::Money::from_cents(1).unwrap(),
@@ -385,11 +377,8 @@ async fn limits_are_refused_before_any_call(backend: Backend) {
     );
 }
 
-/// A client that timed out repeats its request while the first is still
-/// running: twenty simultaneous repeats with one key all get the first answer,
-/// and exactly one set of events is stored.
-async fn concurrent_repeats_of_one_key_all_get_the_first_answer(backend: Backend) {
-    let service = service(&backend, 5);
+/// A repair opened and started: its first result, and the target of its next commands.
+async fn started_repair(service: &CommandService) -> (application::CommandOutcome, Target) {
     let meta = RequestMeta::default();
     let opened = service
         .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
@@ -400,6 +389,15 @@ async fn concurrent_repeats_of_one_key_all_get_the_first_answer(backend: Backend
         .execute::<Repair>(repair, &RepairCommand::StartWork, &meta)
         .await
         .unwrap();
+    (opened, repair)
+}
+
+/// A client that timed out repeats its request while the first is still
+/// running: twenty simultaneous repeats with one key all get the first answer,
+/// and exactly one set of events is stored.
+async fn concurrent_repeats_of_one_key_all_get_the_first_answer(backend: Backend) {
+    let service = service(&backend, 5);
+    let (opened, repair) = started_repair(&service).await;
     let key = format!("complete-{}", Uuid::now_v7().simple());
     let repeats: Vec<_> = (0..20)
         .map(|_| {

@@ -241,13 +241,7 @@ async fn the_consumer_applies_each_event_once_and_reports_only_what_must_come_ag
 
 #[tokio::test]
 async fn a_consumer_trusts_no_envelope_a_rule_breaking_one_is_dead_lettered_without_effect() {
-    let inbox = MemoryInbox::new();
-    let dead_letters = MemoryDeadLetterQueue::new();
-    let consume = ConsumeService::new(
-        Arc::new(inbox.clone()),
-        Arc::new(Invoicing),
-        Arc::new(dead_letters.clone()),
-    );
+    let (consume, inbox, dead_letters) = fixtures::invoicing();
     let mut blank_customer = completed(1);
     blank_customer.data["customer"] = json!("  ");
     let mut future_schema = completed(2);

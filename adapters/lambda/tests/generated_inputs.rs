@@ -28,17 +28,14 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use application::ports::{RandomIds, SystemClock};
-use application::reactions::Invoicing;
-use application::{
-    CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventSources, Relay,
-};
+use application::{CommandPolicy, CommandService, EventEnvelope, EventSources, Relay};
 use domain::repair::{Repair, RepairEvent};
 use fixtures::{
     bridged, completed, envelope, outbox_image, raw_event, sqs_event, sqs_message, stream_event,
     stream_record,
 };
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
-use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryInbox, MemoryStore};
+use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryStore};
 
 fn cases() -> u32 {
     std::env::var("GENERATED_CASES")
@@ -551,13 +548,7 @@ fn acceptable_completion(detail: &Value) -> Option<EventEnvelope> {
 
 fn check_sqs_case(bodies: &[MessageBody]) -> Result<(), TestCaseError> {
     runtime().block_on(async {
-        let inbox = MemoryInbox::new();
-        let dead_letters = MemoryDeadLetterQueue::new();
-        let consume = ConsumeService::new(
-            Arc::new(inbox.clone()),
-            Arc::new(Invoicing),
-            Arc::new(dead_letters.clone()),
-        );
+        let (consume, inbox, dead_letters) = fixtures::invoicing();
         let mut messages = Vec::new();
         let mut sent: Vec<String> = Vec::new();
         let mut valid = HashSet::new();
