@@ -50,22 +50,6 @@ impl Traceparent {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The same trace in AWS X-Ray's header format, for services that carry
-    /// only that (EventBridge's `TraceHeader`): `Root=1-<8 hex>-<24 hex>;
-    /// Parent=<16 hex>;Sampled=<0|1>`.
-    pub fn to_xray(&self) -> String {
-        let mut parts = self.0.split('-');
-        let (_, trace, parent, flags) = (parts.next(), parts.next(), parts.next(), parts.next());
-        let (trace, parent, flags) = (
-            trace.unwrap_or_default(),
-            parent.unwrap_or_default(),
-            flags.unwrap_or_default(),
-        );
-        let sampled = u8::from_str_radix(flags, 16).map_or(0, |f| f & 1);
-        let (epoch, unique) = trace.split_at(trace.len().min(8));
-        format!("Root=1-{epoch}-{unique};Parent={parent};Sampled={sampled}")
-    }
 }
 
 impl TryFrom<String> for Traceparent {
@@ -85,19 +69,6 @@ impl From<Traceparent> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_w3c_trace_reads_as_the_same_xray_trace() {
-        let trace =
-            Traceparent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
-        assert_eq!(
-            trace.to_xray(),
-            "Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1"
-        );
-        let unsampled =
-            Traceparent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").unwrap();
-        assert!(unsampled.to_xray().ends_with("Sampled=0"));
-    }
 
     #[test]
     fn a_root_trace_is_a_valid_traceparent() {

@@ -11,7 +11,7 @@ use aws_sdk_eventbridge::Client;
 use tracing::{debug, warn};
 
 use application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
-use application::{BoxError, EventEnvelope, EventSources};
+use application::{BoxError, EventEnvelope, EventSources, Traceparent};
 
 use crate::retry::RetryPolicy;
 
@@ -95,7 +95,7 @@ impl EventBridgePublisher {
             .detail_type(&event.event_type)
             .detail(serde_json::to_string(event)?)
             .time(DateTime::from_secs(event.occurred_at.unix_timestamp()))
-            .trace_header(event.traceparent.to_xray())
+            .trace_header(xray_trace_header(&event.traceparent))
             .build())
     }
 
@@ -167,6 +167,20 @@ impl EventBridgePublisher {
         }
         Ok(())
     }
+}
+
+/// `trace` in AWS X-Ray's header format, the one `TraceHeader` carries:
+/// `Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=<0|1>`.
+fn xray_trace_header(trace: &Traceparent) -> String {
+    let mut parts = trace.as_str().split('-').skip(1);
+    let (id, parent, flags) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let sampled = u8::from_str_radix(flags, 16).map_or(0, |f| f & 1);
+    let (epoch, unique) = id.split_at(id.len().min(8));
+    format!("Root=1-{epoch}-{unique};Parent={parent};Sampled={sampled}")
 }
 
 /// What a result entry says of its request entry.
@@ -500,11 +514,24 @@ mod tests {
         assert_eq!((missing.num_calls(), denied.num_calls()), (1, 1));
     }
 
+    #[test]
+    fn a_w3c_trace_reads_as_the_same_xray_trace() {
+        let trace =
+            Traceparent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").unwrap();
+        assert_eq!(
+            xray_trace_header(&trace),
+            "Root=1-0af76519-16cd43dd8448eb211c80319c;Parent=b7ad6b7169203331;Sampled=1"
+        );
+        let unsampled =
+            Traceparent::parse("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00").unwrap();
+        assert!(xray_trace_header(&unsampled).ends_with("Sampled=0"));
+    }
+
     #[tokio::test]
     async fn entries_carry_bus_source_type_time_trace_and_the_envelope() {
         let repair = event(1, 1);
         let envelope = serde_json::to_string(&repair).unwrap();
-        let trace = repair.traceparent.to_xray();
+        let trace = xray_trace_header(&repair.traceparent);
         assert!(trace.starts_with("Root=1-"), "{trace}");
         let check = mock!(Client::put_events)
             .match_requests(move |request| {
