@@ -11,6 +11,8 @@ FUNCTIONS=(command-api outbox-relay invoicing customer-notification shipping res
 if ! command -v cargo-lambda >/dev/null 2>&1; then
   echo "==> pip install cargo-lambda==${CARGO_LAMBDA_VERSION}"
   python3 -m pip install --quiet "cargo-lambda==${CARGO_LAMBDA_VERSION}"
+  # A pyenv interpreter needs its shims refreshed to find the new command.
+  if command -v pyenv >/dev/null 2>&1; then pyenv rehash; fi
 fi
 
 args=()

@@ -20,7 +20,12 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # The deployment template, with the serverless rules, in every relay mode and
 # with the outbox in a table of its own: 0 errors and 0 warnings.
-if [[ "$(cfn-lint --version 2>/dev/null)" != "cfn-lint ${CFN_LINT_VERSION}" ]] \
+# cfn-lint runs through the interpreter, so a console script without a shim yet
+# (pyenv before a rehash) cannot make it go missing.
+cfn_lint() {
+  python3 -c 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())' "$@"
+}
+if [[ "$(cfn_lint --version 2>/dev/null)" != "cfn-lint ${CFN_LINT_VERSION}" ]] \
   || ! python3 -c "import cfn_lint_serverless" 2>/dev/null; then
   echo "==> pip install cfn-lint==${CFN_LINT_VERSION} cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION}"
   python3 -m pip install --quiet "cfn-lint==${CFN_LINT_VERSION}" "cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION}"
@@ -34,7 +39,7 @@ for variant in Lambda Pipe Lambda-separate-outbox; do
       -e "/^  SeparateOutboxTable:/,/Default:/ s/Default: .*/Default: \"${separate}\"/" \
       template.yaml > "target/template-${variant}.yaml"
   echo "==> cfn-lint template.yaml (RelayMode=${mode}, SeparateOutboxTable=${separate})"
-  cfn-lint "target/template-${variant}.yaml" -a cfn_lint_serverless.rules
+  cfn_lint "target/template-${variant}.yaml" -a cfn_lint_serverless.rules
 done
 
 if [[ -z "${MOTO_ENDPOINT:-}" ]]; then
