@@ -10,7 +10,8 @@
 //!   number) — never a panic, every outbox insert published or dead-lettered
 //!   with a reason;
 //! - an SQS consumer: arbitrary message bodies (text, JSON, EventBridge events
-//!   whose envelope has one field mutated) — never a panic, never an effect for
+//!   whose envelope has one field mutated, Pipe-shaped events whose outbox image
+//!   has one attribute changed) — never a panic, never an effect for
 //!   an event the domain would not accept, each valid event's effect once.
 //!
 //! Cases per property: `GENERATED_CASES` (default 2000).
@@ -31,8 +32,8 @@ use application::ports::{RandomIds, SystemClock};
 use application::{CommandPolicy, CommandService, EventEnvelope, EventSources, Relay};
 use domain::repair::{Repair, RepairEvent};
 use fixtures::{
-    bridged, completed, envelope, outbox_image, raw_event, sqs_event, sqs_message, stream_event,
-    stream_record,
+    bridged, completed, envelope, outbox_image, piped, raw_event, sqs_event, sqs_message,
+    stream_event, stream_record,
 };
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
 use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryStore};
@@ -524,6 +525,9 @@ enum MessageBody {
     Valid,
     MutatedEnvelope(Mutation),
     MutatedData(Mutation),
+    /// As EventBridge Pipes publishes it: the stream record as `detail`, its
+    /// outbox image maybe with one attribute changed to any DynamoDB value.
+    Piped(Option<(Mutation, Value)>),
     Repeat,
 }
 
@@ -534,6 +538,8 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
         3 => Just(MessageBody::Valid),
         3 => mutation().prop_map(MessageBody::MutatedEnvelope),
         3 => mutation().prop_map(MessageBody::MutatedData),
+        2 => Just(MessageBody::Piped(None)),
+        3 => (mutation(), attribute_value()).prop_map(|m| MessageBody::Piped(Some(m))),
         1 => Just(MessageBody::Repeat),
     ]
 }
@@ -541,7 +547,7 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
 /// Whether the domain accepts `detail` as a repair completion: it reads as an
 /// envelope, and its event decodes through the domain's types.
 fn acceptable_completion(detail: &Value) -> Option<EventEnvelope> {
-    let envelope: EventEnvelope = serde_json::from_value(detail.clone()).ok()?;
+    let envelope = envelope_in(detail)?;
     let event = envelope.decode::<Repair>().ok()?;
     matches!(event, RepairEvent::RepairCompleted { .. }).then_some(envelope)
 }
@@ -572,6 +578,21 @@ fn check_sqs_case(bodies: &[MessageBody]) -> Result<(), TestCaseError> {
                     let mut bridged: Value = serde_json::from_str(&bridged(&event)).unwrap();
                     mutate(&mut bridged["detail"]["data"], mutation);
                     bridged.to_string()
+                }
+                MessageBody::Piped(None) => {
+                    valid.insert(event.event_id);
+                    piped(&event, index as u64 + 1)
+                }
+                MessageBody::Piped(Some((mutation, value))) => {
+                    let mut piped: Value =
+                        serde_json::from_str(&piped(&event, index as u64 + 1)).unwrap();
+                    let mutation = match mutation {
+                        Mutation::Replace(at, _) => Mutation::Replace(*at, value.clone()),
+                        Mutation::Add(key, _) => Mutation::Add(key.clone(), value.clone()),
+                        remove => remove.clone(),
+                    };
+                    mutate(&mut piped["detail"]["dynamodb"]["NewImage"], &mutation);
+                    piped.to_string()
                 }
                 MessageBody::Repeat => sent.last().cloned().unwrap_or_default(),
             };
@@ -613,15 +634,29 @@ fn check_sqs_case(bodies: &[MessageBody]) -> Result<(), TestCaseError> {
     })
 }
 
+/// The envelope an event's `detail` carries, as the documented contract reads it:
+/// a DynamoDB stream record (EventBridge Pipes) through its outbox image, or the
+/// envelope itself (the Lambda relay).
+fn envelope_in(detail: &Value) -> Option<EventEnvelope> {
+    if detail.get("dynamodb").is_some() {
+        let record: aws_lambda_events::event::dynamodb::EventRecord =
+            serde_json::from_value(detail.clone()).ok()?;
+        return dynamodb_adapter::items::outbox_envelope(record.change.new_image).ok();
+    }
+    serde_json::from_value(detail.clone()).ok()
+}
+
 /// Whether the invoicing consumer must dead-letter a message with body `text`:
 /// it is not an EventBridge event of an envelope, or it is a repair completion
 /// the domain does not accept. (Other events are of no interest to invoicing.)
 fn must_be_dead_lettered(text: &str) -> bool {
     use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-    match serde_json::from_str::<EventBridgeEvent<EventEnvelope>>(text) {
-        Err(_) => true,
-        Ok(event) => {
-            let envelope = event.detail;
+    let envelope = serde_json::from_str::<EventBridgeEvent<Value>>(text)
+        .ok()
+        .and_then(|event| envelope_in(&event.detail));
+    match envelope {
+        None => true,
+        Some(envelope) => {
             envelope.aggregate_type == "Repair"
                 && envelope.event_type == RepairEvent::REPAIR_COMPLETED
                 && envelope.decode::<Repair>().is_err()
