@@ -158,16 +158,7 @@ async fn a_failed_condition_writes_nothing(backend: Backend) {
 
 async fn concurrent_writers_lose_no_update(backend: Backend) {
     let service = Arc::new(service(&backend, 5));
-    let meta = RequestMeta::default();
-    let opened = service
-        .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
-        .await
-        .unwrap();
-    let id = Target::Existing(opened.aggregate.aggregate_id);
-    service
-        .execute::<Repair>(id, &RepairCommand::StartWork, &meta)
-        .await
-        .unwrap();
+    let (opened, id) = started_repair(&service).await;
 
     let started = std::time::Instant::now();
     let writers: Vec<_> = (0..32)

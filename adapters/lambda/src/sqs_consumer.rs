@@ -39,12 +39,12 @@ pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> Sq
                 info_span!("message", message_id = %id, consumer = consume.name())
             }
         };
-        let event = match &delivery.content {
-            DeliveryContent::Event(event) => Some(event.clone()),
+        let delivered = match &delivery.content {
+            DeliveryContent::Event(event) => Some(telemetry::Delivered::from(event)),
             DeliveryContent::Unreadable { .. } => None,
         };
         let result = consume.consume(delivery).instrument(span).await;
-        telemetry::consumed(event.as_ref(), result.as_ref().ok().copied());
+        telemetry::consumed(delivered, result.as_ref().ok().copied());
         match result {
             Ok(outcome) => info!(message_id = %id, ?outcome, "consumed"),
             Err(error) => {

@@ -32,9 +32,9 @@ pub const DELIVERY_LAG_MS: &str = "DeliveryLagMs";
 /// Commands answered, by aggregate type and outcome.
 pub const COMMANDS: &str = "Commands";
 
-/// Milliseconds since `event` occurred, never negative.
-fn lag_ms(event: &EventEnvelope) -> f64 {
-    let lag = OffsetDateTime::now_utc() - event.occurred_at;
+/// Milliseconds since `occurred_at`, never negative.
+fn lag_ms(occurred_at: OffsetDateTime) -> f64 {
+    let lag = OffsetDateTime::now_utc() - occurred_at;
     (lag.whole_milliseconds().max(0)) as f64
 }
 
@@ -46,14 +46,35 @@ pub fn relay_run(records: &[ChangeRecord], report: &RelayReport) {
     metrics::counter!(RELAY_RETRIES).increment(u64::from(report.retry_from.is_some()));
     for record in records {
         if let ChangeContent::Outbox(event) = &record.content {
-            metrics::histogram!(RELAY_LAG_MS).record(lag_ms(event));
+            metrics::histogram!(RELAY_LAG_MS).record(lag_ms(event.occurred_at));
         }
     }
 }
 
-/// One delivery a consumer handled, by event type.
-pub fn consumed(event: Option<&EventEnvelope>, outcome: Option<Consumed>) {
-    let event_type = event.map_or_else(|| "unreadable".to_owned(), |e| e.event_type.clone());
+/// What a delivery's metrics need of its event: its type and when it occurred.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// The event type.
+    pub event_type: String,
+    /// When its command was decided.
+    pub occurred_at: OffsetDateTime,
+}
+
+impl From<&EventEnvelope> for Delivered {
+    fn from(event: &EventEnvelope) -> Self {
+        Self {
+            event_type: event.event_type.clone(),
+            occurred_at: event.occurred_at,
+        }
+    }
+}
+
+/// One delivery a consumer handled, by event type; `None` for an unreadable one.
+pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
+    let (event_type, occurred_at) = match event {
+        Some(event) => (event.event_type, Some(event.occurred_at)),
+        None => ("unreadable".to_owned(), None),
+    };
     let name = match outcome {
         Some(Consumed::Applied) => EFFECTS_APPLIED,
         Some(Consumed::Duplicate) => DUPLICATES_SUPPRESSED,
@@ -62,8 +83,8 @@ pub fn consumed(event: Option<&EventEnvelope>, outcome: Option<Consumed>) {
         None => CONSUMER_RETRIES,
     };
     metrics::counter!(name, "EventType" => event_type).increment(1);
-    if let (Some(event), Some(Consumed::Applied)) = (event, outcome) {
-        metrics::histogram!(DELIVERY_LAG_MS).record(lag_ms(event));
+    if let (Some(occurred_at), Some(Consumed::Applied)) = (occurred_at, outcome) {
+        metrics::histogram!(DELIVERY_LAG_MS).record(lag_ms(occurred_at));
     }
 }
 

@@ -12,8 +12,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use fixtures::{
-    bridged, completed, envelope, outbox_image, piped, sqs_event, sqs_message, stream_event,
-    stream_record,
+    bridged, completed, envelope, opened_repairs, outbox_image, piped, sqs_event, sqs_message,
+    stream_event, stream_record,
 };
 
 use application::ports::{DeadLetterPayload, LetterSource};
@@ -76,16 +76,7 @@ async fn a_record_without_a_sequence_number_is_dead_lettered_and_the_rest_relaye
     let dead_letters = MemoryDeadLetterQueue::new();
     let faulty_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
     let relay = Relay::new(Arc::new(bus.clone()), Arc::new(faulty_letters.clone()));
-    let events: Vec<EventEnvelope> = (1..=3)
-        .map(|n| {
-            envelope(
-                n,
-                1,
-                "RepairOpened",
-                json!({"vehicle": "B", "customer": "A", "description": "d"}),
-            )
-        })
-        .collect();
+    let events: Vec<EventEnvelope> = opened_repairs(3);
     let mut records: Vec<Value> = events
         .iter()
         .zip(300..)
@@ -130,16 +121,7 @@ async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_ret
         Arc::new(faulty.clone()),
         Arc::new(MemoryDeadLetterQueue::new()),
     );
-    let events: Vec<EventEnvelope> = (1..=3)
-        .map(|n| {
-            envelope(
-                n,
-                1,
-                "RepairOpened",
-                json!({"vehicle": "B", "customer": "A", "description": "d"}),
-            )
-        })
-        .collect();
+    let events: Vec<EventEnvelope> = opened_repairs(3);
     let event = stream_event(
         events
             .iter()
