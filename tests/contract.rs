@@ -17,7 +17,8 @@ use uuid::Uuid;
 
 use application::envelope::EventContext;
 use application::ports::{
-    BatchLimits, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
+    BatchLimits, BusOrder, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome,
+    StoreError,
 };
 use application::reactions::Invoicing;
 use application::{
@@ -31,8 +32,10 @@ use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
 use system_tests::backends::{Backend, RelayWorker};
 use system_tests::{delivery, keyed, line_item, open_repair, text};
 
-/// A publisher that records every entry it accepts and can hang forever on one
-/// call, after accepting it — a relay process dying before it checkpoints.
+/// A publisher standing in for a bus that keeps order per aggregate (so the
+/// relay keeps the stream's order per aggregate, and the tests can see it); it
+/// records every entry it accepts and can hang forever on one call, after
+/// accepting it — a relay process dying before it checkpoints.
 #[derive(Default)]
 struct RecordingPublisher {
     accepted: Mutex<Vec<EventEnvelope>>,
@@ -61,6 +64,7 @@ impl EventPublisher for RecordingPublisher {
         BatchLimits {
             max_entries: 10,
             max_batch_bytes: 256 * 1024,
+            order: BusOrder::PerAggregate,
         }
     }
 

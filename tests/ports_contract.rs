@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use application::ports::{
-    BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, LetterSource,
-    PublishOutcome,
+    BatchLimits, BusOrder, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher,
+    LetterSource, PublishOutcome,
 };
 use application::{
     reactions, EventEnvelope, EventId, EventSources, RecordIdentity, SequenceNumber,
@@ -164,7 +164,8 @@ async fn limits_and_entry_sizes_are_eventbridge_s(bus: Bus) {
         publisher.limits(),
         BatchLimits {
             max_entries: 10,
-            max_batch_bytes: 256 * 1024
+            max_batch_bytes: 256 * 1024,
+            order: BusOrder::Unordered,
         }
     );
     let sources = EventSources::default();

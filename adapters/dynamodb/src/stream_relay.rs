@@ -403,8 +403,8 @@ where
 mod tests {
     use super::*;
     use application::ports::{
-        BatchLimits, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher, PublishError,
-        PublishOutcome,
+        BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
+        PublishError, PublishOutcome,
     };
     use application::EventEnvelope;
     use async_trait::async_trait;
@@ -418,6 +418,7 @@ mod tests {
             BatchLimits {
                 max_entries: 10,
                 max_batch_bytes: 1024,
+                order: BusOrder::Unordered,
             }
         }
 

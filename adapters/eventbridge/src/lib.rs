@@ -1,5 +1,8 @@
 //! The EventBridge adapter of the outbox: [`EventBridgePublisher`] implements the
-//! application's `EventPublisher` port with `PutEvents`.
+//! application's `EventPublisher` port with `PutEvents` on a classic bus, and
+//! [`CustomBusPublisher`] with `PutEvents` on a Custom Event Bus
+//! (`eventbridgev2`), which keeps order per aggregate and drops repeats of an
+//! event id for 5 minutes.
 //!
 //! The publisher reports `PutEvents`' limits — 10 entries, less than 256 KiB
 //! summed as AWS counts an entry's size ([`entry_size`]) — and the relay packs
@@ -12,8 +15,13 @@
 //! AWS returned an event id for it. Each event's `Source` comes from the
 //! application's `EventSources`.
 
+mod attempts;
+pub mod custom_bus;
 pub mod publisher;
 pub mod retry;
 
+pub use custom_bus::{
+    custom_bus_entry_size, CustomBusPublisher, CUSTOM_BUS_MAX_ENTRIES, CUSTOM_BUS_MAX_REQUEST_BYTES,
+};
 pub use publisher::{entry_size, EventBridgePublisher, MAX_ENTRIES, MAX_REQUEST_BYTES};
 pub use retry::RetryPolicy;

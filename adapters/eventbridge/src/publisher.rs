@@ -1,18 +1,17 @@
-//! `PutEvents` for the relay: one request per batch (the relay packs batches by
-//! the limits this publisher reports), per-entry outcomes, and retries of only
-//! the failed entries. A bus that does not exist or denies access refuses the
-//! publisher as a whole.
+//! `PutEvents` on a classic EventBridge bus for the relay: one request per
+//! batch (the relay packs batches by the limits this publisher reports),
+//! per-entry outcomes, and retries of only the failed entries. A bus that does
+//! not exist or denies access refuses the publisher as a whole.
 
 use async_trait::async_trait;
-use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::primitives::DateTime;
-use aws_sdk_eventbridge::types::{PutEventsRequestEntry, PutEventsResultEntry};
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
-use tracing::{debug, warn};
 
-use application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
-use application::{BoxError, EventEnvelope, EventSources, Traceparent};
+use application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
+use application::{EventEnvelope, EventSources, Traceparent};
 
+use crate::attempts::{classify, publish_entries, Verdict};
 use crate::retry::RetryPolicy;
 
 /// The most entries one `PutEvents` request may carry.
@@ -21,24 +20,6 @@ pub const MAX_ENTRIES: usize = 10;
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// What the `Time` parameter counts for, whatever its value.
 const TIME_BYTES: usize = 14;
-
-/// Error codes that mean the bus itself refuses this publisher (missing bus,
-/// denied access, bad credentials): no entry can succeed until that is fixed.
-const REFUSED_CODES: [&str; 5] = [
-    "AccessDeniedException",
-    "ResourceNotFoundException",
-    "NotAuthorizedForSourceException",
-    "UnrecognizedClientException",
-    "InvalidSignatureException",
-];
-
-/// Entry error codes after which sending the entry again may succeed.
-const RETRYABLE_CODES: [&str; 4] = [
-    "ThrottlingException",
-    "InternalFailure",
-    "InternalException",
-    "ServiceUnavailable",
-];
 
 /// The size of a `PutEvents` entry as EventBridge counts it: 14 bytes for `Time`
 /// if set, plus the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each resource.
@@ -58,13 +39,6 @@ pub struct EventBridgePublisher {
     bus_name: String,
     sources: EventSources,
     retry: RetryPolicy,
-}
-
-/// An entry on its way, with its index in the caller's batch.
-#[derive(Debug, Clone)]
-struct Pending {
-    index: usize,
-    entry: PutEventsRequestEntry,
 }
 
 impl EventBridgePublisher {
@@ -98,75 +72,6 @@ impl EventBridgePublisher {
             .trace_header(xray_trace_header(&event.traceparent))
             .build())
     }
-
-    /// Sends `pending` until every entry is published, refused for good, or out
-    /// of attempts, writing each entry's outcome.
-    ///
-    /// # Errors
-    /// The classified error of a request that failed as a whole; the entries
-    /// still pending then are marked retryable failures.
-    async fn send(
-        &self,
-        mut pending: Vec<Pending>,
-        outcomes: &mut [Option<PublishOutcome>],
-    ) -> Result<(), PublishError> {
-        let max_attempts = self.retry.max_attempts.max(1);
-        for attempt in 1..=max_attempts {
-            let entries = pending.iter().map(|p| p.entry.clone()).collect();
-            let response = match self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
-                Ok(response) => response,
-                Err(error) => {
-                    let error = classify(error);
-                    if matches!(error, PublishError::Refused(_)) {
-                        return Err(error);
-                    }
-                    for p in &pending {
-                        outcomes[p.index] = Some(retryable(error.to_string(), attempt));
-                    }
-                    return Err(error);
-                }
-            };
-            let results = response.entries();
-            let mut again = Vec::new();
-            for (position, p) in pending.into_iter().enumerate() {
-                match verdict(results.get(position)) {
-                    Verdict::Published => outcomes[p.index] = Some(PublishOutcome::Published),
-                    Verdict::Forbidden(reason) => return Err(PublishError::Refused(reason.into())),
-                    Verdict::Refused(reason) => {
-                        warn!(reason, "EventBridge refused an entry for good");
-                        outcomes[p.index] = Some(PublishOutcome::Failed {
-                            retryable: false,
-                            reason,
-                            attempts: attempt,
-                        });
-                    }
-                    Verdict::Retry(reason) => {
-                        outcomes[p.index] = Some(retryable(reason, attempt));
-                        again.push(p);
-                    }
-                }
-            }
-            if again.is_empty() || attempt == max_attempts {
-                return Ok(());
-            }
-            let wait = self.retry.backoff(attempt);
-            debug!(
-                entries = again.len(),
-                attempt,
-                ?wait,
-                "retrying failed entries"
-            );
-            tokio::time::sleep(wait).await;
-            pending = again;
-        }
-        Ok(())
-    }
 }
 
 /// `trace` in AWS X-Ray's header format, the one `TraceHeader` carries:
@@ -183,73 +88,14 @@ fn xray_trace_header(trace: &Traceparent) -> String {
     format!("Root=1-{epoch}-{unique};Parent={parent};Sampled={sampled}")
 }
 
-/// What a result entry says of its request entry.
-enum Verdict {
-    Published,
-    Forbidden(String),
-    Retry(String),
-    Refused(String),
-}
-
-fn verdict(result: Option<&PutEventsResultEntry>) -> Verdict {
-    let Some(result) = result else {
-        return Verdict::Retry("EventBridge returned no result for the entry".into());
-    };
-    match (result.error_code(), result.event_id()) {
-        (None, Some(_)) => Verdict::Published,
-        (None, None) => Verdict::Retry("EventBridge returned no event id for the entry".into()),
-        (Some(code), _) => {
-            let reason = format!("{code}: {}", result.error_message().unwrap_or_default());
-            if RETRYABLE_CODES.contains(&code) {
-                Verdict::Retry(reason)
-            } else if REFUSED_CODES.contains(&code) {
-                Verdict::Forbidden(reason)
-            } else {
-                Verdict::Refused(reason)
-            }
-        }
-    }
-}
-
-fn retryable(reason: String, attempts: u32) -> PublishOutcome {
-    PublishOutcome::Failed {
-        retryable: true,
-        reason,
-        attempts,
-    }
-}
-
-/// A whole request's failure: throttling, a bus that refuses the publisher, or
-/// the bus out of reach.
-fn classify<E, R>(error: SdkError<E, R>) -> PublishError
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let code = error
-        .as_service_error()
-        .and_then(ProvideErrorMetadata::code)
-        .map(str::to_owned);
-    let boxed: BoxError = Box::new(error);
-    if code
-        .as_deref()
-        .is_some_and(|code| REFUSED_CODES.contains(&code))
-    {
-        PublishError::Refused(boxed)
-    } else if code.is_some_and(|code| code.starts_with("Throttl")) {
-        PublishError::Throttled(boxed)
-    } else {
-        PublishError::Unavailable(boxed)
-    }
-}
-
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
-    /// `PutEvents`' limits: 10 entries, less than 256 KiB in all.
+    /// `PutEvents`' limits: 10 entries, less than 256 KiB in all; no order kept.
     fn limits(&self) -> BatchLimits {
         BatchLimits {
             max_entries: MAX_ENTRIES,
             max_batch_bytes: MAX_REQUEST_BYTES,
+            order: BusOrder::Unordered,
         }
     }
 
@@ -260,30 +106,32 @@ impl EventPublisher for EventBridgePublisher {
     }
 
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
-        let mut outcomes: Vec<Option<PublishOutcome>> = vec![None; events.len()];
-        let mut pending = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            match self.entry(event) {
-                Ok(entry) => pending.push(Pending { index, entry }),
-                Err(error) => {
-                    outcomes[index] = Some(PublishOutcome::Failed {
-                        retryable: false,
-                        reason: format!("the envelope did not encode: {error}"),
-                        attempts: 0,
-                    });
-                }
-            }
-        }
-        if !pending.is_empty() {
-            if let Err(error) = self.send(pending, &mut outcomes).await {
-                warn!(%error, "PutEvents failed as a whole");
-                return Err(error);
-            }
-        }
-        Ok(outcomes
-            .into_iter()
-            .map(|outcome| outcome.unwrap_or_else(|| retryable("not sent".into(), 0)))
-            .collect())
+        publish_entries(
+            events,
+            &self.retry,
+            |event| self.entry(event).map_err(|error| error.to_string()),
+            |entries| async move {
+                let response = self
+                    .client
+                    .put_events()
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(classify)?;
+                Ok(response
+                    .entries()
+                    .iter()
+                    .map(|result| {
+                        Verdict::of(
+                            result.error_code(),
+                            result.error_message(),
+                            result.event_id(),
+                        )
+                    })
+                    .collect())
+            },
+        )
+        .await
     }
 }
 
@@ -295,6 +143,7 @@ mod tests {
         PutEventsError, PutEventsInput, PutEventsOutput,
     };
     use aws_sdk_eventbridge::types::error::InternalException;
+    use aws_sdk_eventbridge::types::PutEventsResultEntry;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
     use domain::Version;
     use std::time::Duration;
@@ -384,7 +233,8 @@ mod tests {
             publisher.limits(),
             BatchLimits {
                 max_entries: 10,
-                max_batch_bytes: 256 * 1024
+                max_batch_bytes: 256 * 1024,
+                order: BusOrder::Unordered,
             }
         );
     }

@@ -5,17 +5,28 @@
 //! Each event is matched as the EventBridge event a rule sees (`source`,
 //! `detail-type`, and the envelope as `detail`) by `quamina`, a port of the
 //! matcher behind EventBridge-style patterns, so a pattern that routes here
-//! routes the same on AWS. Its limits are EventBridge's: 10 entries and less
-//! than 256 KiB per call, an entry's size counted as EventBridge counts it.
+//! routes the same on AWS.
+//!
+//! It behaves like one of two buses. [`MemoryBus::new`] is a classic
+//! EventBridge bus: 10 entries and less than 256 KiB per call, an entry's size
+//! counted as EventBridge counts it, no order promised, every publish
+//! delivered. [`MemoryBus::custom`] is a Custom Event Bus: 100 entries per
+//! call, order kept per aggregate (the event group), and an event published
+//! again within 5 minutes of its first acceptance is deduplicated: reported
+//! published, delivered to no one.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 use quamina::Quamina;
 use serde_json::{json, Value};
+use time::{Duration, OffsetDateTime};
 
-use application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
-use application::{EventEnvelope, EventSources};
+use application::ports::{
+    BatchLimits, BusOrder, Clock, EventPublisher, PublishError, PublishOutcome, SystemClock,
+};
+use application::{EventEnvelope, EventId, EventSources};
 
 use crate::queue::MemoryQueue;
 
@@ -32,27 +43,79 @@ pub struct PatternError {
     pub reason: String,
 }
 
+/// How long a Custom Event Bus drops a repeated `DeduplicationId`.
+pub const DEDUPLICATION_WINDOW: Duration = Duration::minutes(5);
+
+/// An event the bus accepted, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Acceptance {
+    /// The event.
+    pub event: EventEnvelope,
+    /// When the bus accepted it.
+    pub at: OffsetDateTime,
+}
+
 #[derive(Default)]
 struct Routes {
     matcher: Quamina<usize>,
     queues: Vec<MemoryQueue>,
-    accepted: Vec<EventEnvelope>,
+    accepted: Vec<Acceptance>,
+    deduplicated: Vec<EventEnvelope>,
+    first_accepted: HashMap<EventId, OffsetDateTime>,
 }
 
 /// The in-memory bus. Clones share the same routes and log.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct MemoryBus {
     routes: Arc<Mutex<Routes>>,
     sources: EventSources,
+    clock: Arc<dyn Clock>,
+    custom: bool,
+    deduplication_window: Duration,
+}
+
+impl Default for MemoryBus {
+    fn default() -> Self {
+        Self::new(EventSources::default())
+    }
 }
 
 impl MemoryBus {
-    /// A bus with no subscriptions, publishing each event under its `sources` source.
+    /// A classic bus with no subscriptions, publishing each event under its
+    /// `sources` source.
     pub fn new(sources: EventSources) -> Self {
         Self {
             routes: Arc::default(),
             sources,
+            clock: Arc::new(SystemClock),
+            custom: false,
+            deduplication_window: Duration::ZERO,
         }
+    }
+
+    /// A Custom Event Bus with no subscriptions: order per aggregate, and
+    /// deduplication by event id for [`DEDUPLICATION_WINDOW`] on `clock`.
+    pub fn custom(sources: EventSources, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            routes: Arc::default(),
+            sources,
+            clock,
+            custom: true,
+            deduplication_window: DEDUPLICATION_WINDOW,
+        }
+    }
+
+    /// The same Custom Event Bus dropping repeats for `window` instead (zero:
+    /// never), to see what a shorter window lets through.
+    #[must_use]
+    pub fn with_deduplication_window(mut self, window: Duration) -> Self {
+        self.deduplication_window = window;
+        self
+    }
+
+    /// The order the bus keeps and how long it drops a repeated event id.
+    pub fn promise(&self) -> (BusOrder, Duration) {
+        (self.limits().order, self.deduplication_window)
     }
 
     /// Routes events matching the EventBridge event `pattern` to `queue`.
@@ -75,7 +138,21 @@ impl MemoryBus {
 
     /// Every event accepted, in the order accepted (repeats included).
     pub fn accepted(&self) -> Vec<EventEnvelope> {
+        self.lock()
+            .accepted
+            .iter()
+            .map(|acceptance| acceptance.event.clone())
+            .collect()
+    }
+
+    /// Every acceptance, in order, with its time.
+    pub fn acceptances(&self) -> Vec<Acceptance> {
         self.lock().accepted.clone()
+    }
+
+    /// Every publish a Custom Event Bus dropped as a duplicate, in order.
+    pub fn deduplicated(&self) -> Vec<EventEnvelope> {
+        self.lock().deduplicated.clone()
     }
 
     /// The event a rule sees for `event`.
@@ -95,9 +172,18 @@ impl MemoryBus {
 #[async_trait]
 impl EventPublisher for MemoryBus {
     fn limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_entries: 10,
-            max_batch_bytes: 256 * 1024,
+        if self.custom {
+            BatchLimits {
+                max_entries: 100,
+                max_batch_bytes: 256 * 1024,
+                order: BusOrder::PerAggregate,
+            }
+        } else {
+            BatchLimits {
+                max_entries: 10,
+                max_batch_bytes: 256 * 1024,
+                order: BusOrder::Unordered,
+            }
         }
     }
 
@@ -113,6 +199,16 @@ impl EventPublisher for MemoryBus {
         let mut routes = self.lock();
         let mut outcomes = Vec::with_capacity(events.len());
         for event in events {
+            let now = self.clock.now();
+            let repeated = routes
+                .first_accepted
+                .get(&event.event_id)
+                .is_some_and(|first| now - *first < self.deduplication_window);
+            if repeated {
+                routes.deduplicated.push(event.clone());
+                outcomes.push(PublishOutcome::Published);
+                continue;
+            }
             let input = self.rule_input(event).to_string();
             let matched = match routes.matcher.matches_for_event(input.as_bytes()) {
                 Ok(matched) => matched,
@@ -125,7 +221,13 @@ impl EventPublisher for MemoryBus {
                     continue;
                 }
             };
-            routes.accepted.push(event.clone());
+            if !repeated {
+                routes.first_accepted.insert(event.event_id, now);
+            }
+            routes.accepted.push(Acceptance {
+                event: event.clone(),
+                at: now,
+            });
             for index in matched {
                 if let Some(queue) = routes.queues.get(index) {
                     queue.send(event.clone());
@@ -208,5 +310,59 @@ mod tests {
         assert!(bus
             .subscribe(&json!({"source": "not-a-list"}), MemoryQueue::new())
             .is_err());
+    }
+
+    /// A clock the test sets.
+    #[derive(Default)]
+    struct SetClock(Mutex<Option<OffsetDateTime>>);
+
+    impl Clock for SetClock {
+        fn now(&self) -> OffsetDateTime {
+            self.0.lock().unwrap().unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_custom_bus_drops_a_repeat_within_five_minutes_and_delivers_it_after() {
+        let clock = Arc::new(SetClock::default());
+        let bus = MemoryBus::custom(EventSources::default(), clock.clone());
+        let queue = MemoryQueue::new();
+        bus.subscribe(&json!({"source": ["orders.outbox"]}), queue.clone())
+            .expect("a valid pattern");
+        let event = status_changed(1);
+        let at = |seconds: i64| {
+            *clock.0.lock().unwrap() =
+                Some(OffsetDateTime::UNIX_EPOCH + Duration::seconds(seconds));
+        };
+        for seconds in [0, 1, 299] {
+            at(seconds);
+            let outcomes = bus.publish(std::slice::from_ref(&event)).await.unwrap();
+            assert_eq!(
+                outcomes,
+                vec![PublishOutcome::Published],
+                "a repeat counts as published"
+            );
+        }
+        assert_eq!(queue.receive(10).len(), 1);
+        assert_eq!(bus.deduplicated().len(), 2);
+        at(300);
+        bus.publish(std::slice::from_ref(&event)).await.unwrap();
+        assert_eq!(queue.receive(10).len(), 1, "the window is over");
+        assert_eq!(bus.acceptances().len(), 2);
+        assert_eq!(bus.limits().order, BusOrder::PerAggregate);
+        assert_eq!(bus.limits().max_entries, 100);
+    }
+
+    #[tokio::test]
+    async fn a_classic_bus_delivers_every_repeat_and_promises_no_order() {
+        let bus = MemoryBus::new(EventSources::default());
+        let queue = MemoryQueue::new();
+        bus.subscribe(&json!({"source": ["orders.outbox"]}), queue.clone())
+            .expect("a valid pattern");
+        let event = status_changed(1);
+        bus.publish(&[event.clone(), event]).await.unwrap();
+        assert_eq!(queue.receive(10).len(), 2);
+        assert!(bus.deduplicated().is_empty());
+        assert_eq!(bus.promise(), (BusOrder::Unordered, Duration::ZERO));
     }
 }

@@ -17,7 +17,7 @@ pub mod queue;
 pub mod store;
 pub mod stream;
 
-pub use bus::{MemoryBus, PatternError};
+pub use bus::{Acceptance, MemoryBus, PatternError, DEDUPLICATION_WINDOW};
 pub use dead_letter::MemoryDeadLetterQueue;
 pub use determinism::{SequentialIds, StepClock};
 pub use inbox::MemoryInbox;

@@ -17,5 +17,5 @@ pub use dead_letter::{
 };
 pub use id_generator::{IdGenerator, RandomIds};
 pub use inbox::{Effect, Inbox, InboxError, InboxOutcome};
-pub use publisher::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
+pub use publisher::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
 pub use store::{AggregateStore, StoreError};

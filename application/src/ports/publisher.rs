@@ -21,7 +21,23 @@ pub enum PublishOutcome {
     },
 }
 
-/// How much one publish call may carry; the relay packs its batches by them.
+/// The order a bus promises to keep between the events it accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusOrder {
+    /// None: events may reach subscribers in any order (a classic EventBridge
+    /// bus, an SQS standard queue). The relay packs calls fully and keeps
+    /// several in flight whatever the aggregates.
+    Unordered,
+    /// Per aggregate, the order of acceptance (a Custom Event Bus with the
+    /// aggregate as event group). The relay sends an aggregate's event only
+    /// after the call that carried its previous event came back with it
+    /// accepted: at most one event per aggregate in a call, and no two calls in
+    /// flight share an aggregate.
+    PerAggregate,
+}
+
+/// How much one publish call may carry and which order the bus keeps; the
+/// relay packs its batches by them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchLimits {
     /// The most entries in one call.
@@ -29,6 +45,8 @@ pub struct BatchLimits {
     /// The summed [`EventPublisher::entry_size`] of one call must stay below this;
     /// an entry that alone reaches it can never be published.
     pub max_batch_bytes: usize,
+    /// The order the bus keeps.
+    pub order: BusOrder,
 }
 
 /// Why a whole batch failed: no entry of it counts as published.

@@ -5,18 +5,23 @@
 //! effects — from any backend. [`audit`] holds after every step: state and
 //! outbox never diverge, versions have no gaps, no event of a failed commit is
 //! stored or published, and no idempotency key is committed twice.
-//! [`audit_delivery`] holds at rest: every outbox event was published (or
-//! dead-lettered), first publications per aggregate follow version order, and
-//! every consumer applied the effect of each event it subscribes to exactly once.
+//! [`audit_delivery`] holds at rest: every outbox event was published at least
+//! once (or dead-lettered), every consumer applied the effect of each event it
+//! subscribes to exactly once, and the bus kept what it promised
+//! ([`BusPromise`]): a classic bus promises no order, so none is checked; a
+//! Custom Event Bus must accept each aggregate's events first in version order
+//! and never accept one event twice within its deduplication window.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use application::ports::{DeadLetter, DeadLetterPayload, Effect};
+use application::ports::{BusOrder, DeadLetter, DeadLetterPayload, Effect};
 use application::{AggregateRef, EventEnvelope, EventId, Reaction, StateRecord};
 use domain::order::Order;
 use domain::repair::Repair;
 use domain::{fold, Aggregate};
+use memory_adapter::Acceptance;
+use time::Duration;
 
 use crate::journal::CommitAttempt;
 
@@ -54,12 +59,18 @@ pub enum Violation {
         /// The event.
         event_id: EventId,
     },
-    /// An aggregate's events were first published out of version order.
+    /// A bus that keeps order per aggregate first accepted an aggregate's
+    /// events out of version order.
     PublishedOutOfOrder {
         /// The aggregate.
         aggregate: AggregateRef,
         /// Versions in order of first publication.
         versions: Vec<u64>,
+    },
+    /// A bus that deduplicates accepted one event twice within its window.
+    AcceptedTwiceWithinWindow {
+        /// The event.
+        event_id: EventId,
     },
     /// A consumer applied an event's effect other than exactly once.
     EffectCount {
@@ -96,6 +107,26 @@ pub struct ConsumerRecord {
     pub effects: Vec<Effect>,
 }
 
+/// What the bus promised: the order it keeps, and how long it drops a repeated
+/// event id (zero: it does not).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusPromise {
+    /// The order kept.
+    pub order: BusOrder,
+    /// The deduplication window.
+    pub deduplication_window: Duration,
+}
+
+impl Default for BusPromise {
+    /// A classic bus: no order, no deduplication.
+    fn default() -> Self {
+        Self {
+            order: BusOrder::Unordered,
+            deduplication_window: Duration::ZERO,
+        }
+    }
+}
+
 /// Everything the audit reads.
 #[derive(Clone, Default)]
 pub struct Observation {
@@ -104,7 +135,9 @@ pub struct Observation {
     /// The store's journal.
     pub attempts: Vec<CommitAttempt>,
     /// Every event the bus accepted, in order, repeats included.
-    pub published: Vec<EventEnvelope>,
+    pub published: Vec<Acceptance>,
+    /// What the bus promised.
+    pub bus: BusPromise,
     /// Every dead letter.
     pub dead_letters: Vec<DeadLetter>,
     /// Every consumer.
@@ -124,7 +157,8 @@ pub fn audit(observed: &Observation) -> Vec<Violation> {
     let outbox: Vec<&EventEnvelope> = observed.outbox().collect();
     for attempt in observed.attempts.iter().filter(|attempt| !attempt.applied) {
         for event in &attempt.write.outbox {
-            if outbox.contains(&event) || observed.published.contains(event) {
+            let published = observed.published.iter().any(|a| a.event == *event);
+            if outbox.contains(&event) || published {
                 violations.push(Violation::FailedCommitLeaked {
                     event_id: event.event_id,
                 });
@@ -149,21 +183,33 @@ pub fn audit(observed: &Observation) -> Vec<Violation> {
     violations
 }
 
-/// The delivery invariants at rest: every outbox event published (or
-/// dead-lettered), first publications per aggregate in version order, and each
-/// consumer's effect exactly once per event it subscribes to and reacts to.
+/// The delivery invariants at rest: every outbox event published at least
+/// once (or dead-lettered), what the bus promised kept, and each consumer's
+/// effect exactly once per event it subscribes to and reacts to.
 pub fn audit_delivery(observed: &Observation) -> Vec<Violation> {
     let mut violations = Vec::new();
-    let mut first_seen = HashSet::new();
+    let mut first_accepted = HashMap::new();
     let mut distinct = Vec::new();
     let mut first_order: BTreeMap<AggregateRef, Vec<u64>> = BTreeMap::new();
-    for event in &observed.published {
-        if first_seen.insert(event.event_id) {
-            distinct.push(event);
-            first_order
-                .entry(event.aggregate())
-                .or_default()
-                .push(event.aggregate_version.value());
+    for acceptance in &observed.published {
+        let event = &acceptance.event;
+        match first_accepted.get(&event.event_id) {
+            None => {
+                first_accepted.insert(event.event_id, acceptance.at);
+                distinct.push(event);
+                first_order
+                    .entry(event.aggregate())
+                    .or_default()
+                    .push(event.aggregate_version.value());
+            }
+            Some(first) if acceptance.at - *first < observed.bus.deduplication_window => {
+                violations.push(Violation::AcceptedTwiceWithinWindow {
+                    event_id: event.event_id,
+                });
+            }
+            Some(_) => {
+                first_accepted.insert(event.event_id, acceptance.at);
+            }
         }
     }
     let dead: HashSet<EventId> = observed
@@ -175,18 +221,20 @@ pub fn audit_delivery(observed: &Observation) -> Vec<Violation> {
         })
         .collect();
     for event in observed.outbox() {
-        if !first_seen.contains(&event.event_id) && !dead.contains(&event.event_id) {
+        if !first_accepted.contains_key(&event.event_id) && !dead.contains(&event.event_id) {
             violations.push(Violation::Unpublished {
                 event_id: event.event_id,
             });
         }
     }
-    for (aggregate, versions) in first_order {
-        if versions.windows(2).any(|pair| pair[0] >= pair[1]) {
-            violations.push(Violation::PublishedOutOfOrder {
-                aggregate,
-                versions,
-            });
+    if observed.bus.order == BusOrder::PerAggregate {
+        for (aggregate, versions) in first_order {
+            if versions.windows(2).any(|pair| pair[0] >= pair[1]) {
+                violations.push(Violation::PublishedOutOfOrder {
+                    aggregate,
+                    versions,
+                });
+            }
         }
     }
     for consumer in &observed.consumers {
@@ -367,7 +415,15 @@ mod tests {
                     applied: true,
                 })
                 .collect(),
-            published: outbox,
+            published: outbox
+                .iter()
+                .zip(0..)
+                .map(|(event, second)| Acceptance {
+                    event: event.clone(),
+                    at: time::OffsetDateTime::UNIX_EPOCH + Duration::seconds(second),
+                })
+                .collect(),
+            bus: BusPromise::default(),
             dead_letters: Vec::new(),
             consumers: vec![ConsumerRecord {
                 reaction: Arc::new(Invoicing),
@@ -451,7 +507,7 @@ mod tests {
         assert_eq!(
             audit_delivery(&observed),
             vec![Violation::Unpublished {
-                event_id: lost.event_id
+                event_id: lost.event.event_id
             }]
         );
         observed.dead_letters.push(DeadLetter::new(
@@ -460,16 +516,32 @@ mod tests {
             },
             "refused",
             1,
-            DeadLetterPayload::Event { envelope: lost },
+            DeadLetterPayload::Event {
+                envelope: lost.event,
+            },
             application::RecordIdentity::default(),
         ));
         assert_eq!(audit_delivery(&observed), Vec::new());
     }
 
+    /// The custom bus's promise: order per aggregate, repeats dropped for 5 minutes.
+    fn custom_bus() -> BusPromise {
+        BusPromise {
+            order: BusOrder::PerAggregate,
+            deduplication_window: Duration::minutes(5),
+        }
+    }
+
     #[test]
-    fn a_later_version_first_published_before_an_earlier_one_is_out_of_order() {
+    fn a_later_version_first_published_before_an_earlier_one_is_out_of_order_on_an_ordered_bus() {
         let mut observed = healthy();
         observed.published.swap(1, 2);
+        assert_eq!(
+            audit_delivery(&observed),
+            Vec::new(),
+            "a classic bus promises no order"
+        );
+        observed.bus = custom_bus();
         assert_eq!(
             audit_delivery(&observed),
             vec![Violation::PublishedOutOfOrder {
@@ -477,13 +549,34 @@ mod tests {
                 versions: vec![1, 3, 2, 4],
             }]
         );
+    }
+
+    #[test]
+    fn a_repeat_is_not_a_reorder_but_within_the_window_it_is_accepted_twice() {
         let mut repeated = healthy();
-        let first = repeated.published[0].clone();
-        repeated.published.push(first);
+        repeated.bus = custom_bus();
+        let mut again = repeated.published[0].clone();
+        again.at += Duration::minutes(5);
+        repeated.published.push(again.clone());
         assert_eq!(
             audit_delivery(&repeated),
             Vec::new(),
-            "a repeat is not a reorder"
+            "after the window a repeat is a new acceptance"
+        );
+        again.at -= Duration::seconds(1);
+        let last = repeated.published.len() - 1;
+        repeated.published[last] = again.clone();
+        assert_eq!(
+            audit_delivery(&repeated),
+            vec![Violation::AcceptedTwiceWithinWindow {
+                event_id: again.event.event_id
+            }]
+        );
+        repeated.bus = BusPromise::default();
+        assert_eq!(
+            audit_delivery(&repeated),
+            Vec::new(),
+            "a classic bus does not deduplicate"
         );
     }
 

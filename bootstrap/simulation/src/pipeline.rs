@@ -22,7 +22,7 @@ use memory_adapter::{
     StepClock,
 };
 
-use crate::audit::{ConsumerRecord, Observation};
+use crate::audit::{BusPromise, ConsumerRecord, Observation};
 use crate::backend::Backend;
 use crate::faults::{FaultyDeadLetters, FaultyInbox, FaultyPublisher, FaultyStore};
 use crate::journal::JournaledStore;
@@ -89,8 +89,9 @@ impl Pipeline {
     pub const RECEIVE_BATCH: usize = 10;
 
     /// A pipeline over `backend` with the seed stories' consumers, reading the
-    /// change feed `batch_size` records at a time. Deterministic clock and ids
-    /// unless `real_time` (data that outlives the run needs real ids).
+    /// change feed `batch_size` records at a time, publishing to a classic bus.
+    /// Deterministic clock and ids unless `real_time` (data that outlives the
+    /// run needs real ids).
     ///
     /// # Errors
     /// [`PatternError`] when a subscription's event pattern is invalid.
@@ -99,10 +100,30 @@ impl Pipeline {
         batch_size: usize,
         real_time: bool,
     ) -> Result<Self, PatternError> {
+        Self::with_bus(
+            backend,
+            batch_size,
+            real_time,
+            MemoryBus::new(EventSources::default()),
+        )
+    }
+
+    /// The same pipeline publishing to `bus`, which has the default event
+    /// sources and no subscriptions yet
+    /// (a classic bus, or a Custom Event Bus that keeps order per aggregate
+    /// and drops repeats).
+    ///
+    /// # Errors
+    /// [`PatternError`] when a subscription's event pattern is invalid.
+    pub fn with_bus(
+        backend: Arc<dyn Backend>,
+        batch_size: usize,
+        real_time: bool,
+        bus: MemoryBus,
+    ) -> Result<Self, PatternError> {
         let journal = JournaledStore::new(backend.store());
         let store = FaultyStore::new(Arc::new(journal.clone()));
         let sources = EventSources::default();
-        let bus = MemoryBus::new(sources.clone());
         let publisher = FaultyPublisher::new(Arc::new(bus.clone()));
         let dead_letters = MemoryDeadLetterQueue::new();
         let faulty_dead_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
@@ -332,7 +353,14 @@ impl Pipeline {
         Ok(Observation {
             stored,
             attempts: self.journal.attempts(),
-            published: self.bus.accepted(),
+            published: self.bus.acceptances(),
+            bus: {
+                let (order, deduplication_window) = self.bus.promise();
+                BusPromise {
+                    order,
+                    deduplication_window,
+                }
+            },
             dead_letters: self.dead_letters.letters(),
             consumers: self
                 .consumers

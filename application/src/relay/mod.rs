@@ -1,30 +1,48 @@
 //! Relaying the outbox: change records in stream order → the bus.
 //!
-//! Records are published in batches packed up to the publisher's
-//! [`BatchLimits`] (entries and bytes, as the bus counts them). A batch never
-//! holds two events of one aggregate, so a partly failed batch can never let a
-//! later event of an aggregate be published before an earlier one: per aggregate,
-//! first publications follow version order. The relay stops at the first record
-//! it could not publish and reports its sequence number; the caller retries from
-//! there (Lambda's `batchItemFailures`), so everything after it comes again.
-//! Poison records, entries too large for the bus and entries the bus refuses for
-//! good go to the dead-letter queue and count as handled, so one bad record never
-//! blocks its shard. A bus that refuses the publisher itself (missing, access
-//! denied) stops the relay with [`BusRefused`]: dead-lettering every record
-//! would only hide a configuration error.
+//! Poison records and entries too large for any call go to the dead-letter
+//! queue first and count as handled, so one bad record never blocks its shard.
+//! The outbox events left are published in calls packed up to the publisher's
+//! [`BatchLimits`], with up to [`Relay::with_calls_in_flight`] calls at once.
+//! How calls may be packed depends on the order the bus keeps
+//! ([`BusOrder`]): on an unordered bus (classic EventBridge) calls are packed
+//! fully whatever the aggregates, ⌈N/10⌉ calls for N small events; on a bus
+//! that keeps order per aggregate (the Custom Event Bus) an aggregate's event
+//! is sent only after the call with its previous event came back with it
+//! accepted, so per aggregate the bus accepts events in version order.
+//!
+//! The relay stops launching calls at the first failure, lets the calls in
+//! flight finish, and reports the first record not handled; the caller retries
+//! from there (Lambda's `batchItemFailures`), so everything after it comes
+//! again, and the bus's or the consumers' deduplication absorbs what had been
+//! published already. Entries the bus refuses for good are dead-lettered. A
+//! bus that refuses the publisher itself (missing, access denied) stops the
+//! relay with [`BusRefused`]: dead-lettering every record would only hide a
+//! configuration error.
 
-use std::collections::HashSet;
+mod schedule;
+
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use tracing::{info, warn};
 
 use crate::change::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 use crate::envelope::EventEnvelope;
 use crate::ports::{
-    BatchLimits, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, EventPublisher,
-    LetterSource, PublishError, PublishOutcome,
+    BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue,
+    EventPublisher, LetterSource, PublishError, PublishOutcome,
 };
 use crate::BoxError;
+
+use schedule::Schedule;
+
+/// Publish calls a relay keeps in flight unless told otherwise: four, the
+/// knee measured in `BENCHMARKS.md` (a 1,000-record batch takes 26 round
+/// trips instead of 100; eight save little more and double the burst the bus
+/// must absorb from each shard).
+pub const DEFAULT_CALLS_IN_FLIGHT: usize = 4;
 
 /// What one relay run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -49,11 +67,12 @@ pub struct BusRefused(#[source] pub BoxError);
 pub struct Relay {
     publisher: Arc<dyn EventPublisher>,
     dead_letters: Arc<dyn DeadLetterQueue>,
+    calls_in_flight: usize,
 }
 
 /// `records` without the repeats of an event id: the same stream record twice in
 /// one batch is relayed once. Dropping the later copy is safe: if the first
-/// fails, the relay stops there and the whole rest comes again.
+/// fails, the relay reports it and the whole rest comes again.
 fn without_repeats(records: &[ChangeRecord]) -> Vec<&ChangeRecord> {
     let mut seen = HashSet::new();
     records
@@ -69,12 +88,21 @@ fn without_repeats(records: &[ChangeRecord]) -> Vec<&ChangeRecord> {
 type Pending<'r> = (&'r SequenceNumber, &'r EventEnvelope);
 
 impl Relay {
-    /// Wires the relay to the bus and the dead-letter queue.
+    /// Wires the relay to the bus and the dead-letter queue, with
+    /// [`DEFAULT_CALLS_IN_FLIGHT`] calls in flight.
     pub fn new(publisher: Arc<dyn EventPublisher>, dead_letters: Arc<dyn DeadLetterQueue>) -> Self {
         Self {
             publisher,
             dead_letters,
+            calls_in_flight: DEFAULT_CALLS_IN_FLIGHT,
         }
+    }
+
+    /// The same relay keeping up to `calls` publish calls in flight (at least one).
+    #[must_use]
+    pub fn with_calls_in_flight(mut self, calls: usize) -> Self {
+        self.calls_in_flight = calls.max(1);
+        self
     }
 
     /// Relays `records`, given in stream order, and reports what was handled.
@@ -83,17 +111,16 @@ impl Relay {
     /// [`BusRefused`] when the bus refuses the publisher itself.
     pub async fn relay(&self, records: &[ChangeRecord]) -> Result<RelayReport, BusRefused> {
         let limits = self.publisher.limits();
-        let records = without_repeats(records);
         let mut report = RelayReport::default();
-        let mut next = 0;
-        while next < records.len() {
-            let record = records[next];
+        let mut outbox = Vec::new();
+        let mut blocked = None;
+        for record in without_repeats(records) {
             let letter = match &record.content {
                 ChangeContent::Poison {
                     reason,
                     raw,
                     identity,
-                } => Some(DeadLetter::new(
+                } => DeadLetter::new(
                     LetterSource::StreamRecord {
                         sequence: record.sequence.clone(),
                     },
@@ -101,24 +128,24 @@ impl Relay {
                     1,
                     DeadLetterPayload::Raw { raw: raw.clone() },
                     identity.clone(),
-                )),
-                ChangeContent::Outbox(envelope) => self.oversized(record, envelope, &limits),
-            };
-            if let Some(letter) = letter {
-                if !self.dead_letter(letter, &mut report).await {
-                    report.retry_from = Some(record.sequence.clone());
-                    return Ok(report);
+                ),
+                ChangeContent::Outbox(envelope) => {
+                    match self.oversized(record, envelope, &limits) {
+                        Some(letter) => letter,
+                        None => {
+                            outbox.push((&record.sequence, envelope));
+                            continue;
+                        }
+                    }
                 }
-                next += 1;
-                continue;
+            };
+            if !self.dead_letter(letter, &mut report).await {
+                blocked = Some(record.sequence.clone());
+                break;
             }
-            let batch = self.next_batch(&records[next..], &limits);
-            if let Some(failed) = self.publish_batch(&batch, &mut report).await? {
-                report.retry_from = Some(failed);
-                return Ok(report);
-            }
-            next += batch.len();
         }
+        let unhandled = self.publish(&outbox, limits, &mut report).await?;
+        report.retry_from = unhandled.or(blocked);
         Ok(report)
     }
 
@@ -148,82 +175,112 @@ impl Relay {
         })
     }
 
-    /// The longest run of outbox records from the start of `records` that fits
-    /// one call: within `limits`, no poison or oversized record, one event per aggregate.
-    fn next_batch<'r>(
+    /// Publishes `outbox` (in stream order) by the schedule the bus's limits and
+    /// order allow; returns the first sequence number not handled, if any.
+    async fn publish(
         &self,
-        records: &[&'r ChangeRecord],
-        limits: &BatchLimits,
-    ) -> Vec<Pending<'r>> {
-        let mut seen = HashSet::new();
-        let mut bytes = 0;
-        let mut batch = Vec::new();
-        for record in records.iter().copied() {
-            let ChangeContent::Outbox(envelope) = &record.content else {
-                break;
-            };
-            let size = self.publisher.entry_size(envelope);
-            let full = batch.len() >= limits.max_entries || bytes + size >= limits.max_batch_bytes;
-            if full || !seen.insert(envelope.aggregate()) {
-                break;
-            }
-            bytes += size;
-            batch.push((&record.sequence, envelope));
-        }
-        batch
-    }
-
-    /// Publishes one batch; returns the first sequence number not handled, if any.
-    async fn publish_batch(
-        &self,
-        batch: &[Pending<'_>],
+        outbox: &[Pending<'_>],
+        limits: BatchLimits,
         report: &mut RelayReport,
     ) -> Result<Option<SequenceNumber>, BusRefused> {
-        let envelopes: Vec<EventEnvelope> = batch.iter().map(|(_, e)| (*e).clone()).collect();
-        report.publish_calls += 1;
-        let outcomes = match self.publisher.publish(&envelopes).await {
-            Ok(outcomes) => outcomes,
-            Err(PublishError::Refused(error)) => return Err(BusRefused(error)),
-            Err(error) => {
-                warn!(%error, events = batch.len(), "publishing a batch failed");
-                return Ok(Some(batch[0].0.clone()));
-            }
-        };
-        for (index, (sequence, envelope)) in batch.iter().enumerate() {
-            match outcomes.get(index) {
-                Some(PublishOutcome::Published) => report.published += 1,
-                Some(PublishOutcome::Failed {
-                    retryable: false,
-                    reason,
-                    attempts,
-                }) => {
-                    warn!(event_id = %envelope.event_id, reason, "the bus refused an event for good");
-                    let letter = DeadLetter::new(
-                        LetterSource::StreamRecord {
-                            sequence: (*sequence).clone(),
-                        },
-                        reason.clone(),
-                        *attempts,
-                        DeadLetterPayload::Event {
-                            envelope: (*envelope).clone(),
-                        },
-                        RecordIdentity::default(),
-                    );
-                    if !self.dead_letter(letter, report).await {
-                        return Ok(Some((*sequence).clone()));
+        let mut groups = HashMap::new();
+        let entries: Vec<(usize, usize)> = outbox
+            .iter()
+            .enumerate()
+            .map(|(index, (_, envelope))| {
+                let group = match limits.order {
+                    BusOrder::Unordered => index,
+                    BusOrder::PerAggregate => {
+                        let next = groups.len();
+                        *groups.entry(envelope.aggregate()).or_insert(next)
                     }
+                };
+                (group, self.publisher.entry_size(envelope))
+            })
+            .collect();
+        let mut schedule = Schedule::new(&entries, limits);
+        let mut in_flight = FuturesUnordered::new();
+        let mut stopping = false;
+        loop {
+            while !stopping && in_flight.len() < self.calls_in_flight {
+                let Some(call) = schedule.next_call() else {
+                    break;
+                };
+                let events: Vec<EventEnvelope> =
+                    call.iter().map(|&index| outbox[index].1.clone()).collect();
+                let publisher = Arc::clone(&self.publisher);
+                report.publish_calls += 1;
+                in_flight.push(async move { (call, publisher.publish(&events).await) });
+            }
+            let Some((call, result)) = in_flight.next().await else {
+                break;
+            };
+            let outcomes = match result {
+                Ok(outcomes) => outcomes,
+                Err(PublishError::Refused(error)) => return Err(BusRefused(error)),
+                Err(error) => {
+                    warn!(%error, events = call.len(), "publishing a batch failed");
+                    stopping = true;
+                    continue;
                 }
-                Some(PublishOutcome::Failed { reason, .. }) => {
-                    info!(event_id = %envelope.event_id, reason, "event not published, will retry");
-                    return Ok(Some((*sequence).clone()));
-                }
-                None => {
-                    warn!(event_id = %envelope.event_id, "the bus reported no outcome for an event");
-                    return Ok(Some((*sequence).clone()));
+            };
+            for (position, &index) in call.iter().enumerate() {
+                if self
+                    .settle(outbox[index], outcomes.get(position), report)
+                    .await
+                {
+                    schedule.accept(index);
+                } else {
+                    stopping = true;
                 }
             }
         }
-        Ok(None)
+        Ok(schedule
+            .first_unhandled()
+            .map(|index| outbox[index].0.clone()))
+    }
+
+    /// Acts on one entry's outcome; true when the entry is handled (published
+    /// or dead-lettered).
+    async fn settle(
+        &self,
+        (sequence, envelope): Pending<'_>,
+        outcome: Option<&PublishOutcome>,
+        report: &mut RelayReport,
+    ) -> bool {
+        match outcome {
+            Some(PublishOutcome::Published) => {
+                report.published += 1;
+                true
+            }
+            Some(PublishOutcome::Failed {
+                retryable: false,
+                reason,
+                attempts,
+            }) => {
+                warn!(event_id = %envelope.event_id, reason, "the bus refused an event for good");
+                let letter = DeadLetter::new(
+                    LetterSource::StreamRecord {
+                        sequence: sequence.clone(),
+                    },
+                    reason.clone(),
+                    *attempts,
+                    DeadLetterPayload::Event {
+                        envelope: envelope.clone(),
+                    },
+                    RecordIdentity::default(),
+                );
+                self.dead_letter(letter, report).await
+            }
+            Some(PublishOutcome::Failed { reason, .. }) => {
+                info!(event_id = %envelope.event_id, reason, "event not published, will retry");
+                false
+            }
+            None => {
+                warn!(event_id = %envelope.event_id, "the bus reported no outcome for an event");
+                false
+            }
+        }
     }
 
     /// Dead-letters a record that never reaches [`Relay::relay`] (one without a
@@ -256,7 +313,7 @@ impl Relay {
 mod tests {
     use super::*;
     use crate::envelope::EventContext;
-    use crate::ids::AggregateId;
+    use crate::ids::{AggregateId, AggregateRef};
     use crate::ports::dead_letter::MockDeadLetterQueue;
     use crate::ports::publisher::MockEventPublisher;
     use crate::ports::DeadLetterError;
@@ -315,6 +372,7 @@ mod tests {
         publisher.expect_limits().return_const(BatchLimits {
             max_entries: 10,
             max_batch_bytes: 256 * 1024,
+            order: BusOrder::Unordered,
         });
         publisher.expect_entry_size().return_const(1024_usize);
         publisher
@@ -330,7 +388,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_never_holds_two_events_of_one_aggregate() {
+    async fn on_an_unordered_bus_calls_are_packed_whatever_the_aggregates() {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = batches.clone();
         let mut publisher = publisher();
@@ -344,23 +402,64 @@ mod tests {
             Ok(vec![PublishOutcome::Published; events.len()])
         });
         let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
-        let records = [
-            outbox(1, 1, 1),
-            outbox(2, 2, 1),
-            outbox(3, 1, 2),
-            outbox(4, 3, 1),
-        ];
+        let records: Vec<_> = (1..=12).map(|v| outbox(v, 1, v)).collect();
         let report = relay.relay(&records).await.unwrap();
         assert_eq!(
             report,
             RelayReport {
-                published: 4,
+                published: 12,
                 dead_lettered: 0,
                 publish_calls: 2,
                 retry_from: None
             }
         );
-        assert_eq!(*batches.lock().unwrap(), vec![vec![1, 1], vec![2, 1]]);
+        let mut batches = batches.lock().unwrap().clone();
+        batches.sort_by_key(Vec::len);
+        assert_eq!(batches, vec![vec![11, 12], (1..=10).collect::<Vec<_>>()]);
+    }
+
+    #[tokio::test]
+    async fn on_an_ordered_bus_a_call_holds_one_event_per_aggregate_in_version_order() {
+        let batches = Arc::new(Mutex::new(Vec::new()));
+        let seen = batches.clone();
+        let mut publisher = MockEventPublisher::new();
+        publisher.expect_limits().return_const(BatchLimits {
+            max_entries: 100,
+            max_batch_bytes: 256 * 1024,
+            order: BusOrder::PerAggregate,
+        });
+        publisher.expect_entry_size().return_const(1024_usize);
+        publisher.expect_publish().returning(move |events| {
+            seen.lock().unwrap().push(
+                events
+                    .iter()
+                    .map(|e| {
+                        (
+                            e.aggregate_id.to_string().ends_with('1'),
+                            e.aggregate_version.value(),
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            Ok(vec![PublishOutcome::Published; events.len()])
+        });
+        let relay = Relay::new(Arc::new(publisher), Arc::new(MockDeadLetterQueue::new()));
+        let records = [
+            outbox(1, 1, 1),
+            outbox(2, 1, 2),
+            outbox(3, 2, 1),
+            outbox(4, 1, 3),
+        ];
+        let report = relay.relay(&records).await.unwrap();
+        assert_eq!((report.published, report.publish_calls), (4, 3));
+        assert_eq!(
+            *batches.lock().unwrap(),
+            vec![
+                vec![(true, 1), (false, 1)],
+                vec![(true, 2)],
+                vec![(true, 3)]
+            ]
+        );
     }
 
     #[tokio::test]
@@ -384,6 +483,7 @@ mod tests {
         publisher.expect_limits().return_const(BatchLimits {
             max_entries: 10,
             max_batch_bytes: 3_000,
+            order: BusOrder::Unordered,
         });
         publisher.expect_entry_size().returning(|e| {
             if e.aggregate_version.value() == 9 {
@@ -409,7 +509,7 @@ mod tests {
         ];
         let report = relay.relay(&records).await.unwrap();
         assert_eq!((report.published, report.dead_lettered), (4, 1));
-        assert_eq!(*batches.lock().unwrap(), vec![2, 1, 1]);
+        assert_eq!(*batches.lock().unwrap(), vec![2, 2]);
         let letters = letters.lock().unwrap();
         assert!(
             letters[0].reason.contains("3000 bytes"),
@@ -472,8 +572,136 @@ mod tests {
             outbox(4, 1, 2),
         ];
         let report = relay.relay(&records).await.unwrap();
-        assert_eq!(report.published, 1);
+        assert_eq!(report.published, 2, "entries 1 and 3 were accepted");
         assert_eq!(report.retry_from, Some(SequenceNumber::new("2")));
+    }
+
+    /// A bus answering each call after a few milliseconds, accepting every entry,
+    /// but failing the calls numbered in `failing` at once; it records the most calls
+    /// in flight at once, and whether two calls in flight ever shared an aggregate.
+    struct SlowBus {
+        limits: BatchLimits,
+        failing: Vec<usize>,
+        calls: Mutex<usize>,
+        in_flight: Mutex<Vec<Vec<AggregateRef>>>,
+        most_in_flight: Mutex<usize>,
+        shared_aggregate: Mutex<bool>,
+        accepted: Mutex<Vec<EventEnvelope>>,
+    }
+
+    impl SlowBus {
+        fn new(max_entries: usize, order: BusOrder, failing: Vec<usize>) -> Self {
+            Self {
+                limits: BatchLimits {
+                    max_entries,
+                    max_batch_bytes: 256 * 1024,
+                    order,
+                },
+                failing,
+                calls: Mutex::default(),
+                in_flight: Mutex::default(),
+                most_in_flight: Mutex::default(),
+                shared_aggregate: Mutex::default(),
+                accepted: Mutex::default(),
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventPublisher for SlowBus {
+        fn limits(&self) -> BatchLimits {
+            self.limits
+        }
+
+        fn entry_size(&self, _: &EventEnvelope) -> usize {
+            1024
+        }
+
+        async fn publish(
+            &self,
+            events: &[EventEnvelope],
+        ) -> Result<Vec<PublishOutcome>, PublishError> {
+            let aggregates: Vec<AggregateRef> =
+                events.iter().map(EventEnvelope::aggregate).collect();
+            let call = {
+                let mut calls = self.calls.lock().unwrap();
+                *calls += 1;
+                *calls
+            };
+            {
+                let mut in_flight = self.in_flight.lock().unwrap();
+                if in_flight.iter().flatten().any(|a| aggregates.contains(a)) {
+                    *self.shared_aggregate.lock().unwrap() = true;
+                }
+                in_flight.push(aggregates.clone());
+                let mut most = self.most_in_flight.lock().unwrap();
+                *most = (*most).max(in_flight.len());
+            }
+            if self.failing.contains(&call) {
+                self.in_flight.lock().unwrap().retain(|c| *c != aggregates);
+                return Err(PublishError::Throttled("slow down".into()));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            self.in_flight.lock().unwrap().retain(|c| *c != aggregates);
+            self.accepted.lock().unwrap().extend_from_slice(events);
+            Ok(vec![PublishOutcome::Published; events.len()])
+        }
+    }
+
+    #[tokio::test]
+    async fn up_to_the_configured_number_of_calls_are_in_flight_at_once() {
+        for calls_in_flight in [1, 4] {
+            let bus = Arc::new(SlowBus::new(10, BusOrder::Unordered, vec![]));
+            let relay = Relay::new(bus.clone(), Arc::new(MockDeadLetterQueue::new()))
+                .with_calls_in_flight(calls_in_flight);
+            let records: Vec<_> = (0..250).map(|i| outbox(i, u128::from(i) + 1, 1)).collect();
+            let report = relay.relay(&records).await.unwrap();
+            assert_eq!((report.published, report.publish_calls), (250, 25));
+            assert_eq!(*bus.most_in_flight.lock().unwrap(), calls_in_flight);
+        }
+    }
+
+    #[tokio::test]
+    async fn on_an_ordered_bus_no_two_calls_in_flight_share_an_aggregate() {
+        let bus = Arc::new(SlowBus::new(2, BusOrder::PerAggregate, vec![]));
+        let relay =
+            Relay::new(bus.clone(), Arc::new(MockDeadLetterQueue::new())).with_calls_in_flight(4);
+        // Six aggregates with five events each, each aggregate's events consecutive.
+        let records: Vec<_> = (0..30)
+            .map(|i| outbox(i, u128::from(i / 5) + 1, i % 5 + 1))
+            .collect();
+        let report = relay.relay(&records).await.unwrap();
+        assert_eq!((report.published, report.publish_calls), (30, 15));
+        assert!(*bus.most_in_flight.lock().unwrap() > 1);
+        assert!(!*bus.shared_aggregate.lock().unwrap());
+        let mut versions: HashMap<AggregateRef, Vec<u64>> = HashMap::new();
+        for event in bus.accepted.lock().unwrap().iter() {
+            versions
+                .entry(event.aggregate())
+                .or_default()
+                .push(event.aggregate_version.value());
+        }
+        assert!(
+            versions.values().all(|v| *v == vec![1, 2, 3, 4, 5]),
+            "{versions:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_call_stops_new_calls_and_those_in_flight_finish() {
+        let bus = Arc::new(SlowBus::new(10, BusOrder::Unordered, vec![2]));
+        // Call 2 fails at once, while calls 1, 3 and 4 are in flight.
+        let relay =
+            Relay::new(bus.clone(), Arc::new(MockDeadLetterQueue::new())).with_calls_in_flight(4);
+        let records: Vec<_> = (0..100).map(|i| outbox(i, u128::from(i) + 1, 1)).collect();
+        let report = relay.relay(&records).await.unwrap();
+        assert_eq!(report.publish_calls, 4, "no call starts after the failure");
+        assert_eq!(report.published, 30);
+        assert_eq!(
+            report.retry_from,
+            Some(SequenceNumber::new("10")),
+            "the first record of call 2"
+        );
     }
 
     #[tokio::test]
@@ -543,18 +771,18 @@ mod tests {
             RelayReport {
                 published: 1,
                 dead_lettered: 2,
-                publish_calls: 2,
+                publish_calls: 1,
                 retry_from: None
             }
         );
         let letters = letters.lock().unwrap();
         assert!(
-            matches!(&letters[0].payload, DeadLetterPayload::Event { envelope } if envelope.aggregate_version == Version::new(1))
+            matches!(&letters[1].payload, DeadLetterPayload::Event { envelope } if envelope.aggregate_version == Version::new(1))
         );
-        assert_eq!(letters[0].attempts, 3);
-        assert!(matches!(&letters[1].payload, DeadLetterPayload::Raw { .. }));
+        assert_eq!(letters[1].attempts, 3);
+        assert!(matches!(&letters[0].payload, DeadLetterPayload::Raw { .. }));
         assert_eq!(
-            letters[1].source,
+            letters[0].source,
             LetterSource::StreamRecord {
                 sequence: SequenceNumber::new("2")
             }
