@@ -2,25 +2,40 @@
 //! both kinds, with faults injected at random steps at every hop, never let state
 //! and outbox diverge, never leak a failed commit, never double an effect.
 //!
-//! The same cases run on the in-memory store (`PROPTEST_CASES`, default 2000)
-//! and on DynamoDB on embedded dynoxide, read through its stream by the
-//! self-hosted relay (`DYNOXIDE_PROPTEST_CASES`, default 200). A failing case
-//! prints its shrunk steps.
+//! What the bus promises decides what delivery must show. On a classic bus
+//! every event is published at least once, in no promised order. On a Custom
+//! Event Bus, per aggregate the bus first accepts events in version order, and
+//! an event published again within the deduplication window is not accepted
+//! twice.
+//!
+//! The classic cases run on the in-memory store (`PROPTEST_CASES`, default
+//! 2000) and on DynamoDB on embedded dynoxide, read through its stream by the
+//! self-hosted relay (`DYNOXIDE_PROPTEST_CASES`, default 200); the Custom Event
+//! Bus cases on the in-memory store (`CUSTOM_BUS_PROPTEST_CASES`, default
+//! 1000). A failing case prints its shrunk steps. Three mutation checks break
+//! one rule each — an adapter that loses entries, a relay that packs an ordered
+//! bus's calls freely, a bus that forgets repeats — and require the same
+//! property to find a failing case and shrink it.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
-use application::ports::DeadLetterPayload;
-use application::{AggregateId, CommandOutcome, IdempotencyKey, RequestMeta, Target};
+use application::ports::{BusOrder, DeadLetterPayload};
+use application::{AggregateId, CommandOutcome, EventSources, IdempotencyKey, RequestMeta, Target};
 use bootstrap::clients::LocalClients;
 use bootstrap::embedded::EmbeddedDynamo;
 use domain::order::{Order, OrderCommand, OrderStatus};
 use domain::repair::{Repair, RepairCommand};
 use dynamodb_adapter::{create_tables, stream_arn, DynamoStore, TableLayout};
+use memory_adapter::{MemoryBus, StepClock, DEDUPLICATION_WINDOW};
 use proptest::prelude::*;
+use proptest::test_runner::{RngAlgorithm, TestError, TestRng, TestRunner};
 use simulation::faults::{DeadLetterFault, InboxFault, PublisherFault, StoreFault};
-use simulation::{audit, Backend, DynamoBackend, MemoryBackend, Pipeline};
-use system_tests::{audit_at_rest, line_item, open_repair, place_order, runtime, settle_all, text};
+use simulation::{
+    audit, audit_delivery, Backend, BusPromise, DynamoBackend, MemoryBackend, Pipeline, Violation,
+};
+use system_tests::{line_item, open_repair, place_order, runtime, text};
 
 /// The aggregate slots per kind a case works on.
 const SLOTS: usize = 3;
@@ -100,8 +115,16 @@ fn store_fault() -> impl Strategy<Value = Option<StoreFault>> {
 }
 
 fn relay_fault() -> impl Strategy<Value = Option<HopFault>> {
+    relay_fault_or(Just(None))
+}
+
+/// The relay's faults, or `broken` once in a while instead of no fault.
+fn relay_fault_or(
+    broken: impl Strategy<Value = Option<HopFault>> + 'static,
+) -> impl Strategy<Value = Option<HopFault>> {
     prop_oneof![
-        4 => Just(None),
+        3 => Just(None),
+        1 => broken,
         1 => (proptest::collection::hash_set(0usize..10, 1..4), any::<bool>())
             .prop_map(|(entries, retryable)| Some(HopFault::Bus(PublisherFault::Reject { entries, retryable }))),
         1 => Just(Some(HopFault::Bus(PublisherFault::Throttle))),
@@ -120,6 +143,13 @@ fn consume_fault() -> impl Strategy<Value = Option<HopFault>> {
 }
 
 fn step() -> impl Strategy<Value = Step> {
+    step_with(relay_fault())
+}
+
+/// A step whose relay faults come from `relay_faults`.
+fn step_with(
+    relay_faults: impl Strategy<Value = Option<HopFault>> + 'static,
+) -> impl Strategy<Value = Step> {
     let action = prop_oneof![
         repair_action().prop_map(Action::Repair),
         order_action().prop_map(Action::Order),
@@ -127,7 +157,7 @@ fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         6 => (0..SLOTS, action, proptest::option::of(0u8..6), store_fault())
             .prop_map(|(slot, action, key, fault)| Step::Command { slot, action, key, fault }),
-        3 => relay_fault().prop_map(Step::Relay),
+        3 => relay_faults.prop_map(Step::Relay),
         3 => consume_fault().prop_map(Step::Consume),
         1 => Just(Step::Poison),
     ]
@@ -255,15 +285,55 @@ fn inject(pipeline: &Pipeline, fault: &HopFault) {
     }
 }
 
-/// Runs `steps` on a fresh pipeline over `backend`; `audit_every_step` checks
-/// the step invariants after each step (on a slow store, only at rest).
+/// The bus of a case, and the promise its delivery is held to (by default,
+/// the bus's own).
+struct Bus {
+    bus: MemoryBus,
+    held_to: Option<BusPromise>,
+}
+
+impl Bus {
+    fn classic() -> Self {
+        Self {
+            bus: MemoryBus::new(EventSources::default()),
+            held_to: None,
+        }
+    }
+
+    fn custom() -> Self {
+        Self {
+            bus: MemoryBus::custom(EventSources::default(), Arc::new(StepClock::default())),
+            held_to: None,
+        }
+    }
+
+    /// The Custom Event Bus's promise: order per aggregate, repeats dropped for 5 minutes.
+    fn custom_promise() -> BusPromise {
+        BusPromise {
+            order: BusOrder::PerAggregate,
+            deduplication_window: DEDUPLICATION_WINDOW,
+        }
+    }
+}
+
+/// How long a case on the in-memory store may take to come to rest: there,
+/// nothing moves by waiting, so a case not at rest by then never will be.
+const MEMORY_SETTLE: Duration = Duration::from_millis(300);
+/// How long a case on dynoxide may take to come to rest.
+const DYNOXIDE_SETTLE: Duration = Duration::from_secs(60);
+
+/// Runs `steps` on a fresh pipeline over `backend` and `bus`; `audit_every_step`
+/// checks the step invariants after each step (on a slow store, only at
+/// rest); the pipeline must come to rest within `settle_within`.
 async fn run_case(
     backend: Arc<dyn Backend>,
+    bus: Bus,
     steps: &[Step],
     batch_size: usize,
     audit_every_step: bool,
+    settle_within: Duration,
 ) -> Result<(), TestCaseError> {
-    let pipeline = Pipeline::new(backend, batch_size, false).expect("valid routes");
+    let pipeline = Pipeline::with_bus(backend, batch_size, false, bus.bus).expect("valid routes");
     let mut client = Client::default();
     for (index, step) in steps.iter().enumerate() {
         match step {
@@ -309,11 +379,17 @@ async fn run_case(
             );
         }
     }
-    prop_assert!(
-        settle_all(&pipeline).await,
-        "the pipeline did not come to rest"
-    );
-    let violations = audit_at_rest(&pipeline).await;
+    let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
+    let settled = pipeline.settle(&aggregates, 10_000, settle_within).await;
+    let mut observed = pipeline.observe(&aggregates).await.expect("observation");
+    if let Some(promise) = bus.held_to {
+        observed.bus = promise;
+    }
+    let mut violations = audit(&observed);
+    if !settled || !pipeline.queues_empty() {
+        violations.push(Violation::Unsettled);
+    }
+    violations.extend(audit_delivery(&observed));
     prop_assert!(violations.is_empty(), "at rest: {violations:?}");
     let poisoned: HashSet<String> = pipeline
         .dead_letters
@@ -386,7 +462,7 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..60),
         batch_size in 1usize..12,
     ) {
-        runtime().block_on(run_case(Arc::new(MemoryBackend::default()), &steps, batch_size, true))?;
+        runtime().block_on(run_case(Arc::new(MemoryBackend::default()), Bus::classic(), &steps, batch_size, true, MEMORY_SETTLE))?;
     }
 }
 
@@ -405,7 +481,95 @@ proptest! {
             .expect("a runtime");
         runtime.block_on(async {
             let backend = dynoxide_backend(endpoint).await;
-            run_case(backend, &steps, batch_size, false).await
+            run_case(backend, Bus::classic(), &steps, batch_size, false, DYNOXIDE_SETTLE).await
         })?;
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases("CUSTOM_BUS_PROPTEST_CASES", 1_000), ..ProptestConfig::default() })]
+
+    #[test]
+    fn on_a_custom_event_bus_each_aggregate_is_accepted_in_version_order_and_never_twice(
+        steps in proptest::collection::vec(step(), 1..60),
+        batch_size in 1usize..12,
+    ) {
+        runtime().block_on(run_case(Arc::new(MemoryBackend::default()), Bus::custom(), &steps, batch_size, true, MEMORY_SETTLE))?;
+    }
+}
+
+/// Runs the property on the memory store with `bus` and steps from `steps`,
+/// from a fixed seed, until a case fails; the failure with its shrunk steps,
+/// or `None` when `cases` cases all passed.
+fn counterexample(
+    bus: fn() -> Bus,
+    steps: impl Strategy<Value = Step> + 'static,
+    cases: u32,
+) -> Option<String> {
+    let config = ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    // A fixed seed: the check finds the same counterexample on every run.
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::deterministic_rng(RngAlgorithm::ChaCha));
+    let strategy = (proptest::collection::vec(steps, 1..60), 1usize..12);
+    match runner.run(&strategy, |(steps, batch_size)| {
+        runtime().block_on(run_case(
+            Arc::new(MemoryBackend::default()),
+            bus(),
+            &steps,
+            batch_size,
+            false,
+            MEMORY_SETTLE,
+        ))
+    }) {
+        Err(TestError::Fail(reason, (steps, batch_size))) => Some(format!(
+            "{reason}\nshrunk to batch size {batch_size} and {} steps: {steps:?}",
+            steps.len()
+        )),
+        Err(TestError::Abort(reason)) => Some(format!("aborted: {reason}")),
+        Ok(()) => None,
+    }
+}
+
+#[test]
+fn mutation_an_adapter_that_loses_entries_breaks_at_least_once() {
+    let lose = Just(Some(HopFault::Bus(PublisherFault::LoseSilently)));
+    let failure = counterexample(Bus::classic, step_with(relay_fault_or(lose)), 500)
+        .expect("the property finds an adapter that loses entries");
+    println!("{failure}");
+    assert!(failure.contains("Unpublished"), "{failure}");
+}
+
+#[test]
+fn mutation_a_relay_that_packs_an_ordered_bus_freely_breaks_version_order() {
+    // The classic bus makes the relay pack calls freely; its delivery is
+    // held to the Custom Event Bus's order (without deduplication).
+    let ordered_freely = || Bus {
+        held_to: Some(BusPromise {
+            deduplication_window: time::Duration::ZERO,
+            ..Bus::custom_promise()
+        }),
+        ..Bus::classic()
+    };
+    let failure = counterexample(ordered_freely, step(), 2_000)
+        .expect("the property finds a relay that ignores the order promise");
+    println!("{failure}");
+    assert!(failure.contains("PublishedOutOfOrder"), "{failure}");
+}
+
+#[test]
+fn mutation_a_bus_that_forgets_repeats_breaks_deduplication() {
+    let forgetful = || Bus {
+        bus: Bus::custom()
+            .bus
+            .with_deduplication_window(time::Duration::ZERO),
+        held_to: Some(Bus::custom_promise()),
+    };
+    let failure = counterexample(forgetful, step(), 500)
+        .expect("the property finds a bus that accepts a repeat twice");
+    println!("{failure}");
+    assert!(failure.contains("AcceptedTwiceWithinWindow"), "{failure}");
 }

@@ -74,9 +74,10 @@ pub async fn put_foreign_outbox_item(client: &aws_sdk_dynamodb::Client, table: &
         .expect("the foreign outbox item is written");
 }
 
-/// A current-thread runtime for driving the async use cases from tests.
+/// A current-thread runtime with timers, for driving the async use cases from tests.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("a current-thread runtime starts")
 }

@@ -1,5 +1,6 @@
 //! Bus faults for any publisher: throttling, refused entries, a relay that dies
-//! right after publishing, and a bus that delivers a batch twice.
+//! right after publishing, a bus that delivers a batch twice, and (to prove the
+//! audit catches it) an adapter that loses entries while reporting them published.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -30,6 +31,10 @@ pub enum PublisherFault {
     /// Publish the batch twice, as an at-least-once bus may: every subscriber
     /// receives each event twice.
     Duplicate,
+    /// A broken adapter, not a fault of the bus: report every entry of the
+    /// call published and send none. The audit must catch it; the property
+    /// tests inject it only to prove that.
+    LoseSilently,
 }
 
 /// Wraps a publisher and injects [`PublisherFault`]s into its calls.
@@ -78,6 +83,7 @@ impl EventPublisher for FaultyPublisher {
                     "the relay died after publishing half its batch",
                 ))))
             }
+            Some(PublisherFault::LoseSilently) => Ok(vec![PublishOutcome::Published; events.len()]),
             Some(PublisherFault::Duplicate) => {
                 let outcomes = self.inner.publish(events).await?;
                 self.inner.publish(events).await?;
