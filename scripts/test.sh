@@ -18,8 +18,9 @@ cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
-# The deployment template, with the serverless rules, in every relay mode and
-# with the outbox in a table of its own: 0 errors and 0 warnings.
+# The deployment template, with the serverless rules, in every relay mode, with
+# the outbox in a table of its own, and on a Custom Event Bus: 0 errors and 0
+# warnings.
 # cfn-lint runs through the interpreter, so a console script without a shim yet
 # (pyenv before a rehash) cannot make it go missing.
 cfn_lint() {
@@ -31,14 +32,17 @@ if [[ "$(cfn_lint --version 2>/dev/null)" != "cfn-lint ${CFN_LINT_VERSION}" ]] \
   python3 -m pip install --quiet "cfn-lint==${CFN_LINT_VERSION}" "cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION}"
 fi
 mkdir -p target
-for variant in Lambda Pipe Lambda-separate-outbox; do
+for variant in Lambda Pipe Lambda-separate-outbox Lambda-custom-bus; do
   mode="${variant%%-*}"
   separate="false"
   [[ "$variant" == *separate-outbox ]] && separate="true"
+  bus="Classic"
+  [[ "$variant" == *custom-bus ]] && bus="Custom"
   sed -e "/^  RelayMode:/,/Default:/ s/Default: .*/Default: ${mode}/" \
       -e "/^  SeparateOutboxTable:/,/Default:/ s/Default: .*/Default: \"${separate}\"/" \
+      -e "/^  EventBusKind:/,/Default:/ s/Default: .*/Default: ${bus}/" \
       template.yaml > "target/template-${variant}.yaml"
-  echo "==> cfn-lint template.yaml (RelayMode=${mode}, SeparateOutboxTable=${separate})"
+  echo "==> cfn-lint template.yaml (RelayMode=${mode}, SeparateOutboxTable=${separate}, EventBusKind=${bus})"
   cfn_lint "target/template-${variant}.yaml" -a cfn_lint_serverless.rules
 done
 

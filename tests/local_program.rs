@@ -1,7 +1,8 @@
 //! The local program on its default store, embedded dynoxide with a data file:
-//! every invariant holds under faults, and the data survives a restart.
+//! every invariant holds under faults, and the data survives a restart; and on
+//! a Custom Event Bus, every invariant of its promise holds under faults.
 
-use bootstrap::local::{run, LocalOptions, StoreKind};
+use bootstrap::local::{run, BusKind, LocalOptions, StoreKind};
 use clap::Parser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,4 +41,26 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{data_arg}{suffix}"));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_custom_event_bus_the_seed_stories_hold_under_faults() {
+    let options = LocalOptions::parse_from([
+        "outbox-local",
+        "--store",
+        "memory",
+        "--bus",
+        "custom",
+        "--fault-rate",
+        "0.3",
+        "--repairs",
+        "6",
+        "--orders",
+        "6",
+    ]);
+    assert_eq!(options.bus, BusKind::Custom);
+    let report = run(&options).await.expect("the run");
+    assert!(report.violations.is_empty(), "{report}");
+    assert!(report.faults_injected > 0, "{report}");
+    assert_eq!(report.aggregates_stored, 12, "{report}");
 }

@@ -1,6 +1,7 @@
-//! `template.yaml` held against the code: every consumer's rule pattern is its
-//! reaction's declared subscription, every function runs the binary it names,
-//! and its environment is exactly what that binary reads.
+//! `template.yaml` held against the code: every consumer's rule pattern (classic
+//! bus) and subscriber filter (Custom Event Bus) is its reaction's declared
+//! subscription, FIFO exactly for the ordered ones, every function runs the
+//! binary it names, and its environment is exactly what that binary reads.
 
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
@@ -69,6 +70,62 @@ fn each_consumer_rule_routes_exactly_its_reactions_declared_subscription() {
         .map(|(name, _)| name.to_owned())
         .collect();
     assert_eq!(rules, expected_rules, "a rule per consumer and no other");
+}
+
+#[test]
+fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_ordered() {
+    let template = template();
+    let mut expected = BTreeSet::new();
+    for reaction in reactions::all() {
+        let subscription = reaction.subscription();
+        let name = format!("{}Subscriber", pascal(reaction.name()));
+        let subscriber = resource(&template, &name);
+        assert_eq!(subscriber["Condition"].as_str(), Some("CustomBus"));
+        let properties = &subscriber["Properties"];
+        let filter = &properties["FilterConfiguration"]["Filters"][0];
+        assert_eq!(
+            filter["Scope"].as_str(),
+            Some("DATA"),
+            "{name} filters the envelope"
+        );
+        let pattern: serde_json::Value =
+            serde_json::from_str(filter["Pattern"].as_str().unwrap()).unwrap();
+        assert_eq!(pattern, subscription.payload_pattern(), "{name}");
+        assert_eq!(
+            properties["Transformer"]["Type"].as_str(),
+            Some("RAW"),
+            "{name} delivers the envelope"
+        );
+        let fifo = properties["Type"].as_str() == Some("FIFO");
+        assert_eq!(
+            fifo, subscription.ordered,
+            "{name} is FIFO exactly when ordered"
+        );
+        let group = &properties["InvokeConfiguration"]["SqsParameters"]["MessageGroupId"];
+        assert_eq!(
+            group.as_str() == Some("{% $events.SystemMetadata.EventGroupId %}"),
+            subscription.ordered,
+            "{name}: an ordered consumer's queue is grouped by aggregate"
+        );
+        let queue = pascal(reaction.name());
+        for queue in [format!("{queue}Queue"), format!("{queue}DeadLetterQueue")] {
+            let fifo_queue = &resource(&template, &queue)["Properties"]["FifoQueue"];
+            assert_eq!(
+                !fifo_queue.is_null(),
+                subscription.ordered,
+                "{queue} is FIFO on a Custom Event Bus exactly when ordered"
+            );
+        }
+        expected.insert(name);
+    }
+    let subscribers: BTreeSet<String> = resources_of_type(&template, "AWS::EventsV2::Subscriber")
+        .into_iter()
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    assert_eq!(
+        subscribers, expected,
+        "a subscriber per consumer and no other"
+    );
 }
 
 /// The variable names a function's template sets.

@@ -32,7 +32,7 @@ pub use consume::{
 };
 pub use envelope::{EncodeError, EnvelopeError, EventEnvelope};
 pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
-pub use relay::{BusRefused, Relay, RelayReport};
+pub use relay::{BusRefused, Relay, RelayReport, DEFAULT_CALLS_IN_FLIGHT};
 pub use routing::{EventSources, Subscription};
 pub use shard::{AfterRead, ShardTracker};
 pub use trace::{Traceparent, TraceparentError};

@@ -3,7 +3,9 @@
 //!
 //! A [`Subscription`] names an aggregate type and the event types a consumer
 //! acts on. Its [`Subscription::event_pattern`] is the EventBridge event pattern
-//! of the rule that feeds the consumer's queue; the in-memory bus routes by the
+//! of the rule that feeds the consumer's queue on a classic bus, and its
+//! [`Subscription::payload_pattern`] the filter of its subscriber on a Custom
+//! Event Bus; the in-memory bus routes by the
 //! very same pattern, the end-to-end suite puts it on moto's rules, and the
 //! deployment template is checked against it. Nothing else spells out routes.
 
@@ -24,6 +26,9 @@ pub struct Subscription {
     pub aggregate_type: &'static str,
     /// The event types; never empty.
     pub event_types: &'static [&'static str],
+    /// Whether the consumer needs each aggregate's events in version order:
+    /// on a Custom Event Bus its subscriber is FIFO, into a FIFO queue.
+    pub ordered: bool,
 }
 
 impl Subscription {
@@ -39,6 +44,15 @@ impl Subscription {
         json!({
             "source": [sources.source_of(self.aggregate_type)],
             "detail-type": self.event_types,
+        })
+    }
+
+    /// The event pattern of a Custom Event Bus subscriber feeding this
+    /// consumer, matched against the event's payload (the envelope).
+    pub fn payload_pattern(&self) -> Value {
+        json!({
+            "aggregateType": [self.aggregate_type],
+            "eventType": self.event_types,
         })
     }
 }
@@ -109,10 +123,15 @@ mod tests {
         let subscription = Subscription {
             aggregate_type: Order::TYPE,
             event_types: &[OrderEvent::ORDER_PLACED],
+            ordered: false,
         };
         assert_eq!(
             subscription.event_pattern(&EventSources::default()),
             json!({"source": ["orders.outbox"], "detail-type": ["OrderPlaced"]})
+        );
+        assert_eq!(
+            subscription.payload_pattern(),
+            json!({"aggregateType": ["Order"], "eventType": ["OrderPlaced"]})
         );
     }
 }

@@ -6,7 +6,9 @@
 //! survives a restart), read by the self-hosted stream relay; `--store memory`
 //! runs everything in memory instead, and `--endpoint` points the DynamoDB mode
 //! at another server (moto, or DynamoDB itself). The bus, queues and consumers
-//! are the in-memory adapters, routed by the reactions' declared subscriptions.
+//! are the in-memory adapters, routed by the reactions' declared subscriptions;
+//! `--bus custom` makes the bus behave like a Custom Event Bus (order per
+//! aggregate, repeats dropped for 5 minutes) instead of a classic one.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +16,10 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use application::ports::SystemClock;
+use application::EventSources;
 use dynamodb_adapter::{create_tables, stream_arn, DynamoStore, TableLayout};
+use memory_adapter::MemoryBus;
 use simulation::{
     audit, audit_delivery, Backend, Client, Dice, DynamoBackend, MemoryBackend, Pipeline,
     RunReport, Violation,
@@ -30,6 +35,15 @@ pub enum StoreKind {
     Dynoxide,
     /// The in-memory store and change log.
     Memory,
+}
+
+/// Which bus the relay publishes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BusKind {
+    /// A classic EventBridge bus: calls packed fully, no order promised.
+    Classic,
+    /// A Custom Event Bus: order per aggregate, repeats dropped for 5 minutes.
+    Custom,
 }
 
 /// Command-line options of `outbox-local`.
@@ -57,6 +71,9 @@ pub struct LocalOptions {
     /// Where aggregates and their outbox live.
     #[arg(long, value_enum, default_value_t = StoreKind::Dynoxide)]
     pub store: StoreKind,
+    /// The bus the relay publishes to.
+    #[arg(long, value_enum, default_value_t = BusKind::Classic)]
+    pub bus: BusKind,
     /// The embedded dynoxide server's data file.
     #[arg(long, default_value = "outbox-local.db")]
     pub data: PathBuf,
@@ -129,10 +146,16 @@ pub async fn run(options: &LocalOptions) -> Result<RunReport, LocalError> {
         }
     };
     let durable = options.store == StoreKind::Dynoxide;
-    let pipeline = Pipeline::new(
+    let sources = EventSources::default();
+    let bus = match options.bus {
+        BusKind::Classic => MemoryBus::new(sources),
+        BusKind::Custom => MemoryBus::custom(sources, Arc::new(SystemClock)),
+    };
+    let pipeline = Pipeline::with_bus(
         Arc::clone(&backend),
         usize::from(options.batch_size),
         durable,
+        bus,
     )?;
     let mut dice = Dice::new(options.fault_rate, options.seed);
     // Keys are scoped to a run when data outlives it, so a new run's requests are new.

@@ -1,9 +1,11 @@
 //! A consumer on Lambda: EventBridge events delivered by SQS in, `batchItemFailures` out.
 //!
-//! Each message body is an EventBridge event whose `detail` is the outbox event
-//! in one of two shapes, whichever relay published it: the envelope itself (the
-//! Lambda or self-hosted relay), or the DynamoDB stream record whose new image is
-//! the outbox item (EventBridge Pipes). The adapter only reads the message; the
+//! From a classic bus each message body is an EventBridge event whose `detail`
+//! is the outbox event in one of two shapes, whichever relay published it: the
+//! envelope itself (the Lambda or self-hosted relay), or the DynamoDB stream
+//! record whose new image is the outbox item (EventBridge Pipes). From a Custom
+//! Event Bus subscriber (raw delivery) the body is the envelope itself. The
+//! adapter only reads the message; the
 //! consume use case applies the effect once (inbox), or dead-letters what can
 //! never be consumed, and the response names the messages it could not
 //! acknowledge, for redelivery.
@@ -70,16 +72,28 @@ fn outbox_event(detail: Value) -> Result<EventEnvelope, String> {
     serde_json::from_value(detail).map_err(|error| error.to_string())
 }
 
+/// The outbox envelope a message body carries: an EventBridge event (classic
+/// bus) is read through its `detail`, anything else as the envelope itself
+/// (a Custom Event Bus subscriber's raw delivery).
+fn envelope_of(body: &str) -> Result<EventEnvelope, String> {
+    let value: Value = serde_json::from_str(body).map_err(|error| error.to_string())?;
+    if value.get("detail-type").is_some() {
+        let event: EventBridgeEvent<Value> =
+            serde_json::from_value(value).map_err(|error| error.to_string())?;
+        return outbox_event(event.detail);
+    }
+    serde_json::from_value(value).map_err(|error| error.to_string())
+}
+
 /// Reads an SQS message as a delivery of an outbox event, or of something unreadable.
 fn delivery(message: &SqsMessage) -> Delivery {
     let body = message.body.as_deref().unwrap_or_default();
-    let content = match serde_json::from_str::<EventBridgeEvent<Value>>(body)
-        .map_err(|error| error.to_string())
-        .and_then(|event| outbox_event(event.detail))
-    {
+    let content = match envelope_of(body) {
         Ok(envelope) => DeliveryContent::Event(envelope),
         Err(error) => DeliveryContent::Unreadable {
-            reason: format!("not an EventBridge event of an outbox envelope: {error}"),
+            reason: format!(
+                "neither an EventBridge event of an outbox envelope nor an envelope: {error}"
+            ),
             raw: body.to_owned(),
         },
     };

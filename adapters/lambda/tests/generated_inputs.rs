@@ -528,6 +528,9 @@ enum MessageBody {
     /// As EventBridge Pipes publishes it: the stream record as `detail`, its
     /// outbox image maybe with one attribute changed to any DynamoDB value.
     Piped(Option<(Mutation, Value)>),
+    /// As a Custom Event Bus subscriber delivers it raw: the envelope itself,
+    /// maybe with one change.
+    Raw(Option<Mutation>),
     Repeat,
 }
 
@@ -540,14 +543,15 @@ fn message_body() -> impl Strategy<Value = MessageBody> {
         3 => mutation().prop_map(MessageBody::MutatedData),
         2 => Just(MessageBody::Piped(None)),
         3 => (mutation(), attribute_value()).prop_map(|m| MessageBody::Piped(Some(m))),
+        2 => proptest::option::of(mutation()).prop_map(MessageBody::Raw),
         1 => Just(MessageBody::Repeat),
     ]
 }
 
-/// Whether the domain accepts `detail` as a repair completion: it reads as an
-/// envelope, and its event decodes through the domain's types.
-fn acceptable_completion(detail: &Value) -> Option<EventEnvelope> {
-    let envelope = envelope_in(detail)?;
+/// Whether the domain accepts the message body `text` as a repair completion:
+/// it carries an envelope, and its event decodes through the domain's types.
+fn acceptable_completion(text: &str) -> Option<EventEnvelope> {
+    let envelope = envelope_of_body(text)?;
     let event = envelope.decode::<Repair>().ok()?;
     matches!(event, RepairEvent::RepairCompleted { .. }).then_some(envelope)
 }
@@ -594,12 +598,19 @@ fn check_sqs_case(bodies: &[MessageBody]) -> Result<(), TestCaseError> {
                     mutate(&mut piped["detail"]["dynamodb"]["NewImage"], &mutation);
                     piped.to_string()
                 }
+                MessageBody::Raw(None) => {
+                    valid.insert(event.event_id);
+                    serde_json::to_string(&event).unwrap()
+                }
+                MessageBody::Raw(Some(mutation)) => {
+                    let mut raw = serde_json::to_value(&event).unwrap();
+                    mutate(&mut raw, mutation);
+                    raw.to_string()
+                }
                 MessageBody::Repeat => sent.last().cloned().unwrap_or_default(),
             };
-            if let Ok(bridged) = serde_json::from_str::<Value>(&text) {
-                if let Some(envelope) = acceptable_completion(&bridged["detail"]) {
-                    acceptable.insert(envelope.event_id);
-                }
+            if let Some(envelope) = acceptable_completion(&text) {
+                acceptable.insert(envelope.event_id);
             }
             expected_letters += usize::from(must_be_dead_lettered(&text));
             messages.push(sqs_message(&format!("m{index}"), &text));
@@ -646,15 +657,24 @@ fn envelope_in(detail: &Value) -> Option<EventEnvelope> {
     serde_json::from_value(detail.clone()).ok()
 }
 
-/// Whether the invoicing consumer must dead-letter a message with body `text`:
-/// it is not an EventBridge event of an envelope, or it is a repair completion
-/// the domain does not accept. (Other events are of no interest to invoicing.)
-fn must_be_dead_lettered(text: &str) -> bool {
+/// The envelope a message body carries, as the documented contract reads it:
+/// an EventBridge event (it has a `detail-type`) through its `detail`, any
+/// other JSON as the envelope itself (a Custom Event Bus's raw delivery).
+fn envelope_of_body(text: &str) -> Option<EventEnvelope> {
     use aws_lambda_events::event::eventbridge::EventBridgeEvent;
-    let envelope = serde_json::from_str::<EventBridgeEvent<Value>>(text)
-        .ok()
-        .and_then(|event| envelope_in(&event.detail));
-    match envelope {
+    let value: Value = serde_json::from_str(text).ok()?;
+    if value.get("detail-type").is_some() {
+        let event: EventBridgeEvent<Value> = serde_json::from_value(value).ok()?;
+        return envelope_in(&event.detail);
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Whether the invoicing consumer must dead-letter a message with body `text`:
+/// it carries no envelope, or it is a repair completion the domain does not
+/// accept. (Other events are of no interest to invoicing.)
+fn must_be_dead_lettered(text: &str) -> bool {
+    match envelope_of_body(text) {
         None => true,
         Some(envelope) => {
             envelope.aggregate_type == "Repair"

@@ -4,13 +4,15 @@
 //! | --- | --- | --- |
 //! | `TABLE_NAME` | command API, consumers | the aggregate table; a consumer's inbox table |
 //! | `OUTBOX_TABLE_NAME` | command API | a separate outbox table (default: `TABLE_NAME`) |
-//! | `EVENT_BUS_NAME` | relay | the EventBridge bus |
+//! | `EVENT_BUS_NAME` | relay | a classic EventBridge bus (no order promised) |
+//! | `EVENT_BUS_ARN` | relay | a Custom Event Bus instead (order per aggregate, repeats dropped) |
 //! | `EVENT_SOURCE` | relay | one `Source` for every event (default: per aggregate type) |
+//! | `RELAY_CALLS_IN_FLIGHT` | relay | `PutEvents` calls at once, 1–16 (default 4) |
 //! | `DEAD_LETTER_QUEUE_URL` | relay, consumers | the SQS dead-letter queue |
 //!
 //! `AWS_REGION`, `AWS_ENDPOINT_URL` and credentials are read by the SDK's own loader.
 
-use application::EventSources;
+use application::{EventSources, DEFAULT_CALLS_IN_FLIGHT};
 use dynamodb_adapter::TableLayout;
 
 /// Why the configuration is unusable.
@@ -47,6 +49,25 @@ impl<L: Fn(&str) -> Option<String>> Vars<L> {
                 })
             }
             Some(value) => Ok(Some(value)),
+        }
+    }
+
+    fn number(
+        &self,
+        name: &'static str,
+        range: std::ops::RangeInclusive<usize>,
+        reason: &'static str,
+    ) -> Result<Option<usize>, ConfigError> {
+        let Some(raw) = self.optional(name)? else {
+            return Ok(None);
+        };
+        match raw.parse::<usize>() {
+            Ok(value) if range.contains(&value) => Ok(Some(value)),
+            _ => Err(ConfigError::Invalid {
+                name,
+                value: raw.chars().take(100).collect(),
+                reason,
+            }),
         }
     }
 
@@ -113,8 +134,12 @@ pub struct Variables {
 pub const TABLE_NAME: &str = "TABLE_NAME";
 /// A separate outbox table.
 pub const OUTBOX_TABLE_NAME: &str = "OUTBOX_TABLE_NAME";
-/// The bus the relay publishes to.
+/// The classic bus the relay publishes to.
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+/// The Custom Event Bus the relay publishes to instead.
+pub const EVENT_BUS_ARN: &str = "EVENT_BUS_ARN";
+/// How many `PutEvents` calls the relay keeps in flight.
+pub const RELAY_CALLS_IN_FLIGHT: &str = "RELAY_CALLS_IN_FLIGHT";
 /// One `Source` for every event, instead of one per aggregate type.
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 /// The dead-letter queue's URL.
@@ -129,10 +154,16 @@ impl CommandApiConfig {
 }
 
 impl RelayConfig {
-    /// What `outbox-relay` reads.
+    /// What `outbox-relay` reads (one of [`EVENT_BUS_NAME`] and
+    /// [`EVENT_BUS_ARN`] is required).
     pub const VARIABLES: Variables = Variables {
-        required: &[EVENT_BUS_NAME, DEAD_LETTER_QUEUE_URL],
-        optional: &[EVENT_SOURCE],
+        required: &[DEAD_LETTER_QUEUE_URL],
+        optional: &[
+            EVENT_BUS_NAME,
+            EVENT_BUS_ARN,
+            EVENT_SOURCE,
+            RELAY_CALLS_IN_FLIGHT,
+        ],
     };
 }
 
@@ -144,11 +175,28 @@ impl ConsumerConfig {
     };
 }
 
+/// The bus the relay publishes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BusTarget {
+    /// A classic EventBridge bus, by name: no order promised.
+    Classic {
+        /// The bus's name.
+        name: String,
+    },
+    /// A Custom Event Bus, by ARN: order per aggregate, repeats dropped.
+    Custom {
+        /// The bus's ARN.
+        arn: String,
+    },
+}
+
 /// The outbox relay's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RelayConfig {
     /// The bus events are published to.
-    pub event_bus_name: String,
+    pub bus: BusTarget,
+    /// How many publish calls the relay keeps in flight.
+    pub calls_in_flight: usize,
     /// The `Source` of each event.
     pub sources: EventSources,
     /// Where poison records and refused events go.
@@ -170,8 +218,36 @@ impl RelayConfig {
     /// [`ConfigError`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
+        let bus = match (vars.optional(EVENT_BUS_NAME)?, vars.optional(EVENT_BUS_ARN)?) {
+            (Some(name), None) => BusTarget::Classic { name },
+            (None, Some(arn)) if arn.starts_with("arn:") && arn.contains(":event-busv2/") => {
+                BusTarget::Custom { arn }
+            }
+            (None, Some(arn)) => {
+                return Err(ConfigError::Invalid {
+                    name: EVENT_BUS_ARN,
+                    value: arn.chars().take(100).collect(),
+                    reason: "it must be a Custom Event Bus ARN, arn:aws:events:<region>:<account>:event-busv2/<name>/<id>",
+                })
+            }
+            (Some(name), Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    name: EVENT_BUS_ARN,
+                    value: name.chars().take(100).collect(),
+                    reason: "set EVENT_BUS_NAME (a classic bus) or EVENT_BUS_ARN (a Custom Event Bus), not both",
+                })
+            }
+            (None, None) => return Err(ConfigError::Missing("EVENT_BUS_NAME or EVENT_BUS_ARN")),
+        };
         Ok(Self {
-            event_bus_name: vars.required(EVENT_BUS_NAME)?,
+            bus,
+            calls_in_flight: vars
+                .number(
+                    RELAY_CALLS_IN_FLIGHT,
+                    1..=16,
+                    "it must be a whole number from 1 to 16",
+                )?
+                .unwrap_or(DEFAULT_CALLS_IN_FLIGHT),
             sources: vars
                 .optional(EVENT_SOURCE)?
                 .map_or_else(EventSources::default, EventSources::single),
@@ -244,6 +320,26 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(relay.sources.source_of("Order"), "fleetfix.outbox");
+        assert_eq!(
+            relay.bus,
+            BusTarget::Classic {
+                name: "outbox-bus".into()
+            }
+        );
+        assert_eq!(relay.calls_in_flight, DEFAULT_CALLS_IN_FLIGHT);
+        let arn =
+            "arn:aws:events:eu-west-1:123456789012:event-busv2/outbox/abcdefghijklmnopqrstuvwxy";
+        let custom = RelayConfig::from_lookup(env(&[
+            ("EVENT_BUS_ARN", arn),
+            ("RELAY_CALLS_IN_FLIGHT", "8"),
+            (
+                "DEAD_LETTER_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/dlq",
+            ),
+        ]))
+        .unwrap();
+        assert_eq!(custom.bus, BusTarget::Custom { arn: arn.into() });
+        assert_eq!(custom.calls_in_flight, 8);
         let consumer = ConsumerConfig::from_lookup(env(&[
             ("TABLE_NAME", "invoicing"),
             ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5000/1/dlq"),
@@ -260,8 +356,40 @@ mod tests {
         );
         assert_eq!(
             RelayConfig::from_lookup(env(&[("DEAD_LETTER_QUEUE_URL", "https://q")])),
-            Err(ConfigError::Missing("EVENT_BUS_NAME"))
+            Err(ConfigError::Missing("EVENT_BUS_NAME or EVENT_BUS_ARN"))
         );
+        let dlq = ("DEAD_LETTER_QUEUE_URL", "https://q");
+        for (vars, invalid) in [
+            (
+                vec![
+                    ("EVENT_BUS_NAME", "b"),
+                    ("EVENT_BUS_ARN", "arn:aws:events:r:1:event-busv2/b/x"),
+                    dlq,
+                ],
+                EVENT_BUS_ARN,
+            ),
+            (vec![("EVENT_BUS_ARN", "outbox-bus"), dlq], EVENT_BUS_ARN),
+            (
+                vec![("EVENT_BUS_NAME", "b"), ("RELAY_CALLS_IN_FLIGHT", "0"), dlq],
+                RELAY_CALLS_IN_FLIGHT,
+            ),
+            (
+                vec![
+                    ("EVENT_BUS_NAME", "b"),
+                    ("RELAY_CALLS_IN_FLIGHT", "many"),
+                    dlq,
+                ],
+                RELAY_CALLS_IN_FLIGHT,
+            ),
+        ] {
+            assert!(
+                matches!(
+                    RelayConfig::from_lookup(env(&vars)),
+                    Err(ConfigError::Invalid { name, .. }) if name == invalid
+                ),
+                "{vars:?}"
+            );
+        }
         let invalid = ConsumerConfig::from_lookup(env(&[
             ("TABLE_NAME", "t"),
             ("DEAD_LETTER_QUEUE_URL", "dlq"),

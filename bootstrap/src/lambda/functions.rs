@@ -10,15 +10,15 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 use application::consume::Reaction;
-use application::ports::{RandomIds, SystemClock};
+use application::ports::{EventPublisher, RandomIds, SystemClock};
 use application::{CommandPolicy, CommandService, ConsumeService, Relay};
 use dynamodb_adapter::{DynamoInbox, DynamoStore};
-use eventbridge_adapter::EventBridgePublisher;
+use eventbridge_adapter::{CustomBusPublisher, EventBridgePublisher};
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
 use metrics_cloudwatch_embedded::Collector;
 use sqs_adapter::SqsDeadLetterQueue;
 
-use super::config::{CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
+use super::config::{BusTarget, CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 use super::init_error::report_init_error;
 use super::logging;
 
@@ -96,21 +96,30 @@ pub async fn run_command_api() -> Result<(), Error> {
     .await
 }
 
-/// `outbox-relay`: DynamoDB stream batches → EventBridge, with batch item failures.
+/// `outbox-relay`: DynamoDB stream batches → EventBridge (a classic bus, or a
+/// Custom Event Bus), with batch item failures.
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
 pub async fn run_outbox_relay() -> Result<(), Error> {
     let config = init(RelayConfig::from_env).await?;
     let sdk = sdk().await;
-    let publisher = EventBridgePublisher::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        config.event_bus_name,
-        config.sources,
-    );
+    let publisher: Arc<dyn EventPublisher> = match config.bus {
+        BusTarget::Classic { name } => Arc::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(&sdk),
+            name,
+            config.sources,
+        )),
+        BusTarget::Custom { arn } => Arc::new(CustomBusPublisher::new(
+            aws_sdk_eventbridgev2::Client::new(&sdk),
+            arn,
+            config.sources,
+        )),
+    };
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
-    let relay = Relay::new(Arc::new(publisher), Arc::new(dead_letters));
+    let relay =
+        Relay::new(publisher, Arc::new(dead_letters)).with_calls_in_flight(config.calls_in_flight);
     let collector = metrics("outbox-relay");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
         let relay = relay.clone();
