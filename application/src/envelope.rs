@@ -114,7 +114,29 @@ pub struct EventContext {
     pub traceparent: Traceparent,
 }
 
+/// Counts the bytes written to it.
+struct ByteCount(usize);
+
+impl std::io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl EventEnvelope {
+    /// The length in bytes of this envelope's JSON, as `serde_json::to_string`
+    /// writes it, counted without building the text (a bus sizes its entries
+    /// by it); `usize::MAX` if it does not encode.
+    pub fn json_len(&self) -> usize {
+        let mut count = ByteCount(0);
+        serde_json::to_writer(&mut count, self).map_or(usize::MAX, |()| count.0)
+    }
+
     /// Wraps `event`, which brings aggregate `aggregate_id` to `version`.
     ///
     /// # Errors
@@ -289,5 +311,17 @@ mod tests {
             zero.decode::<Repair>(),
             Err(EnvelopeError::VersionZero { .. })
         ));
+    }
+
+    #[test]
+    fn the_json_length_is_the_length_of_the_json_text() {
+        let id = AggregateId::from_uuid(Uuid::from_u128(9));
+        let event = RepairEvent::WorkStarted {};
+        let envelope =
+            EventEnvelope::wrap::<Repair>(id, Version::new(3), &event, &context()).unwrap();
+        assert_eq!(
+            envelope.json_len(),
+            serde_json::to_string(&envelope).unwrap().len()
+        );
     }
 }

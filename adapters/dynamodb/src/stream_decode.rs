@@ -69,7 +69,7 @@ pub fn decode_lambda_record(record: &EventRecord) -> Decoded {
         record.change.sequence_number.as_deref(),
         &record.event_id,
         &record.change.keys,
-        record.change.new_image.clone(),
+        &record.change.new_image,
     )
 }
 
@@ -89,47 +89,46 @@ pub fn decode_streams_record(record: &Record) -> Decoded {
         change.and_then(|c| c.sequence_number.as_deref()),
         record.event_id.as_deref().unwrap_or("?"),
         &keys,
-        image,
+        &image,
     )
 }
 
+/// The record as text, for a dead letter: its image, or its keys without one.
+fn raw(keys: &Item, image: &Item) -> String {
+    let shown = if image.is_empty() { keys } else { image };
+    serde_json::to_string(shown).unwrap_or_default()
+}
+
+/// The raw text and the identity of a record are built only for poison: a
+/// record that decodes costs one copy of its image, no serialization.
 fn decode(
     inserted: bool,
     sequence: Option<&str>,
     event_id: &str,
     keys: &Item,
-    image: Item,
+    image: &Item,
 ) -> Decoded {
-    if !inserted || !is_outbox(keys, &image) {
+    if !inserted || !is_outbox(keys, image) {
         return Decoded::Skipped;
     }
-    let identity = identity(keys, &image);
-    let raw = if image.is_empty() {
-        serde_json::to_string(keys).unwrap_or_default()
-    } else {
-        serde_json::to_string(&image).unwrap_or_default()
-    };
     let Some(sequence) = sequence else {
         return Decoded::Unpositioned(MissingSequenceNumber {
             event_id: RecordIdentity::bounded(event_id),
-            raw,
-            identity,
+            raw: raw(keys, image),
+            identity: identity(keys, image),
         });
     };
+    let poison = |reason: String| ChangeContent::Poison {
+        reason,
+        raw: raw(keys, image),
+        identity: identity(keys, image),
+    };
     let content = if image.is_empty() {
-        ChangeContent::Poison {
-            reason: "the outbox record carries no new image; the stream must be NEW_IMAGE".into(),
-            raw,
-            identity,
-        }
+        poison("the outbox record carries no new image; the stream must be NEW_IMAGE".into())
     } else {
-        match outbox_envelope(image) {
+        match outbox_envelope(image.clone()) {
             Ok(envelope) => ChangeContent::Outbox(envelope),
-            Err(error) => ChangeContent::Poison {
-                reason: format!("undecodable outbox item: {error}"),
-                raw,
-                identity,
-            },
+            Err(error) => poison(format!("undecodable outbox item: {error}")),
         }
     };
     Decoded::Change(ChangeRecord {

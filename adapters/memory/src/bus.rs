@@ -188,7 +188,7 @@ impl EventPublisher for MemoryBus {
     }
 
     fn entry_size(&self, event: &EventEnvelope) -> usize {
-        let detail = serde_json::to_string(event).map_or(0, |detail| detail.len());
+        let detail = event.json_len();
         TIME_BYTES
             + self.sources.source_of(&event.aggregate_type).len()
             + event.event_type.len()

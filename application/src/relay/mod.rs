@@ -203,7 +203,7 @@ impl Relay {
         let mut stopping = false;
         loop {
             while !stopping && in_flight.len() < self.calls_in_flight {
-                let Some(call) = schedule.next_call() else {
+                let Some(call) = schedule.next_call(in_flight.len()) else {
                     break;
                 };
                 let events: Vec<EventEnvelope> =

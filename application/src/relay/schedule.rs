@@ -2,12 +2,19 @@
 //!
 //! Entries are numbered in stream order and belong to groups. An entry is
 //! *ready* when every earlier entry of its group was accepted and none of its
-//! group is in flight; a call takes ready entries in stream order up to the
-//! limits. On an unordered bus every entry is a group of its own, so every
+//! group is in flight; a call takes ready entries up to the limits, those of
+//! the groups with the most entries left first (the longest chains decide how
+//! many rounds the batch takes), then in stream order. On an unordered bus every entry is a group of its own, so every
 //! entry is ready at once and calls are packed fully; on a bus that keeps
 //! order per aggregate the aggregate is the group, so a call carries at most
 //! one entry per aggregate and no two calls in flight share one.
+//!
+//! A call that is not full waits while entries wait for calls in flight to
+//! come back (they may fill it): so a call is launched full, or when nothing
+//! more can become ready. This keeps the calls at the minimum the bus's order
+//! allows without delaying the last call of an unordered batch.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, VecDeque};
 
 use crate::ports::BatchLimits;
@@ -20,8 +27,11 @@ pub(crate) struct Schedule {
     group_of: Vec<usize>,
     /// Per group, its entries not yet accepted, in stream order.
     waiting: Vec<VecDeque<usize>>,
-    /// Entries that may go into the next call, in stream order.
-    ready: BTreeSet<usize>,
+    /// Entries that may go into the next call, as (entries left in the group,
+    /// most first; position in the stream).
+    ready: BTreeSet<(Reverse<usize>, usize)>,
+    /// Entries not yet in any call.
+    unsent: usize,
     accepted: Vec<bool>,
 }
 
@@ -38,35 +48,49 @@ impl Schedule {
         for (index, (group, _)) in entries.iter().enumerate() {
             waiting[*group].push_back(index);
         }
-        let ready = waiting.iter().filter_map(|w| w.front().copied()).collect();
+        let ready = waiting
+            .iter()
+            .filter_map(|w| w.front().map(|&first| (Reverse(w.len()), first)))
+            .collect();
         Self {
             limits,
             sizes: entries.iter().map(|(_, size)| *size).collect(),
             group_of: entries.iter().map(|(group, _)| *group).collect(),
             waiting,
             ready,
+            unsent: entries.len(),
             accepted: vec![false; entries.len()],
         }
     }
 
     /// The entries of the next call, marked in flight; `None` when no entry is
-    /// ready (all accepted, or the rest wait for calls in flight).
-    pub(crate) fn next_call(&mut self) -> Option<Vec<usize>> {
+    /// ready, or when the call would not be full while `in_flight` calls may
+    /// still make more entries ready.
+    pub(crate) fn next_call(&mut self, in_flight: usize) -> Option<Vec<usize>> {
         let mut call = Vec::new();
         let mut bytes = 0;
-        for &index in &self.ready {
+        let mut full = false;
+        for &(_, index) in &self.ready {
             let size = self.sizes[index];
             if call.len() >= self.limits.max_entries || bytes + size >= self.limits.max_batch_bytes
             {
+                full = true;
                 break;
             }
             bytes += size;
             call.push(index);
         }
-        for index in &call {
-            self.ready.remove(index);
+        let full = full || call.len() >= self.limits.max_entries;
+        let more_may_come = in_flight > 0 && self.unsent > self.ready.len();
+        if call.is_empty() || (!full && more_may_come) {
+            return None;
         }
-        (!call.is_empty()).then_some(call)
+        for &index in &call {
+            let left = self.waiting[self.group_of[index]].len();
+            self.ready.remove(&(Reverse(left), index));
+        }
+        self.unsent -= call.len();
+        Some(call)
     }
 
     /// Records that entry `index` was handled (accepted by the bus, or
@@ -77,7 +101,7 @@ impl Schedule {
         if waiting.front() == Some(&index) {
             waiting.pop_front();
             if let Some(&next) = waiting.front() {
-                self.ready.insert(next);
+                self.ready.insert((Reverse(waiting.len()), next));
             }
         }
     }
@@ -107,7 +131,7 @@ mod tests {
     fn calls(entries: &[(usize, usize)], max_entries: usize) -> Vec<Vec<usize>> {
         let mut schedule = Schedule::new(entries, limits(max_entries));
         let mut calls = Vec::new();
-        while let Some(call) = schedule.next_call() {
+        while let Some(call) = schedule.next_call(0) {
             for index in &call {
                 schedule.accept(*index);
             }
@@ -137,6 +161,17 @@ mod tests {
     }
 
     #[test]
+    fn the_groups_with_the_most_entries_left_go_first() {
+        // Group 0 has one entry left after its first, group 1 three: with two
+        // entries per call, group 1's chain is served first, so four calls
+        // suffice (the minimum: group 1 needs four rounds).
+        let entries = [(0, 1), (0, 1), (1, 1), (1, 1), (1, 1), (1, 1), (2, 1)];
+        let calls = calls(&entries, 2);
+        assert_eq!(calls[0], vec![2, 0], "group 1's head before group 0's");
+        assert_eq!(calls.len(), 4, "{calls:?}");
+    }
+
+    #[test]
     fn consecutive_groups_take_one_entry_of_each_per_call() {
         // 3 groups × 2 entries, each group's entries consecutive.
         let entries = [(0, 1), (0, 1), (1, 1), (1, 1), (2, 1), (2, 1)];
@@ -157,14 +192,14 @@ mod tests {
     fn a_group_waits_while_its_entry_is_in_flight() {
         let entries = [(0, 1), (0, 1), (1, 1)];
         let mut schedule = Schedule::new(&entries, limits(1));
-        assert_eq!(schedule.next_call(), Some(vec![0]));
-        assert_eq!(schedule.next_call(), Some(vec![2]));
-        assert_eq!(schedule.next_call(), None, "entry 1 waits for entry 0");
+        assert_eq!(schedule.next_call(0), Some(vec![0]));
+        assert_eq!(schedule.next_call(1), Some(vec![2]));
+        assert_eq!(schedule.next_call(2), None, "entry 1 waits for entry 0");
         schedule.accept(2);
-        assert_eq!(schedule.next_call(), None);
+        assert_eq!(schedule.next_call(1), None);
         assert_eq!(schedule.first_unhandled(), Some(0));
         schedule.accept(0);
-        assert_eq!(schedule.next_call(), Some(vec![1]));
+        assert_eq!(schedule.next_call(0), Some(vec![1]));
         assert_eq!(schedule.first_unhandled(), Some(1));
     }
 
@@ -172,9 +207,46 @@ mod tests {
     fn an_entry_not_accepted_blocks_its_group_and_stays_unhandled() {
         let entries = [(0, 1), (1, 1), (0, 1)];
         let mut schedule = Schedule::new(&entries, limits(10));
-        assert_eq!(schedule.next_call(), Some(vec![0, 1]));
+        assert_eq!(schedule.next_call(0), Some(vec![0, 1]));
         schedule.accept(1);
-        assert_eq!(schedule.next_call(), None);
+        assert_eq!(schedule.next_call(1), None);
         assert_eq!(schedule.first_unhandled(), Some(0));
+    }
+
+    #[test]
+    fn a_call_that_is_not_full_waits_for_calls_in_flight_that_may_fill_it() {
+        // Three groups of two: with two entries per call, the third group's
+        // first entry waits for the first call rather than go alone.
+        let entries = [(0, 1), (1, 1), (2, 1), (0, 1), (1, 1), (2, 1)];
+        let mut schedule = Schedule::new(&entries, limits(2));
+        assert_eq!(schedule.next_call(0), Some(vec![0, 1]));
+        assert_eq!(schedule.next_call(1), None, "only entry 2 is ready");
+        schedule.accept(0);
+        schedule.accept(1);
+        assert_eq!(schedule.next_call(0), Some(vec![2, 3]));
+        assert_eq!(
+            schedule.next_call(1),
+            None,
+            "entry 4 waits for entry 5's turn"
+        );
+        schedule.accept(2);
+        schedule.accept(3);
+        assert_eq!(
+            schedule.next_call(0),
+            Some(vec![4, 5]),
+            "three calls, the minimum"
+        );
+    }
+
+    #[test]
+    fn the_last_call_of_an_unordered_batch_goes_at_once_however_small() {
+        let entries: Vec<_> = (0..12).map(|i| (i, 1)).collect();
+        let mut schedule = Schedule::new(&entries, limits(10));
+        assert_eq!(schedule.next_call(0).map(|c| c.len()), Some(10));
+        assert_eq!(
+            schedule.next_call(1),
+            Some(vec![10, 11]),
+            "nothing more can become ready"
+        );
     }
 }
