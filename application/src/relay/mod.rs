@@ -38,10 +38,10 @@ use crate::BoxError;
 
 use schedule::Schedule;
 
-/// Publish calls a relay keeps in flight unless told otherwise: four, the
-/// knee measured in `BENCHMARKS.md` (a 1,000-record batch takes 26 round
-/// trips instead of 100; eight save little more and double the burst the bus
-/// must absorb from each shard).
+/// Publish calls a relay keeps in flight unless told otherwise: four. A
+/// 1,000-event batch then takes 26 round trips instead of 100; the time keeps
+/// falling as 1/K, so the limit is the bus's request quota: about 180
+/// `PutEvents` requests per second per shard at four (`BENCHMARKS.md`).
 pub const DEFAULT_CALLS_IN_FLIGHT: usize = 4;
 
 /// What one relay run did.
