@@ -437,7 +437,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         .sqs
         .send_message()
         .queue_url(&consumers[0].queue_url)
-        .message_body("{\"this is\": \"not an EventBridge event\"}")
+        .message_body("{\"this is\": \"neither an EventBridge event nor an envelope\"}")
         .send()
         .await
         .unwrap();
@@ -531,9 +531,9 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         .iter()
         .any(|l| l.reason.starts_with("undecodable outbox item")
             && matches!(l.payload, DeadLetterPayload::Raw { .. })));
-    assert!(letters
-        .iter()
-        .any(|l| l.reason.starts_with("not an EventBridge event")));
+    assert!(letters.iter().any(|l| l
+        .reason
+        .starts_with("neither an EventBridge event of an outbox envelope nor an envelope")));
     assert_eq!(
         publisher.faults().fired(),
         3,
