@@ -19,7 +19,9 @@ use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{json, Value};
 
 use application::consume::Reaction;
-use application::ports::{DeadLetterPayload, Effect, Inbox, RandomIds, SystemClock};
+use application::ports::{
+    DeadLetterPayload, DeadLetterStore, Effect, Inbox, RandomIds, SystemClock,
+};
 use application::reactions;
 use application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
 use bootstrap::clients::LocalClients;
@@ -506,17 +508,13 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         report.insert(name, (expected.len(), consumer.redelivered));
     }
     let mut letters = Vec::new();
-    while let Ok(received) = world.dead_letters().receive(10, 0).await {
-        if received.is_empty() {
+    while let Ok(page) = world.dead_letters().read(None, 10).await {
+        if page.letters.is_empty() {
             break;
         }
-        for letter in received {
-            world
-                .dead_letters()
-                .delete(&letter.receipt_handle)
-                .await
-                .unwrap();
-            letters.push(letter.letter);
+        for stored in page.letters {
+            world.dead_letters().remove(&stored.handle).await.unwrap();
+            letters.push(stored.content.expect("every message is a dead letter"));
         }
     }
     // Dead-lettering is at least once (the foreign message was delivered twice);

@@ -2,15 +2,23 @@
 //! every invariant holds under faults, and the data survives a restart; and on
 //! a Custom Event Bus, every invariant of its promise holds under faults.
 
-use bootstrap::local::{run, BusKind, LocalOptions, StoreKind};
+use bootstrap::local::{run, BusKind, Cli, Command, DemoOptions, StoreKind};
 use clap::Parser;
+
+/// The options of `outbox-local demo <args>`, as the binary parses them.
+fn demo(args: &[&str]) -> DemoOptions {
+    let line = ["outbox-local", "demo"].iter().chain(args);
+    match Cli::parse_from(line).command {
+        Command::Demo(options) => options,
+        other => panic!("not a demo: {other:?}"),
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
     let data = std::env::temp_dir().join(format!("outbox-local-{}.db", uuid::Uuid::now_v7()));
     let data_arg = data.display().to_string();
-    let options = LocalOptions::parse_from([
-        "outbox-local",
+    let options = demo(&[
         "--fault-rate",
         "0.25",
         "--repairs",
@@ -45,8 +53,7 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_a_custom_event_bus_the_seed_stories_hold_under_faults() {
-    let options = LocalOptions::parse_from([
-        "outbox-local",
+    let options = demo(&[
         "--store",
         "memory",
         "--bus",

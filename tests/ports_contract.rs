@@ -17,8 +17,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use application::ports::{
-    BatchLimits, BusOrder, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher,
-    LetterSource, PublishOutcome,
+    BatchLimits, BusOrder, DeadLetter, DeadLetterPayload, DeadLetterQueue, DeadLetterStore,
+    EventPublisher, LetterSource, PublishOutcome,
 };
 use application::{
     reactions, EventEnvelope, EventId, EventSources, RecordIdentity, SequenceNumber,
@@ -213,13 +213,14 @@ impl Letters {
                 let mut letters = BTreeMap::new();
                 let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
                 while tokio::time::Instant::now() < deadline {
-                    let received = queue.receive(10, 0).await.unwrap();
-                    if received.is_empty() {
+                    let page = queue.read(None, 10).await.unwrap();
+                    if page.letters.is_empty() {
                         break;
                     }
-                    for letter in received {
-                        queue.delete(&letter.receipt_handle).await.unwrap();
-                        letters.insert(letter.letter.source.to_string(), letter.letter);
+                    for stored in page.letters {
+                        queue.remove(&stored.handle).await.unwrap();
+                        let letter = stored.content.expect("every message is a dead letter");
+                        letters.insert(letter.source.to_string(), letter);
                     }
                 }
                 letters

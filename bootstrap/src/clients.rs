@@ -26,19 +26,7 @@ pub struct LocalClients {
 impl LocalClients {
     /// Clients of `endpoint`, e.g. `http://127.0.0.1:8000`.
     pub fn new(endpoint: &str) -> Self {
-        let credentials = Credentials::new("local", "local", None, None, "outbox-local");
-        let config = SdkConfig::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(LOCAL_REGION))
-            .endpoint_url(endpoint)
-            .credentials_provider(SharedCredentialsProvider::new(credentials))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(2))
-                    .operation_attempt_timeout(Duration::from_secs(10))
-                    .build(),
-            )
-            .build();
+        let config = sdk_config(endpoint);
         Self {
             dynamodb: aws_sdk_dynamodb::Client::new(&config),
             streams: aws_sdk_dynamodbstreams::Client::new(&config),
@@ -46,4 +34,21 @@ impl LocalClients {
             sqs: aws_sdk_sqs::Client::new(&config),
         }
     }
+}
+
+/// The SDK configuration of a local `endpoint`: fixed credentials and region.
+pub fn sdk_config(endpoint: &str) -> SdkConfig {
+    let credentials = Credentials::new("local", "local", None, None, "outbox-local");
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(LOCAL_REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(2))
+                .operation_attempt_timeout(Duration::from_secs(10))
+                .build(),
+        )
+        .build()
 }

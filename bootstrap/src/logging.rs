@@ -2,9 +2,9 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Sends `tracing` output to standard error, filtered by `RUST_LOG` (default `error`).
-pub fn init() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("error"));
+/// Sends `tracing` output to standard error, filtered by `RUST_LOG` (else `default`).
+pub fn init(default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -5,7 +5,9 @@
 //! Items of the consumer's table: the mark (`pk = INBOX#<consumer>#<eventId>`,
 //! `sk = INBOX`, `entityType = INBOX`, TTL `expiresAt`) and the effect
 //! (`pk = EFFECT#<consumer>#<eventId>`, `sk = EFFECT`, `entityType = EFFECT`,
-//! kept for good: an invoice is business data).
+//! kept for good: an invoice is business data). A redelivery found as a duplicate
+//! raises the consumer's counter (`pk = COUNT#<consumer>`, `sk = DUPLICATES`),
+//! outside the transaction so it never contends with an effect.
 
 use std::time::Duration;
 
@@ -101,6 +103,73 @@ impl DynamoInbox {
             .collect()
     }
 
+    /// What `consumer` did: effects recorded (a consistent scan) and duplicates suppressed.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`] when the table cannot be read.
+    pub async fn tally(&self, consumer: &str) -> Result<ConsumerTally, InboxError> {
+        let pages: Vec<i32> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("#entityType = :effect AND consumer = :consumer")
+            .expression_attribute_names("#entityType", ENTITY_TYPE)
+            .expression_attribute_values(":effect", AttributeValue::S(ENTITY_EFFECT.into()))
+            .expression_attribute_values(":consumer", AttributeValue::S(consumer.into()))
+            .select(aws_sdk_dynamodb::types::Select::Count)
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?
+            .iter()
+            .map(|page| page.count())
+            .collect();
+        let effects = pages
+            .into_iter()
+            .map(|n| u64::try_from(n).unwrap_or(0))
+            .sum();
+        let counter = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(counter_pk(consumer)))
+            .key(SK, AttributeValue::S(DUPLICATES.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        let duplicates = counter
+            .item()
+            .and_then(|item| item.get(DUPLICATES_COUNT))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        Ok(ConsumerTally {
+            effects,
+            duplicates,
+        })
+    }
+
+    /// Raises `consumer`'s duplicate counter; a failure only costs the count.
+    async fn count_duplicate(&self, consumer: &str) {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(counter_pk(consumer)))
+            .key(SK, AttributeValue::S(DUPLICATES.into()))
+            .update_expression("ADD #count :one")
+            .expression_attribute_names("#count", DUPLICATES_COUNT)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(consumer, error = %DynamoError::from(error), "the duplicate counter was not raised");
+        }
+    }
+
     fn put(&self, item: Attributes) -> Result<TransactWriteItem, InboxError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -110,6 +179,24 @@ impl DynamoInbox {
             .map_err(|error| InboxError::Unavailable(Box::new(error)))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
+}
+
+/// What one consumer did, as its inbox knows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConsumerTally {
+    /// Effects recorded.
+    pub effects: u64,
+    /// Redeliveries recognised and ignored.
+    pub duplicates: u64,
+}
+
+/// The sort key of a consumer's duplicate counter.
+const DUPLICATES: &str = "DUPLICATES";
+/// The counter's attribute.
+const DUPLICATES_COUNT: &str = "duplicates";
+
+fn counter_pk(consumer: &str) -> String {
+    format!("COUNT#{consumer}")
 }
 
 fn mark_pk(consumer: &str, event_id: EventId) -> String {
@@ -172,6 +259,7 @@ impl Inbox for DynamoInbox {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancel))
                     if mark_exists(cancel.cancellation_reasons(), cancel.message()) =>
                 {
+                    self.count_duplicate(consumer).await;
                     Ok(InboxOutcome::AlreadyProcessed)
                 }
                 _ => Err(InboxError::from(DynamoError::from(error))),

@@ -12,8 +12,8 @@ use application::{AggregateId, EventEnvelope, EventSources, IdempotencyRecord, S
 use domain::Version;
 
 use crate::layout::{
-    aggregate_pk, outbox_sk, request_pk, ENTITY_OUTBOX, ENTITY_REQUEST, ENTITY_STATE, ENTITY_TYPE,
-    EVENT_SOURCE, EXPIRES_AT, PK, SK, STATE_SK,
+    aggregate_pk, outbox_at, outbox_hour, outbox_sk, request_pk, ENTITY_OUTBOX, ENTITY_REQUEST,
+    ENTITY_STATE, ENTITY_TYPE, EVENT_SOURCE, EXPIRES_AT, OUTBOX_AT, OUTBOX_HOUR, PK, SK, STATE_SK,
 };
 
 /// An attribute map as the SDK takes it.
@@ -89,8 +89,8 @@ pub fn state_record(item: Attributes) -> Result<StateRecord, ItemError> {
     })
 }
 
-/// The outbox item of `envelope`: the envelope's attributes, its keys, `entityType`
-/// and a TTL `retention` after the event occurred.
+/// The outbox item of `envelope`: the envelope's attributes, its keys, `entityType`,
+/// the time index's keys and a TTL `retention` after the event occurred.
 pub fn outbox_item(
     envelope: &EventEnvelope,
     retention: Duration,
@@ -120,6 +120,19 @@ pub fn outbox_item(
     item.insert(
         EVENT_SOURCE.to_owned(),
         AttributeValue::S(sources.source_of(&envelope.aggregate_type).to_owned()),
+    );
+    let aggregate = envelope.aggregate();
+    item.insert(
+        OUTBOX_HOUR.to_owned(),
+        AttributeValue::S(outbox_hour(envelope.occurred_at, &aggregate)),
+    );
+    item.insert(
+        OUTBOX_AT.to_owned(),
+        AttributeValue::S(outbox_at(
+            envelope.occurred_at,
+            &aggregate,
+            envelope.aggregate_version,
+        )),
     );
     Ok(item)
 }

@@ -13,25 +13,37 @@
 //!   errors at the edge.
 //! - [`DynamoInbox`]: a consumer's effect and its (consumer, event id) mark in
 //!   one transaction, so a redelivery writes nothing.
+//! - [`DynamoArchive`]: the outbox by time window, from the sparse time index,
+//!   for a replay past the stream's 24 hours.
+//! - [`DynamoDeadLetterQueue`]: dead letters as an item collection, read back
+//!   for redrive, where no SQS queue is at hand.
+//! - [`stream_lag`]: per shard, the self-hosted relay's position and the oldest
+//!   record it has not relayed yet.
 //! - [`create_tables`]: the tables of a [`TableLayout`], for local use and tests.
 
+pub mod archive;
 pub mod checkpoint;
+pub mod dead_letters;
 pub mod errors;
 pub mod inbox;
 pub mod items;
 pub mod layout;
 pub mod store;
 pub mod stream_decode;
+pub mod stream_lag;
 pub mod stream_relay;
 pub mod tables;
 
+pub use archive::DynamoArchive;
 pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
+pub use dead_letters::DynamoDeadLetterQueue;
 pub use errors::DynamoError;
-pub use inbox::DynamoInbox;
+pub use inbox::{ConsumerTally, DynamoInbox};
 pub use layout::TableLayout;
 pub use store::DynamoStore;
 pub use stream_decode::{
-    decode_lambda_record, decode_streams_record, Decoded, MissingSequenceNumber,
+    decode_lambda_record, decode_raw_item, decode_streams_record, Decoded, MissingSequenceNumber,
 };
+pub use stream_lag::{stream_lag, ShardLag};
 pub use stream_relay::{StreamRelay, StreamRelayError, StreamRelayOptions};
 pub use tables::{create_tables, stream_arn, TableError};

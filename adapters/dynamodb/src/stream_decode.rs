@@ -93,6 +93,17 @@ pub fn decode_streams_record(record: &Record) -> Decoded {
     )
 }
 
+/// Reads a dead letter's raw record (an outbox item's image as JSON) back into
+/// its event, with today's decoder, or says why it still cannot be read.
+///
+/// # Errors
+/// The reason, as text.
+pub fn decode_raw_item(raw: &str) -> Result<application::EventEnvelope, String> {
+    let item: Item =
+        serde_json::from_str(raw).map_err(|error| format!("not an item image: {error}"))?;
+    outbox_envelope(item).map_err(|error| format!("undecodable outbox item: {error}"))
+}
+
 /// The record as text, for a dead letter: its image, or its keys without one.
 fn raw(keys: &Item, image: &Item) -> String {
     let shown = if image.is_empty() { keys } else { image };

@@ -385,7 +385,8 @@ impl ChangeFeed for StreamRelay {
     }
 }
 
-fn streams_error<E, R>(
+/// A Streams API failure of `operation`.
+pub(crate) fn streams_error<E, R>(
     operation: &'static str,
     error: aws_sdk_dynamodbstreams::error::SdkError<E, R>,
 ) -> StreamRelayError

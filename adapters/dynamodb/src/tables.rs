@@ -1,19 +1,21 @@
 //! Creates the tables of a [`TableLayout`] for local use and tests: on-demand
-//! capacity, a `NEW_IMAGE` stream on the table holding the outbox, TTL on
-//! `expiresAt`. Production tables come from the deployment template.
+//! capacity, a `NEW_IMAGE` stream and the outbox time index on the table
+//! holding the outbox, TTL on `expiresAt`, and the tables of checkpoints,
+//! dead letters and the consumers' inbox. Production tables come from the deployment template.
 
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    StreamSpecification, StreamViewType, TableStatus, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
+    TimeToLiveSpecification,
 };
 use aws_sdk_dynamodb::Client;
 
 use application::BoxError;
 
-use crate::layout::{TableLayout, EXPIRES_AT, PK, SK};
+use crate::layout::{TableLayout, EXPIRES_AT, OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX, PK, SK};
 
 /// Why the tables could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +41,9 @@ pub async fn create_tables(client: &Client, layout: &TableLayout) -> Result<(), 
     if let Some(outbox) = &layout.outbox_table {
         create_table(client, outbox, true, true).await?;
     }
-    create_table(client, &layout.checkpoint_table, false, false).await
+    create_table(client, &layout.checkpoint_table, false, false).await?;
+    create_table(client, &layout.dead_letter_table, false, false).await?;
+    create_table(client, &layout.inbox_table, false, true).await
 }
 
 /// The ARN of the stream of `table`.
@@ -96,13 +100,28 @@ async fn create_table(
         .attribute_definitions(definition(PK)?)
         .attribute_definitions(definition(SK)?);
     if with_stream {
-        request = request.stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewImage)
-                .build()
-                .map_err(|e| error(Box::new(e)))?,
-        );
+        let index = GlobalSecondaryIndex::builder()
+            .index_name(OUTBOX_TIME_INDEX)
+            .key_schema(key(OUTBOX_HOUR, KeyType::Hash)?)
+            .key_schema(key(OUTBOX_AT, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| error(Box::new(e)))?;
+        request = request
+            .attribute_definitions(definition(OUTBOX_HOUR)?)
+            .attribute_definitions(definition(OUTBOX_AT)?)
+            .global_secondary_indexes(index)
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewImage)
+                    .build()
+                    .map_err(|e| error(Box::new(e)))?,
+            );
     }
     match request.send().await {
         Ok(_) => {}

@@ -9,6 +9,7 @@
 //! deleted. They inject no faults themselves: fault decorators wrap any adapter
 //! of a port, these or the AWS ones alike.
 
+pub mod archive;
 pub mod bus;
 pub mod dead_letter;
 pub mod determinism;

@@ -1,14 +1,26 @@
 //! Dead letters on SQS: the letter as the message body (JSON), its reason,
 //! attempt count and stream position as message attributes for filtering and
-//! alarms; [`SqsDeadLetterQueue::receive`] and [`SqsDeadLetterQueue::delete`]
-//! read them back for redrive.
+//! alarms. As a [`DeadLetterStore`] it reads them back for redrive: a read hides
+//! the letters it returns for [`READ_HIDES_SECONDS`], a letter is deleted only
+//! once handled, and a message that is no letter is shown, never deleted.
 
 use async_trait::async_trait;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use aws_sdk_sqs::types::{
+    Message, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+};
 use aws_sdk_sqs::Client;
+use time::OffsetDateTime;
 use tracing::warn;
 
-use application::ports::{DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue};
+use application::ports::{
+    DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, DeadLetterStore, LetterDepth,
+    LetterPage, MalformedLetter, StoredLetter,
+};
+
+/// How long a read hides the letters it returned from other readers: long
+/// enough to redrive a page, short enough that an interrupted redrive's letters
+/// come back soon.
+pub const READ_HIDES_SECONDS: i32 = 30;
 
 /// The largest message body this adapter sends (SQS's classic 256 KiB limit).
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
@@ -16,32 +28,6 @@ pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 const NOTICE_ROOM: usize = 1024;
 /// The most of a reason kept in a cut letter.
 const MAX_REASON_BYTES: usize = 4 * 1024;
-
-/// A dead letter read back, with the handle that deletes it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceivedLetter {
-    /// The letter.
-    pub letter: DeadLetter,
-    /// Deletes the message once the letter is redriven.
-    pub receipt_handle: String,
-}
-
-/// Why reading dead letters back failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RedriveError {
-    /// SQS could not be reached or refused the call.
-    #[error("the dead-letter queue failed: {0}")]
-    Queue(#[source] application::BoxError),
-    /// A message body is not a dead letter; it stays in the queue.
-    #[error("message {message_id} is not a dead letter: {source}")]
-    Undecodable {
-        /// The SQS message id.
-        message_id: String,
-        /// What the decoder said.
-        #[source]
-        source: serde_json::Error,
-    },
-}
 
 /// The dead-letter queue on SQS.
 #[derive(Debug, Clone)]
@@ -59,56 +45,43 @@ impl SqsDeadLetterQueue {
         }
     }
 
-    /// Receives up to `max` letters (1 to 10), waiting up to `wait_seconds` for one.
-    ///
-    /// # Errors
-    /// [`RedriveError`]; an undecodable message is reported, not deleted.
-    pub async fn receive(
+    /// Up to `max` (1 to 10) messages, hidden from other readers for `hide_seconds`.
+    async fn receive(
         &self,
-        max: i32,
-        wait_seconds: i32,
-    ) -> Result<Vec<ReceivedLetter>, RedriveError> {
+        max: usize,
+        hide_seconds: i32,
+    ) -> Result<Vec<StoredLetter>, DeadLetterError> {
         let output = self
             .client
             .receive_message()
             .queue_url(&self.queue_url)
-            .max_number_of_messages(max.clamp(1, 10))
-            .wait_time_seconds(wait_seconds.clamp(0, 20))
+            .max_number_of_messages(i32::try_from(max.clamp(1, 10)).unwrap_or(10))
+            .visibility_timeout(hide_seconds)
+            .wait_time_seconds(0)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
-            .map_err(|error| RedriveError::Queue(Box::new(error)))?;
-        output
-            .messages()
-            .iter()
-            .map(|message| {
-                let letter =
-                    serde_json::from_str(message.body().unwrap_or_default()).map_err(|source| {
-                        RedriveError::Undecodable {
-                            message_id: message.message_id().unwrap_or_default().to_owned(),
-                            source,
-                        }
-                    })?;
-                Ok(ReceivedLetter {
-                    letter,
-                    receipt_handle: message.receipt_handle().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect()
+            .map_err(|error| DeadLetterError(Box::new(error)))?;
+        Ok(output.messages().iter().map(stored).collect())
     }
+}
 
-    /// Deletes a letter once it has been redriven.
-    ///
-    /// # Errors
-    /// [`RedriveError::Queue`].
-    pub async fn delete(&self, receipt_handle: &str) -> Result<(), RedriveError> {
-        self.client
-            .delete_message()
-            .queue_url(&self.queue_url)
-            .receipt_handle(receipt_handle)
-            .send()
-            .await
-            .map_err(|error| RedriveError::Queue(Box::new(error)))?;
-        Ok(())
+/// A received message as a stored letter: the letter, or why it is none.
+fn stored(message: &Message) -> StoredLetter {
+    let body = message.body().unwrap_or_default().to_owned();
+    let stored_at = message
+        .attributes()
+        .and_then(|attributes| attributes.get(&MessageSystemAttributeName::SentTimestamp))
+        .and_then(|millis| millis.parse::<i128>().ok())
+        .and_then(|millis| OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok());
+    let content = serde_json::from_str::<DeadLetter>(&body).map_err(|error| MalformedLetter {
+        reason: error.to_string(),
+        body,
+    });
+    StoredLetter {
+        handle: message.receipt_handle().unwrap_or_default().to_owned(),
+        stored_at,
+        content,
     }
 }
 
@@ -201,6 +174,55 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
                 DeadLetterError(Box::new(error))
             })?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl DeadLetterStore for SqsDeadLetterQueue {
+    async fn read(&self, _after: Option<&str>, max: usize) -> Result<LetterPage, DeadLetterError> {
+        let letters = self.receive(max, READ_HIDES_SECONDS).await?;
+        let next = (!letters.is_empty()).then(|| "more".to_owned());
+        Ok(LetterPage { letters, next })
+    }
+
+    async fn remove(&self, handle: &str) -> Result<(), DeadLetterError> {
+        self.client
+            .delete_message()
+            .queue_url(&self.queue_url)
+            .receipt_handle(handle)
+            .send()
+            .await
+            .map_err(|error| DeadLetterError(Box::new(error)))?;
+        Ok(())
+    }
+
+    async fn depth(&self) -> Result<LetterDepth, DeadLetterError> {
+        let attributes = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .send()
+            .await
+            .map_err(|error| DeadLetterError(Box::new(error)))?;
+        let count = |name: QueueAttributeName| {
+            attributes
+                .attributes()
+                .and_then(|all| all.get(&name))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let letters = count(QueueAttributeName::ApproximateNumberOfMessages)
+            + count(QueueAttributeName::ApproximateNumberOfMessagesNotVisible);
+        // A peek that leaves the messages visible: the oldest of those it sees.
+        let oldest = self
+            .receive(10, 0)
+            .await?
+            .iter()
+            .filter_map(|letter| letter.stored_at)
+            .min();
+        Ok(LetterDepth { letters, oldest })
     }
 }
 

@@ -3,4 +3,4 @@
 
 pub mod dead_letter_queue;
 
-pub use dead_letter_queue::{ReceivedLetter, RedriveError, SqsDeadLetterQueue, MAX_MESSAGE_BYTES};
+pub use dead_letter_queue::{SqsDeadLetterQueue, MAX_MESSAGE_BYTES, READ_HIDES_SECONDS};

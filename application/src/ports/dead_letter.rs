@@ -149,3 +149,66 @@ pub trait DeadLetterQueue: Send + Sync {
     /// count the record as handled.
     async fn send(&self, letter: DeadLetter) -> Result<(), DeadLetterError>;
 }
+
+/// A message of the dead-letter queue that is not a dead letter (cut by hand,
+/// written by something else): shown and kept, never dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MalformedLetter {
+    /// The message as stored.
+    pub body: String,
+    /// Why it is not a dead letter.
+    pub reason: String,
+}
+
+/// A dead letter as the queue holds it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredLetter {
+    /// Removes it from the queue (an SQS receipt handle, an item key).
+    pub handle: String,
+    /// When the queue received it, if the queue says.
+    pub stored_at: Option<time::OffsetDateTime>,
+    /// The letter, or why the message is none.
+    pub content: Result<DeadLetter, MalformedLetter>,
+}
+
+/// One read of the dead-letter queue.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LetterPage {
+    /// The letters read.
+    pub letters: Vec<StoredLetter>,
+    /// Where the next read starts; `None` when the queue has no more to show.
+    pub next: Option<String>,
+}
+
+/// How full the dead-letter queue is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LetterDepth {
+    /// Letters in the queue (approximate on SQS).
+    pub letters: u64,
+    /// When the oldest letter seen arrived.
+    pub oldest: Option<time::OffsetDateTime>,
+}
+
+/// A dead-letter queue that can be read back, for an operator's redrive.
+#[async_trait]
+pub trait DeadLetterStore: DeadLetterQueue {
+    /// Up to `max` letters after the position `after` (from the start when
+    /// `None`). A queue without positions (SQS) ignores `after` and hides the
+    /// letters it returns from other readers for a while.
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when the queue cannot be read.
+    async fn read(&self, after: Option<&str>, max: usize) -> Result<LetterPage, DeadLetterError>;
+
+    /// Removes the letter `handle` names, once it was handled again.
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when the queue cannot be written.
+    async fn remove(&self, handle: &str) -> Result<(), DeadLetterError>;
+
+    /// How many letters wait and since when.
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when the queue cannot be read.
+    async fn depth(&self) -> Result<LetterDepth, DeadLetterError>;
+}

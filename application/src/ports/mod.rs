@@ -7,15 +7,18 @@ pub mod clock;
 pub mod dead_letter;
 pub mod id_generator;
 pub mod inbox;
+pub mod outbox_archive;
 pub mod publisher;
 pub mod store;
 
 pub use change_feed::{ChangeFeed, FeedError, FeedReport};
 pub use clock::{Clock, SystemClock};
 pub use dead_letter::{
-    sha256_hex, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, LetterSource,
+    sha256_hex, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, DeadLetterStore,
+    LetterDepth, LetterPage, LetterSource, MalformedLetter, StoredLetter,
 };
 pub use id_generator::{IdGenerator, RandomIds};
 pub use inbox::{Effect, Inbox, InboxError, InboxOutcome};
+pub use outbox_archive::{ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive};
 pub use publisher::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
 pub use store::{AggregateStore, StoreError};

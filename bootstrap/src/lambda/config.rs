@@ -218,27 +218,11 @@ impl RelayConfig {
     /// [`ConfigError`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
-        let bus = match (vars.optional(EVENT_BUS_NAME)?, vars.optional(EVENT_BUS_ARN)?) {
-            (Some(name), None) => BusTarget::Classic { name },
-            (None, Some(arn)) if arn.starts_with("arn:") && arn.contains(":event-busv2/") => {
-                BusTarget::Custom { arn }
-            }
-            (None, Some(arn)) => {
-                return Err(ConfigError::Invalid {
-                    name: EVENT_BUS_ARN,
-                    value: arn.chars().take(100).collect(),
-                    reason: "it must be a Custom Event Bus ARN, arn:aws:events:<region>:<account>:event-busv2/<name>/<id>",
-                })
-            }
-            (Some(name), Some(_)) => {
-                return Err(ConfigError::Invalid {
-                    name: EVENT_BUS_ARN,
-                    value: name.chars().take(100).collect(),
-                    reason: "set EVENT_BUS_NAME (a classic bus) or EVENT_BUS_ARN (a Custom Event Bus), not both",
-                })
-            }
-            (None, None) => return Err(ConfigError::Missing("EVENT_BUS_NAME or EVENT_BUS_ARN")),
-        };
+        let bus = bus_target(
+            vars.optional(EVENT_BUS_NAME)?,
+            vars.optional(EVENT_BUS_ARN)?,
+        )?
+        .ok_or(ConfigError::Missing("EVENT_BUS_NAME or EVENT_BUS_ARN"))?;
         Ok(Self {
             bus,
             calls_in_flight: vars
@@ -253,6 +237,33 @@ impl RelayConfig {
                 .map_or_else(EventSources::default, EventSources::single),
             dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,
         })
+    }
+}
+
+/// The bus named by `EVENT_BUS_NAME` (`name`) or `EVENT_BUS_ARN` (`arn`); `None` when neither is set.
+///
+/// # Errors
+/// [`ConfigError::Invalid`] when both are set or the ARN is not a Custom Event Bus's.
+pub fn bus_target(
+    name: Option<String>,
+    arn: Option<String>,
+) -> Result<Option<BusTarget>, ConfigError> {
+    match (name, arn) {
+        (Some(name), None) => Ok(Some(BusTarget::Classic { name })),
+        (None, Some(arn)) if arn.starts_with("arn:") && arn.contains(":event-busv2/") => {
+            Ok(Some(BusTarget::Custom { arn }))
+        }
+        (None, Some(arn)) => Err(ConfigError::Invalid {
+            name: EVENT_BUS_ARN,
+            value: arn.chars().take(100).collect(),
+            reason: "it must be a Custom Event Bus ARN, arn:aws:events:<region>:<account>:event-busv2/<name>/<id>",
+        }),
+        (Some(name), Some(_)) => Err(ConfigError::Invalid {
+            name: EVENT_BUS_ARN,
+            value: name.chars().take(100).collect(),
+            reason: "set EVENT_BUS_NAME (a classic bus) or EVENT_BUS_ARN (a Custom Event Bus), not both",
+        }),
+        (None, None) => Ok(None),
     }
 }
 

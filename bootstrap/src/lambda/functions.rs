@@ -11,7 +11,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 use application::consume::Reaction;
 use application::ports::{EventPublisher, RandomIds, SystemClock};
-use application::{CommandPolicy, CommandService, ConsumeService, Relay};
+use application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
 use dynamodb_adapter::{DynamoInbox, DynamoStore};
 use eventbridge_adapter::{CustomBusPublisher, EventBridgePublisher};
 use lambda_adapter::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
@@ -104,18 +104,7 @@ pub async fn run_command_api() -> Result<(), Error> {
 pub async fn run_outbox_relay() -> Result<(), Error> {
     let config = init(RelayConfig::from_env).await?;
     let sdk = sdk().await;
-    let publisher: Arc<dyn EventPublisher> = match config.bus {
-        BusTarget::Classic { name } => Arc::new(EventBridgePublisher::new(
-            aws_sdk_eventbridge::Client::new(&sdk),
-            name,
-            config.sources,
-        )),
-        BusTarget::Custom { arn } => Arc::new(CustomBusPublisher::new(
-            aws_sdk_eventbridgev2::Client::new(&sdk),
-            arn,
-            config.sources,
-        )),
-    };
+    let publisher = publisher(&sdk, config.bus, config.sources);
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
     let relay =
@@ -130,6 +119,26 @@ pub async fn run_outbox_relay() -> Result<(), Error> {
         }
     }))
     .await
+}
+
+/// The publisher of `bus` through the SDK configuration `sdk`.
+pub fn publisher(
+    sdk: &aws_config::SdkConfig,
+    bus: BusTarget,
+    sources: EventSources,
+) -> Arc<dyn EventPublisher> {
+    match bus {
+        BusTarget::Classic { name } => Arc::new(EventBridgePublisher::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            name,
+            sources,
+        )),
+        BusTarget::Custom { arn } => Arc::new(CustomBusPublisher::new(
+            aws_sdk_eventbridgev2::Client::new(sdk),
+            arn,
+            sources,
+        )),
+    }
 }
 
 /// A consumer: EventBridge events from SQS → `reaction`, once per event.

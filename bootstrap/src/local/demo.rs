@@ -1,32 +1,32 @@
-//! The local program: the seed stories through the whole pipeline, with faults.
+//! `demo`: the seed stories through the whole pipeline, with faults.
 //!
 //! Options and wiring only; the pipeline, the faults, the stories and the audit
 //! are the `simulation` crate's. By default the store is the real DynamoDB
 //! adapter on an embedded dynoxide server whose data lives in a file (state
-//! survives a restart), read by the self-hosted stream relay; `--store memory`
-//! runs everything in memory instead, and `--endpoint` points the DynamoDB mode
-//! at another server (moto, or DynamoDB itself). The bus, queues and consumers
+//! survives a restart), read by the self-hosted stream relay, as in `serve`;
+//! `--store memory` runs everything in memory instead, and `--endpoint-url`
+//! points the DynamoDB mode at another server (moto, or DynamoDB itself). The bus, queues and consumers
 //! are the in-memory adapters, routed by the reactions' declared subscriptions;
 //! `--bus custom` makes the bus behave like a Custom Event Bus (order per
 //! aggregate, repeats dropped for 5 minutes) instead of a classic one.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
+use indicatif::{ProgressBar, ProgressStyle};
 
 use application::ports::SystemClock;
 use application::EventSources;
-use dynamodb_adapter::{create_tables, stream_arn, DynamoStore, TableLayout};
+use dynamodb_adapter::DynamoStore;
 use memory_adapter::MemoryBus;
 use simulation::{
     audit, audit_delivery, Backend, Client, Dice, DynamoBackend, MemoryBackend, Pipeline,
     RunReport, Violation,
 };
 
-use crate::clients::LocalClients;
-use crate::embedded::EmbeddedDynamo;
+use super::stack::{Stack, StoreArgs};
+use super::LocalError;
 
 /// Which store the local program writes to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,13 +46,9 @@ pub enum BusKind {
     Custom,
 }
 
-/// Command-line options of `outbox-local`.
-#[derive(Debug, Clone, Parser)]
-#[command(
-    version,
-    about = "Runs the outbox pipeline's seed stories in one process"
-)]
-pub struct LocalOptions {
+/// Options of `outbox-local demo`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DemoOptions {
     /// Probability (0 to 1) that any one hop suffers a fault.
     #[arg(long, default_value_t = 0.0, value_parser = parse_rate)]
     pub fault_rate: f64,
@@ -74,15 +70,9 @@ pub struct LocalOptions {
     /// The bus the relay publishes to.
     #[arg(long, value_enum, default_value_t = BusKind::Classic)]
     pub bus: BusKind,
-    /// The embedded dynoxide server's data file.
-    #[arg(long, default_value = "outbox-local.db")]
-    pub data: PathBuf,
-    /// A DynamoDB-compatible endpoint to use instead of the embedded server.
-    #[arg(long)]
-    pub endpoint: Option<String>,
-    /// The main table's name (the checkpoint table is `<table>-checkpoints`).
-    #[arg(long, default_value = "outbox-local")]
-    pub table: String,
+    /// Where the data lives.
+    #[command(flatten)]
+    pub stack: StoreArgs,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -90,23 +80,6 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
         Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
         _ => Err(format!("`{raw}` is not a probability between 0 and 1")),
     }
-}
-
-/// Why the local program could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    /// The embedded server did not start.
-    #[error(transparent)]
-    Embedded(#[from] crate::embedded::EmbeddedError),
-    /// The tables could not be set up.
-    #[error(transparent)]
-    Tables(#[from] dynamodb_adapter::TableError),
-    /// The pipeline could not be wired.
-    #[error(transparent)]
-    Routing(#[from] memory_adapter::PatternError),
-    /// The store could not be read or written outside a command.
-    #[error("the store failed: {0}")]
-    Store(#[source] application::BoxError),
 }
 
 /// How long a run may take to come to rest after its last command.
@@ -117,32 +90,22 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// # Errors
 /// [`LocalError`] when the store cannot be set up or read; broken invariants are
 /// reported in [`RunReport::violations`].
-pub async fn run(options: &LocalOptions) -> Result<RunReport, LocalError> {
-    let mut server = None;
+pub async fn run(options: &DemoOptions) -> Result<RunReport, LocalError> {
+    let mut stack = None;
     let backend: Arc<dyn Backend> = match options.store {
         StoreKind::Memory => Arc::new(MemoryBackend::default()),
         StoreKind::Dynoxide => {
-            let (endpoint, description) = match &options.endpoint {
-                Some(endpoint) => (endpoint.clone(), format!("DynamoDB at {endpoint}")),
-                None => {
-                    let embedded = EmbeddedDynamo::start(Some(&options.data)).await?;
-                    let endpoint = embedded.endpoint();
-                    server = Some(embedded);
-                    let description = format!("dynoxide, data in {}", options.data.display());
-                    (endpoint, description)
-                }
-            };
-            let clients = LocalClients::new(&endpoint);
-            let layout = TableLayout::single_table(&options.table);
-            create_tables(&clients.dynamodb, &layout).await?;
-            let stream_arn = stream_arn(&clients.dynamodb, layout.outbox_table()).await?;
-            Arc::new(DynamoBackend {
-                store: DynamoStore::new(clients.dynamodb.clone(), layout),
-                dynamodb: clients.dynamodb,
-                streams: clients.streams,
+            let opened = Stack::open(&options.stack, true).await?;
+            let stream_arn = opened.stream_arn().await?;
+            let backend = Arc::new(DynamoBackend {
+                store: DynamoStore::new(opened.dynamodb.clone(), opened.layout.clone()),
+                dynamodb: opened.dynamodb.clone(),
+                streams: opened.streams.clone(),
                 stream_arn,
-                description,
-            })
+                description: opened.description.clone(),
+            });
+            stack = Some(opened);
+            backend
         }
     };
     let durable = options.store == StoreKind::Dynoxide;
@@ -172,13 +135,21 @@ pub async fn run(options: &LocalOptions) -> Result<RunReport, LocalError> {
             .map_err(LocalError::Store)?;
         dice.count();
     }
+    let progress = ProgressBar::new((options.repairs + options.orders) as u64).with_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} stories, {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    progress.set_prefix("demo");
     let mut client = Client::new(&pipeline, &mut dice, prefix);
     for n in 0..options.repairs {
         client.repair_story(n).await;
+        progress.inc(1);
     }
     for n in 0..options.orders {
         client.order_story(n).await;
+        progress.inc(1);
     }
+    progress.finish_and_clear();
     let tally = client.tally;
     pipeline.clear_faults();
     let touched: Vec<_> = tally.touched.iter().cloned().collect();
@@ -212,8 +183,8 @@ pub async fn run(options: &LocalOptions) -> Result<RunReport, LocalError> {
         faults_injected: dice.injected(),
         violations,
     };
-    if let Some(server) = server {
-        server.stop().await?;
+    if let Some(stack) = stack {
+        stack.close().await?;
     }
     Ok(report)
 }

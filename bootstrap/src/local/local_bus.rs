@@ -1,0 +1,134 @@
+//! The local bus: the in-memory bus routing to one queue per consumer by the
+//! reactions' declared subscriptions, as EventBridge rules would, and each
+//! consumer behind the DynamoDB inbox, so an effect is applied once across
+//! restarts, replays and redrives.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use application::ports::{DeadLetterQueue, Inbox, SystemClock};
+use application::{reactions, ConsumeService, Consumed, Delivery, DeliveryContent, EventSources};
+use memory_adapter::{MemoryBus, MemoryQueue, PatternError};
+use tracing::warn;
+
+/// Deliveries a consumer takes from its queue at a time.
+const RECEIVE_BATCH: usize = 10;
+/// The pause before a delivery that failed is tried again.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
+
+/// What the consumers did in one drain.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Effects recorded.
+    pub applied: usize,
+    /// Repeats recognised and ignored.
+    pub duplicates: usize,
+    /// Events of no interest, marked handled.
+    pub ignored: usize,
+    /// Deliveries dead-lettered.
+    pub dead_lettered: usize,
+    /// Deliveries that failed and wait in their queue.
+    pub failed: usize,
+}
+
+/// The bus and the consumers behind it.
+#[derive(Clone)]
+pub struct LocalBus {
+    /// The bus the relay publishes to.
+    pub bus: MemoryBus,
+    consumers: Vec<(ConsumeService, MemoryQueue)>,
+}
+
+impl LocalBus {
+    /// The seed stories' consumers behind a classic bus (or a Custom Event Bus
+    /// when `custom`), each with `inbox` and `dead_letters`.
+    ///
+    /// # Errors
+    /// [`PatternError`] when a subscription's pattern is invalid.
+    pub fn new(
+        inbox: Arc<dyn Inbox>,
+        dead_letters: Arc<dyn DeadLetterQueue>,
+        custom: bool,
+    ) -> Result<Self, PatternError> {
+        let sources = EventSources::default();
+        let bus = if custom {
+            MemoryBus::custom(sources.clone(), Arc::new(SystemClock))
+        } else {
+            MemoryBus::new(sources.clone())
+        };
+        let mut consumers = Vec::new();
+        for reaction in reactions::all() {
+            let queue = MemoryQueue::new();
+            bus.subscribe(
+                &reaction.subscription().event_pattern(&sources),
+                queue.clone(),
+            )?;
+            let service =
+                ConsumeService::new(Arc::clone(&inbox), reaction, Arc::clone(&dead_letters));
+            consumers.push((service, queue));
+        }
+        Ok(Self { bus, consumers })
+    }
+
+    /// The consumers, for redrive.
+    pub fn consumers(&self) -> impl Iterator<Item = &ConsumeService> {
+        self.consumers.iter().map(|(service, _)| service)
+    }
+
+    /// Whether every queue is empty.
+    pub fn is_idle(&self) -> bool {
+        self.consumers.iter().all(|(_, queue)| queue.is_empty())
+    }
+
+    /// Delivers one batch of each queue; a failed delivery comes again on the next step.
+    pub async fn step(&self) -> Drained {
+        let mut drained = Drained::default();
+        for (service, queue) in &self.consumers {
+            for message in queue.receive(RECEIVE_BATCH) {
+                let event_id = message.envelope.event_id;
+                let delivery = Delivery {
+                    message_id: message.message_id,
+                    receive_count: message.receive_count,
+                    content: DeliveryContent::Event(message.envelope),
+                };
+                match service.consume(delivery).await {
+                    Ok(consumed) => {
+                        queue.delete(message.receipt);
+                        match consumed {
+                            Consumed::Applied => drained.applied += 1,
+                            Consumed::Duplicate => drained.duplicates += 1,
+                            Consumed::Ignored => drained.ignored += 1,
+                            Consumed::DeadLettered => drained.dead_lettered += 1,
+                        }
+                    }
+                    Err(error) => {
+                        drained.failed += 1;
+                        warn!(consumer = service.name(), %event_id, %error, "delivery failed; it comes again");
+                    }
+                }
+            }
+            queue.expire_in_flight();
+        }
+        drained
+    }
+
+    /// Delivers until every queue is empty, pausing after failed deliveries;
+    /// gives up after `attempts` steps that left something behind.
+    pub async fn drain(&self, attempts: usize) -> Drained {
+        let mut total = Drained::default();
+        let mut left = attempts;
+        while !self.is_idle() && left > 0 {
+            let step = self.step().await;
+            total.applied += step.applied;
+            total.duplicates += step.duplicates;
+            total.ignored += step.ignored;
+            total.dead_lettered += step.dead_lettered;
+            total.failed += step.failed;
+            if step.failed > 0 {
+                left -= 1;
+                tokio::time::sleep(RETRY_PAUSE).await;
+            }
+        }
+        total
+    }
+}

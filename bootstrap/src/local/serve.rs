@@ -1,0 +1,229 @@
+//! `serve`: the command API on a loopback port over plain HTTP, through the
+//! very handler the Lambda function runs (the request converted in, the
+//! response converted back: one contract, two runtimes). Behind it the DynamoDB
+//! adapter, the self-hosted stream relay, and the local bus routing to the
+//! consumers, each behind the DynamoDB inbox.
+//!
+//! Stopping (Ctrl-C, or the `shutdown` future) is orderly: no new requests,
+//! requests in flight answered, the relay's poll in progress finished and
+//! checkpointed, every queued delivery consumed, the store closed. A restart
+//! resumes from the checkpoints; what was relayed twice the inboxes drop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::IntoResponse;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+use application::ports::{RandomIds, SystemClock};
+use application::{CommandPolicy, CommandService, Relay};
+use dynamodb_adapter::{
+    DynamoDeadLetterQueue, DynamoInbox, DynamoStore, StreamRelay, StreamRelayOptions,
+};
+use lambda_adapter::CommandApi;
+
+use super::demo::BusKind;
+use super::local_bus::{Drained, LocalBus};
+use super::stack::{Stack, StoreArgs};
+use super::LocalError;
+
+/// The largest request body accepted.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The pause of the consumers when their queues are empty.
+const IDLE_PAUSE: Duration = Duration::from_millis(20);
+/// Steps with failed deliveries the final drain may take.
+const DRAIN_ATTEMPTS: usize = 50;
+
+/// Options of `outbox-local serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeOptions {
+    /// The loopback port to listen on (0: any free port).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// The bus between relay and consumers.
+    #[arg(long, value_enum, default_value_t = BusKind::Classic)]
+    pub bus: BusKind,
+    /// Where the data lives.
+    #[command(flatten)]
+    pub stack: StoreArgs,
+}
+
+/// What a `serve` run did, told when it stops.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServeReport {
+    /// Entries the relay published.
+    pub published: usize,
+    /// Records and events the relay dead-lettered.
+    pub relay_dead_lettered: usize,
+    /// What the consumers did.
+    pub consumed: Drained,
+}
+
+/// Binds `127.0.0.1:port`.
+///
+/// # Errors
+/// [`LocalError::File`] naming the address when it cannot be bound.
+pub async fn bind(port: u16) -> Result<TcpListener, LocalError> {
+    TcpListener::bind(("127.0.0.1", port))
+        .await
+        .map_err(|source| LocalError::File {
+            path: format!("127.0.0.1:{port}"),
+            source,
+        })
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops in order.
+///
+/// # Errors
+/// [`LocalError`] when the store cannot be opened or the server fails.
+pub async fn serve(
+    options: &ServeOptions,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<ServeReport, LocalError> {
+    let stack = Stack::open(&options.stack, true).await?;
+    let address = listener.local_addr().ok();
+    let layout = stack.layout.clone();
+    let commands = CommandService::new(
+        Arc::new(DynamoStore::new(stack.dynamodb.clone(), layout.clone())),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        CommandPolicy::default(),
+    );
+    let api = CommandApi::new(commands);
+    let dead_letters = Arc::new(DynamoDeadLetterQueue::new(
+        stack.dynamodb.clone(),
+        &layout.dead_letter_table,
+    ));
+    let inbox = Arc::new(DynamoInbox::new(
+        stack.dynamodb.clone(),
+        &layout.inbox_table,
+    ));
+    let local = LocalBus::new(inbox, dead_letters.clone(), options.bus == BusKind::Custom)?;
+    let stream_arn = stack.stream_arn().await?;
+    let relay = Relay::new(Arc::new(local.bus.clone()), dead_letters);
+    let mut stream_relay = StreamRelay::new(
+        stack.streams.clone(),
+        &stream_arn,
+        stack.checkpoints(&stream_arn),
+        relay,
+        StreamRelayOptions::default(),
+    );
+    info!(
+        address = ?address,
+        store = %stack.description,
+        dynamodb_endpoint = stack.endpoint.as_deref().unwrap_or("AWS"),
+        "serving the command API"
+    );
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stop| *stop).await;
+    };
+    let relay_task = tokio::spawn({
+        let stop = stopped(stop_rx.clone());
+        async move {
+            let mut report = ServeReport::default();
+            tokio::pin!(stop);
+            loop {
+                match stream_relay.poll().await {
+                    Ok(polled) => {
+                        report.published += polled.published;
+                        report.relay_dead_lettered += polled.dead_lettered;
+                        if polled.published > 0 {
+                            info!(published = polled.published, "relayed to the bus");
+                        }
+                        if polled.records > 0 {
+                            continue;
+                        }
+                    }
+                    Err(error) => warn!(%error, "stream poll failed"),
+                }
+                tokio::select! {
+                    () = &mut stop => return report,
+                    () = tokio::time::sleep(IDLE_PAUSE) => {}
+                }
+            }
+        }
+    });
+    let consumer_task = tokio::spawn({
+        let local = local.clone();
+        let stop = stopped(stop_rx.clone());
+        async move {
+            let mut consumed = Drained::default();
+            tokio::pin!(stop);
+            loop {
+                let step = local.step().await;
+                add(&mut consumed, step);
+                if local.is_idle() || step.failed > 0 {
+                    tokio::select! {
+                        () = &mut stop => return consumed,
+                        () = tokio::time::sleep(IDLE_PAUSE) => {}
+                    }
+                }
+            }
+        }
+    });
+
+    let router = axum::Router::new().fallback(handle).with_state(api);
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    info!("no more requests; stopping the relay, then the consumers");
+    let _ = stop_tx.send(true);
+    let mut report = relay_task.await.unwrap_or_default();
+    report.consumed = consumer_task.await.unwrap_or_default();
+    add(&mut report.consumed, local.drain(DRAIN_ATTEMPTS).await);
+    stack.close().await?;
+    served.map_err(|source| LocalError::File {
+        path: address.map_or_else(String::new, |a: SocketAddr| a.to_string()),
+        source,
+    })?;
+    info!(?report, "stopped");
+    Ok(report)
+}
+
+fn add(total: &mut Drained, step: Drained) {
+    total.applied += step.applied;
+    total.duplicates += step.duplicates;
+    total.ignored += step.ignored;
+    total.dead_lettered += step.dead_lettered;
+    total.failed += step.failed;
+}
+
+/// One HTTP request through the Lambda function's handler.
+async fn handle(
+    State(api): State<CommandApi>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            return (
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "error": { "code": "payload_too_large", "message": format!("the body exceeds {MAX_BODY_BYTES} bytes") } }).to_string(),
+            )
+                .into_response();
+        }
+    };
+    let body = if bytes.is_empty() {
+        lambda_http::Body::Empty
+    } else {
+        match String::from_utf8(bytes.to_vec()) {
+            Ok(text) => lambda_http::Body::Text(text),
+            Err(binary) => lambda_http::Body::Binary(binary.into_bytes()),
+        }
+    };
+    let response = api
+        .handle(&lambda_http::Request::from_parts(parts, body))
+        .await;
+    let (parts, body) = response.into_parts();
+    axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
+}
