@@ -2,6 +2,7 @@
 //! the backends of the store contract suite.
 
 pub mod backends;
+pub mod http;
 pub mod moto;
 
 use application::{IdempotencyKey, RequestMeta};

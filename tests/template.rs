@@ -260,3 +260,48 @@ fn no_policy_grants_a_wildcard_action() {
         assert!(!line.contains('*'), "a wildcard action: {line}");
     }
 }
+
+#[test]
+fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries() {
+    use dynamodb_adapter::layout::{OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX};
+    let template = template();
+    for table in ["Table", "OutboxTable"] {
+        let properties = &resource(&template, table)["Properties"];
+        let indexes = properties["GlobalSecondaryIndexes"].as_sequence().unwrap();
+        let index = indexes
+            .iter()
+            .find(|i| i["IndexName"].as_str() == Some(OUTBOX_TIME_INDEX))
+            .unwrap_or_else(|| panic!("{table} has no {OUTBOX_TIME_INDEX}"));
+        let keys: Vec<(&str, &str)> = index["KeySchema"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                (
+                    k["AttributeName"].as_str().unwrap(),
+                    k["KeyType"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [(OUTBOX_HOUR, "HASH"), (OUTBOX_AT, "RANGE")],
+            "{table}"
+        );
+        assert_eq!(
+            index["Projection"]["ProjectionType"].as_str(),
+            Some("ALL"),
+            "{table}"
+        );
+        let defined: BTreeSet<&str> = properties["AttributeDefinitions"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|d| d["AttributeName"].as_str().unwrap())
+            .collect();
+        assert!(
+            defined.contains(OUTBOX_HOUR) && defined.contains(OUTBOX_AT),
+            "{table}"
+        );
+    }
+}

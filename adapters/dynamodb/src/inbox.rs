@@ -6,8 +6,9 @@
 //! `sk = INBOX`, `entityType = INBOX`, TTL `expiresAt`) and the effect
 //! (`pk = EFFECT#<consumer>#<eventId>`, `sk = EFFECT`, `entityType = EFFECT`,
 //! kept for good: an invoice is business data). A redelivery found as a duplicate
-//! raises the consumer's counter (`pk = COUNT#<consumer>`, `sk = DUPLICATES`),
-//! outside the transaction so it never contends with an effect.
+//! (a mark found by `processed`, or a race lost in `apply_once`) raises the
+//! consumer's counter (`pk = COUNT#<consumer>`, `sk = DUPLICATES`), outside the
+//! transaction so it never contends with an effect.
 
 use std::time::Duration;
 
@@ -220,7 +221,12 @@ impl Inbox for DynamoInbox {
             .send()
             .await
             .map_err(|error| InboxError::from(DynamoError::from(error)))?;
-        Ok(output.item.is_some())
+        // Asked before an effect is applied: a mark found is a delivery suppressed.
+        let found = output.item.is_some();
+        if found {
+            self.count_duplicate(consumer).await;
+        }
+        Ok(found)
     }
 
     async fn apply_once(

@@ -23,6 +23,9 @@ use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};
 use super::{parse_aggregate, LocalError};
 
+/// The longest window one replay reads: every hour of it costs a query per
+/// index shard, found or not (outbox items live 7 days by default).
+const MAX_WINDOW: time::Duration = time::Duration::days(31);
 /// Steps with failed deliveries the local consumers may take after a replay.
 const DRAIN_ATTEMPTS: usize = 50;
 
@@ -104,6 +107,12 @@ impl std::fmt::Display for ReplayReport {
 pub async fn replay(options: &ReplayOptions) -> Result<ReplayReport, LocalError> {
     if options.from >= options.to {
         return Err(LocalError::Config("--from must be before --to".to_owned()));
+    }
+    if options.to - options.from > MAX_WINDOW {
+        return Err(LocalError::Config(format!(
+            "the window spans more than {} days; the time index is read hour by hour, so replay a longer span as several windows",
+            MAX_WINDOW.whole_days()
+        )));
     }
     let window = ArchiveWindow {
         from: options.from,

@@ -36,6 +36,8 @@ use super::LocalError;
 const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The pause of the consumers when their queues are empty.
 const IDLE_PAUSE: Duration = Duration::from_millis(20);
+/// Failed polls the stopping relay tolerates before it gives up its final read.
+const FINAL_POLLS: usize = 20;
 /// Steps with failed deliveries the final drain may take.
 const DRAIN_ATTEMPTS: usize = 50;
 
@@ -129,6 +131,11 @@ pub async fn serve(
         let stop = stopped(stop_rx.clone());
         async move {
             let mut report = ServeReport::default();
+            // Once stopping, the relay reads on until the stream has nothing
+            // more (or it fails FINAL_POLLS times), so every committed event is
+            // relayed and checkpointed before the consumers drain.
+            let mut stopping = false;
+            let mut final_failures = 0;
             tokio::pin!(stop);
             loop {
                 match stream_relay.poll().await {
@@ -141,12 +148,26 @@ pub async fn serve(
                         if polled.records > 0 {
                             continue;
                         }
+                        if stopping {
+                            return report;
+                        }
                     }
-                    Err(error) => warn!(%error, "stream poll failed"),
+                    Err(error) => {
+                        warn!(%error, "stream poll failed");
+                        if stopping {
+                            final_failures += 1;
+                            if final_failures >= FINAL_POLLS {
+                                return report;
+                            }
+                            tokio::time::sleep(IDLE_PAUSE).await;
+                        }
+                    }
                 }
-                tokio::select! {
-                    () = &mut stop => return report,
-                    () = tokio::time::sleep(IDLE_PAUSE) => {}
+                if !stopping {
+                    tokio::select! {
+                        () = &mut stop => stopping = true,
+                        () = tokio::time::sleep(IDLE_PAUSE) => {}
+                    }
                 }
             }
         }

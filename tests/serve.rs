@@ -1,0 +1,302 @@
+//! `outbox-local serve` over real HTTP on a loopback port, on embedded
+//! dynoxide with a data file: the seed stories by HTTP with a restart in the
+//! middle, then `status` and `replay` on the same data — no effect lost, none
+//! doubled, the relay caught up; and a bounded load of concurrent clients with
+//! repeated idempotency keys.
+
+// A panic is how these tests fail.
+#![allow(clippy::unwrap_used)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use bootstrap::local::serve::{bind, serve, ServeReport};
+use bootstrap::local::status::{status, Status};
+use bootstrap::local::{replay, Cli, Command, LocalError};
+use system_tests::http::{request, Answer};
+
+fn data_file() -> PathBuf {
+    std::env::temp_dir().join(format!("outbox-serve-{}.db", uuid::Uuid::now_v7()))
+}
+
+fn parse(args: &[&str]) -> Command {
+    let line = ["outbox-local"].iter().chain(args);
+    Cli::parse_from(line).command
+}
+
+/// A running server and what stops it.
+struct Running {
+    address: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<ServeReport, LocalError>>,
+}
+
+impl Running {
+    async fn start(data: &Path) -> Self {
+        let Command::Serve(options) = parse(&[
+            "serve",
+            "--port",
+            "0",
+            "--data",
+            &data.display().to_string(),
+        ]) else {
+            unreachable!("a serve command line")
+        };
+        let listener = bind(options.port).await.expect("a loopback port");
+        let address = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            serve(&options, listener, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Self {
+            address,
+            stop,
+            task,
+        }
+    }
+
+    async fn stop(self) -> ServeReport {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .expect("serve ends")
+            .expect("serve stops cleanly")
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Answer {
+        request(self.address, method, path, body.as_ref(), &[])
+            .await
+            .expect("the server answers")
+    }
+}
+
+async fn status_of(data: &Path) -> Status {
+    let Command::Status(options) = parse(&["status", "--data", &data.display().to_string()]) else {
+        unreachable!("a status command line")
+    };
+    status(&options).await.expect("status reads the data")
+}
+
+fn effects(status: &Status, consumer: &str) -> (u64, u64) {
+    let found = status
+        .consumers
+        .iter()
+        .find(|c| c.name == consumer)
+        .expect("a seed consumer");
+    (found.effects, found.duplicates)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_seed_stories_by_http_survive_a_restart_without_lost_or_doubled_effects() {
+    let data = data_file();
+    let first = Running::start(&data).await;
+    let opened = first
+        .call(
+            "POST",
+            "/repairs",
+            Some(json!({"vehicle": "B-XY 123", "customer": "ada@example.com", "description": "brakes"})),
+        )
+        .await;
+    assert_eq!(opened.status, 201, "{opened:?}");
+    let repair = opened.body["repairId"].as_str().unwrap().to_owned();
+    assert_eq!(
+        first
+            .call("POST", &format!("/repairs/{repair}/start"), None)
+            .await
+            .status,
+        200
+    );
+    let item = json!({"description": "pads", "priceCents": 12_000});
+    assert_eq!(
+        first
+            .call("POST", &format!("/repairs/{repair}/line-items"), Some(item))
+            .await
+            .status,
+        200
+    );
+    let placed = first
+        .call(
+            "POST",
+            "/orders",
+            Some(json!({"customer": "grace", "items": [{"sku": "PIZZA", "quantity": 2, "unitPriceCents": 900}]})),
+        )
+        .await;
+    assert_eq!(placed.status, 201, "{placed:?}");
+    let order = placed.body["orderId"].as_str().unwrap().to_owned();
+    let bad = first
+        .call("POST", &format!("/repairs/{repair}/fly"), None)
+        .await;
+    assert_eq!(
+        bad.status, 404,
+        "an unknown action is a client error: {bad:?}"
+    );
+    let first_report = first.stop().await;
+    assert_eq!(first_report.published, 4, "{first_report:?}");
+
+    // The restart: the same data file, the relay resumes from its checkpoint.
+    let second = Running::start(&data).await;
+    let shown = second
+        .call("GET", &format!("/repairs/{repair}"), None)
+        .await;
+    assert_eq!(shown.body["version"], json!(3), "{shown:?}");
+    assert_eq!(
+        second
+            .call("POST", &format!("/repairs/{repair}/complete"), None)
+            .await
+            .status,
+        200
+    );
+    for to in ["PREPARING", "READY_FOR_PICKUP", "PICKED_UP", "DELIVERED"] {
+        let changed = second
+            .call(
+                "POST",
+                &format!("/orders/{order}/status"),
+                Some(json!({"status": to})),
+            )
+            .await;
+        assert_eq!(changed.status, 200, "{to}: {changed:?}");
+    }
+    let refused = second
+        .call("POST", &format!("/orders/{order}/cancel"), None)
+        .await;
+    assert_eq!(
+        refused.status, 409,
+        "a delivered order cannot be cancelled: {refused:?}"
+    );
+    let second_report = second.stop().await;
+    assert_eq!(
+        second_report.published, 5,
+        "only the new events: {second_report:?}"
+    );
+
+    let after = status_of(&data).await;
+    assert!(
+        !after.lagging(),
+        "the relay caught up before stopping: {after}"
+    );
+    assert_eq!(after.dead_letters, 0, "{after}");
+    assert_eq!(effects(&after, "invoicing"), (1, 0), "{after}");
+    assert_eq!(effects(&after, "customer-notification"), (1, 0), "{after}");
+    assert_eq!(
+        effects(&after, "restaurant-notification"),
+        (1, 0),
+        "{after}"
+    );
+    assert_eq!(effects(&after, "shipping"), (1, 0), "{after}");
+    assert_eq!(effects(&after, "order-tracking"), (5, 0), "{after}");
+
+    // Everything again, from the outbox: every inbox drops what it applied.
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let (from, to) = (
+        rfc3339(now - time::Duration::hours(1)),
+        rfc3339(now + time::Duration::hours(1)),
+    );
+    let Command::Replay(options) = parse(&[
+        "replay",
+        "--from",
+        &from,
+        "--to",
+        &to,
+        "--data",
+        &data.display().to_string(),
+        "--position-file",
+        &data.with_extension("position").display().to_string(),
+    ]) else {
+        unreachable!("a replay command line")
+    };
+    let replayed = replay::replay(&options).await.expect("the replay runs");
+    assert_eq!(replayed.progress.events, 9, "{replayed}");
+    assert_eq!(replayed.progress.published, 9, "{replayed}");
+    let consumed = replayed.consumed.expect("the local consumers ran");
+    assert_eq!(
+        (consumed.applied, consumed.duplicates),
+        (0, 9),
+        "{replayed}"
+    );
+    let again = status_of(&data).await;
+    assert_eq!(effects(&again, "order-tracking"), (5, 5), "{again}");
+    assert_eq!(effects(&again, "invoicing"), (1, 1), "{again}");
+    let _ = std::fs::remove_file(&data);
+}
+
+/// Orders each client places and moves to delivery, one after another.
+const ORDERS_PER_CLIENT: usize = 6;
+/// Concurrent clients.
+const CLIENTS: usize = 16;
+/// Status changes of an order after it is placed.
+const STATUSES: [&str; 4] = ["PREPARING", "READY_FOR_PICKUP", "PICKED_UP", "DELIVERED"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_clients_with_repeated_keys_get_every_event_to_every_consumer_once() {
+    let data = data_file();
+    let server = Running::start(&data).await;
+    let address = server.address;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            tokio::spawn(async move {
+                let mut answered = 0;
+                for n in 0..ORDERS_PER_CLIENT {
+                    let key = format!("place-{client}-{n}");
+                    let body = json!({"customer": format!("c{client}"), "items": [{"sku": "SOUP", "quantity": 1, "unitPriceCents": 450}]});
+                    let placed = request(address, "POST", "/orders", Some(&body), &[("idempotency-key", &key)])
+                        .await
+                        .unwrap();
+                    assert_eq!(placed.status, 201, "{placed:?}");
+                    // Every third order's placement is sent twice: one order, one set of events.
+                    if n % 3 == 0 {
+                        let repeat = request(address, "POST", "/orders", Some(&body), &[("idempotency-key", &key)])
+                            .await
+                            .unwrap();
+                        assert_eq!(repeat.body, placed.body);
+                        assert_eq!(repeat.header("idempotent-replayed"), Some("true"));
+                    }
+                    let order = placed.body["orderId"].as_str().unwrap().to_owned();
+                    for to in STATUSES {
+                        let changed = request(address, "POST", &format!("/orders/{order}/status"), Some(&json!({"status": to})), &[])
+                            .await
+                            .unwrap();
+                        assert_eq!(changed.status, 200, "{changed:?}");
+                    }
+                    answered += 1;
+                }
+                answered
+            })
+        })
+        .collect();
+    let mut orders = 0;
+    for client in clients {
+        orders += client.await.expect("no client fails");
+    }
+    let report = server.stop().await;
+    assert_eq!(orders, CLIENTS * ORDERS_PER_CLIENT);
+    let events = orders * (1 + STATUSES.len());
+    assert_eq!(report.published, events, "{report:?}");
+
+    let after = status_of(&data).await;
+    assert!(!after.lagging(), "{after}");
+    assert_eq!(
+        effects(&after, "order-tracking").0,
+        events as u64,
+        "{after}"
+    );
+    assert_eq!(effects(&after, "shipping").0, orders as u64, "{after}");
+    assert_eq!(
+        effects(&after, "restaurant-notification").0,
+        orders as u64,
+        "{after}"
+    );
+    assert_eq!(after.dead_letters, 0, "{after}");
+    let _ = std::fs::remove_file(&data);
+}
