@@ -3,6 +3,7 @@
 
 pub mod backends;
 pub mod http;
+pub mod load;
 pub mod moto;
 
 use application::{IdempotencyKey, RequestMeta};

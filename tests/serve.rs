@@ -19,6 +19,7 @@ use bootstrap::local::serve::{bind, serve, ServeReport};
 use bootstrap::local::status::{status, Status};
 use bootstrap::local::{replay, Cli, Command, LocalError};
 use system_tests::http::{request, Answer};
+use system_tests::load;
 
 fn data_file() -> PathBuf {
     std::env::temp_dir().join(format!("outbox-serve-{}.db", uuid::Uuid::now_v7()))
@@ -231,58 +232,31 @@ async fn the_seed_stories_by_http_survive_a_restart_without_lost_or_doubled_effe
     let _ = std::fs::remove_file(&data);
 }
 
-/// Orders each client places and moves to delivery, one after another.
-const ORDERS_PER_CLIENT: usize = 6;
 /// Concurrent clients.
 const CLIENTS: usize = 16;
-/// Status changes of an order after it is placed.
-const STATUSES: [&str; 4] = ["PREPARING", "READY_FOR_PICKUP", "PICKED_UP", "DELIVERED"];
+/// Orders each client places and moves to delivery, one after another.
+const ORDERS_PER_CLIENT: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_clients_with_repeated_keys_get_every_event_to_every_consumer_once() {
     let data = data_file();
     let server = Running::start(&data).await;
-    let address = server.address;
-    let clients: Vec<_> = (0..CLIENTS)
-        .map(|client| {
-            tokio::spawn(async move {
-                let mut answered = 0;
-                for n in 0..ORDERS_PER_CLIENT {
-                    let key = format!("place-{client}-{n}");
-                    let body = json!({"customer": format!("c{client}"), "items": [{"sku": "SOUP", "quantity": 1, "unitPriceCents": 450}]});
-                    let placed = request(address, "POST", "/orders", Some(&body), &[("idempotency-key", &key)])
-                        .await
-                        .unwrap();
-                    assert_eq!(placed.status, 201, "{placed:?}");
-                    // Every third order's placement is sent twice: one order, one set of events.
-                    if n % 3 == 0 {
-                        let repeat = request(address, "POST", "/orders", Some(&body), &[("idempotency-key", &key)])
-                            .await
-                            .unwrap();
-                        assert_eq!(repeat.body, placed.body);
-                        assert_eq!(repeat.header("idempotent-replayed"), Some("true"));
-                    }
-                    let order = placed.body["orderId"].as_str().unwrap().to_owned();
-                    for to in STATUSES {
-                        let changed = request(address, "POST", &format!("/orders/{order}/status"), Some(&json!({"status": to})), &[])
-                            .await
-                            .unwrap();
-                        assert_eq!(changed.status, 200, "{changed:?}");
-                    }
-                    answered += 1;
-                }
-                answered
-            })
-        })
-        .collect();
-    let mut orders = 0;
-    for client in clients {
-        orders += client.await.expect("no client fails");
-    }
+    let load = load::run(server.address, CLIENTS, ORDERS_PER_CLIENT).await;
     let report = server.stop().await;
-    assert_eq!(orders, CLIENTS * ORDERS_PER_CLIENT);
-    let events = orders * (1 + STATUSES.len());
-    assert_eq!(report.published, events, "{report:?}");
+    let orders = CLIENTS * ORDERS_PER_CLIENT;
+    assert_eq!(load.orders, orders, "{load:?}");
+    assert_eq!((load.server_errors, load.client_errors), (0, 0), "{load:?}");
+    assert_eq!(load.requests, 2 * orders * (1 + load::STATUSES.len()));
+    assert_eq!(
+        load.replayed,
+        load.requests / 2,
+        "every repeat got the first answer"
+    );
+    let events = orders * (1 + load::STATUSES.len());
+    assert_eq!(
+        report.published, events,
+        "one set of events per command: {report:?}"
+    );
 
     let after = status_of(&data).await;
     assert!(!after.lagging(), "{after}");
