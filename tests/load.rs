@@ -89,14 +89,14 @@ impl LoadReport {
     }
 }
 
-/// Runs `clients` concurrent clients of `orders_per_client` orders each against `address`.
-pub async fn run(address: SocketAddr, clients: usize, orders_per_client: usize) -> LoadReport {
+/// Runs `clients` concurrent clients against `address`, sharing `orders` orders between them.
+pub async fn run(address: SocketAddr, clients: usize, orders: usize) -> LoadReport {
     let started = Instant::now();
     let tasks: Vec<_> = (0..clients)
         .map(|client| {
             tokio::spawn(async move {
                 let mut report = LoadReport::default();
-                for n in 0..orders_per_client {
+                for n in (client..orders).step_by(clients.max(1)) {
                     let body = json!({"customer": format!("c{client}"), "items": [{"sku": "SOUP", "quantity": 1, "unitPriceCents": 450}]});
                     let placed = report
                         .twice(address, "/orders", &body, &format!("place-{client}-{n}"))

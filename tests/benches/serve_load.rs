@@ -1,0 +1,120 @@
+//! The load on `serve` at full size (numbers in BENCHMARKS.md): 16 concurrent
+//! HTTP clients, 500 orders each placed and moved to delivery — 2,500
+//! commands, each sent twice with its `Idempotency-Key`, 5,000 requests — on
+//! embedded dynoxide over loopback. Then every answered command's events must
+//! have reached every subscribed consumer once, no 5xx, no client error, and
+//! the relay lag must be back to zero; the run fails otherwise.
+//!
+//! `cargo bench -p system-tests --bench serve_load` (`LOAD_ORDERS`, `LOAD_CLIENTS` to resize).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::sync::oneshot;
+
+use bootstrap::local::serve::{bind, serve};
+use bootstrap::local::status::status;
+use bootstrap::local::{Cli, Command};
+use system_tests::load;
+
+fn size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(run())
+}
+
+async fn run() -> ExitCode {
+    let (clients, orders) = (size("LOAD_CLIENTS", 16), size("LOAD_ORDERS", 500));
+    let data = std::env::temp_dir().join(format!("outbox-load-{}.db", uuid::Uuid::now_v7()));
+    let data_arg = data.display().to_string();
+    let Command::Serve(options) =
+        Cli::parse_from(["outbox-local", "serve", "--port", "0", "--data", &data_arg]).command
+    else {
+        unreachable!("a serve command line")
+    };
+    let listener = bind(0).await.expect("a loopback port");
+    let address = listener.local_addr().expect("an address");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        serve(&options, listener, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let report = load::run(address, clients, orders).await;
+    let _ = stop.send(());
+    let served = server
+        .await
+        .expect("serve ends")
+        .expect("serve stops cleanly");
+    let Command::Status(options) =
+        Cli::parse_from(["outbox-local", "status", "--data", &data_arg]).command
+    else {
+        unreachable!("a status command line")
+    };
+    let after = status(&options).await.expect("status");
+    let _ = std::fs::remove_file(&data);
+
+    let seconds = report.elapsed.as_secs_f64();
+    println!(
+        "{clients} clients, {} orders, {} requests in {seconds:.2} s: {:.0} requests/s, p50 {:.1} ms, p99 {:.1} ms; {} replayed, {} 5xx, {} 4xx",
+        report.orders,
+        report.requests,
+        report.requests as f64 / seconds,
+        report.quantile(0.5).as_secs_f64() * 1e3,
+        report.quantile(0.99).as_secs_f64() * 1e3,
+        report.replayed,
+        report.server_errors,
+        report.client_errors,
+    );
+    let events = orders * (1 + load::STATUSES.len());
+    let tally = |name: &str| {
+        after
+            .consumers
+            .iter()
+            .find(|c| c.name == name)
+            .map_or(0, |c| c.effects)
+    };
+    let checks = [
+        ("every order answered", report.orders == orders),
+        (
+            "no 5xx and no client error",
+            report.server_errors + report.client_errors == 0,
+        ),
+        ("one set of events per command", served.published == events),
+        (
+            "order tracking applied every event once",
+            tally("order-tracking") == events as u64,
+        ),
+        (
+            "shipping applied every placement once",
+            tally("shipping") == orders as u64,
+        ),
+        (
+            "restaurant notified of every placement once",
+            tally("restaurant-notification") == orders as u64,
+        ),
+        ("relay lag back to zero", !after.lagging()),
+    ];
+    let mut failed = false;
+    for (check, held) in checks {
+        println!("{} {check}", if held { "ok  " } else { "FAIL" });
+        failed |= !held;
+    }
+    if failed {
+        println!("{after}");
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
