@@ -80,14 +80,7 @@ impl DynamoInbox {
     /// [`InboxError::Unavailable`] when the scan fails or an item does not decode.
     pub async fn effects_of(&self, consumer: &str) -> Result<Vec<Effect>, InboxError> {
         let items: Vec<Attributes> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .filter_expression("#entityType = :effect AND consumer = :consumer")
-            .expression_attribute_names("#entityType", ENTITY_TYPE)
-            .expression_attribute_values(":effect", AttributeValue::S(ENTITY_EFFECT.into()))
-            .expression_attribute_values(":consumer", AttributeValue::S(consumer.into()))
+            .effects_scan(consumer)
             .into_paginator()
             .items()
             .send()
@@ -104,13 +97,12 @@ impl DynamoInbox {
             .collect()
     }
 
-    /// What `consumer` did: effects recorded (a consistent scan) and duplicates suppressed.
-    ///
-    /// # Errors
-    /// [`InboxError::Unavailable`] when the table cannot be read.
-    pub async fn tally(&self, consumer: &str) -> Result<ConsumerTally, InboxError> {
-        let pages: Vec<i32> = self
-            .client
+    /// A consistent scan of `consumer`'s effect items.
+    fn effects_scan(
+        &self,
+        consumer: &str,
+    ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder {
+        self.client
             .scan()
             .table_name(&self.table)
             .consistent_read(true)
@@ -118,6 +110,15 @@ impl DynamoInbox {
             .expression_attribute_names("#entityType", ENTITY_TYPE)
             .expression_attribute_values(":effect", AttributeValue::S(ENTITY_EFFECT.into()))
             .expression_attribute_values(":consumer", AttributeValue::S(consumer.into()))
+    }
+
+    /// What `consumer` did: effects recorded (a consistent scan) and duplicates suppressed.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`] when the table cannot be read.
+    pub async fn tally(&self, consumer: &str) -> Result<ConsumerTally, InboxError> {
+        let pages: Vec<i32> = self
+            .effects_scan(consumer)
             .select(aws_sdk_dynamodb::types::Select::Count)
             .into_paginator()
             .send()
