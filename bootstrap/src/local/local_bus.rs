@@ -6,10 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ports::{DeadLetterQueue, Inbox, SystemClock};
-use application::{reactions, ConsumeService, Consumed, Delivery, DeliveryContent, EventSources};
+use application::ports::{
+    BatchLimits, DeadLetterQueue, EventPublisher, Inbox, PublishError, PublishOutcome, SystemClock,
+};
+use application::{
+    reactions, ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope, EventSources,
+};
 use memory_adapter::{MemoryBus, MemoryQueue, PatternError};
-use tracing::warn;
+use tracing::{info, warn};
 
 /// Deliveries a consumer takes from its queue at a time.
 const RECEIVE_BATCH: usize = 10;
@@ -130,5 +134,31 @@ impl LocalBus {
             }
         }
         total
+    }
+}
+
+/// The local bus as the relay sees it: every accepted event is logged as
+/// published, so `serve`'s log shows each event's way (committed → published →
+/// applied by each consumer).
+pub struct LoggedBus(pub MemoryBus);
+
+#[async_trait::async_trait]
+impl EventPublisher for LoggedBus {
+    fn limits(&self) -> BatchLimits {
+        self.0.limits()
+    }
+
+    fn entry_size(&self, event: &EventEnvelope) -> usize {
+        self.0.entry_size(event)
+    }
+
+    async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
+        let outcomes = self.0.publish(events).await?;
+        for (event, outcome) in events.iter().zip(&outcomes) {
+            if *outcome == PublishOutcome::Published {
+                info!(event_id = %event.event_id, event_type = %event.event_type, aggregate = %event.aggregate(), "published");
+            }
+        }
+        Ok(outcomes)
     }
 }

@@ -28,7 +28,7 @@ use dynamodb_adapter::{
 use lambda_adapter::CommandApi;
 
 use super::demo::BusKind;
-use super::local_bus::{Drained, LocalBus};
+use super::local_bus::{Drained, LocalBus, LoggedBus};
 use super::stack::{Stack, StoreArgs};
 use super::LocalError;
 
@@ -108,7 +108,7 @@ pub async fn serve(
     ));
     let local = LocalBus::new(inbox, dead_letters.clone(), options.bus == BusKind::Custom)?;
     let stream_arn = stack.stream_arn().await?;
-    let relay = Relay::new(Arc::new(local.bus.clone()), dead_letters);
+    let relay = Relay::new(Arc::new(LoggedBus(local.bus.clone())), dead_letters);
     let mut stream_relay = StreamRelay::new(
         stack.streams.clone(),
         &stream_arn,
@@ -142,9 +142,6 @@ pub async fn serve(
                     Ok(polled) => {
                         report.published += polled.published;
                         report.relay_dead_lettered += polled.dead_lettered;
-                        if polled.published > 0 {
-                            info!(published = polled.published, "relayed to the bus");
-                        }
                         if polled.records > 0 {
                             continue;
                         }
