@@ -488,14 +488,36 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
             recorded, expected,
             "{name}: each effect exactly once, none missing"
         );
+        let subscription = consumer.reaction.subscription();
         for event in &outbox {
+            if subscription.is_ordered() {
+                // An ordered consumer's mark is its position per aggregate.
+                let last = outbox
+                    .iter()
+                    .filter(|e| e.aggregate_id == event.aggregate_id)
+                    .map(|e| e.aggregate_version)
+                    .max();
+                let sequence = consumer
+                    .marks
+                    .sequence(name, &event.aggregate())
+                    .await
+                    .unwrap();
+                let routed = event.aggregate_type == subscription.aggregate_type;
+                assert_eq!(
+                    Some(sequence.applied).filter(|_| routed),
+                    last.filter(|_| routed),
+                    "{name}: every version of the routed aggregates handled, in order"
+                );
+                assert!(sequence.parking.is_none(), "{name}: nothing parked");
+                continue;
+            }
             assert_eq!(
                 consumer
                     .marks
                     .processed(name, event.event_id)
                     .await
                     .unwrap(),
-                consumer.reaction.subscription().accepts(event),
+                subscription.accepts(event),
                 "{name}: the inbox let exactly the routed events through ({})",
                 event.event_type
             );

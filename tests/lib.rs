@@ -118,6 +118,7 @@ pub fn delivery(event: &application::EventEnvelope) -> application::Delivery {
     application::Delivery {
         message_id: format!("msg-{}", event.event_id),
         receive_count: 1,
+        first_received_at: None,
         content: application::DeliveryContent::Event(event.clone()),
     }
 }
@@ -190,5 +191,60 @@ pub async fn one_event_of_each_type() -> Vec<application::EventEnvelope> {
         .outbox()
         .into_iter()
         .filter(|event| seen.insert(event.event_type.clone()))
+        .collect()
+}
+
+/// The events of one order, versions `1..=n` (`n ≥ 1`): placed, moved on
+/// through the statuses, and cancelled at the end if `cancelled`, as its
+/// outbox would hold them.
+pub fn order_events(order: u128, n: u64, cancelled: bool) -> Vec<application::EventEnvelope> {
+    use application::envelope::EventContext;
+    use application::{AggregateId, EventEnvelope, Traceparent};
+    use domain::order::{Order, OrderEvent, OrderStatus};
+    use domain::Version;
+
+    let id = AggregateId::from_uuid(uuid::Uuid::from_u128(order));
+    let statuses = [
+        OrderStatus::Accepted,
+        OrderStatus::Preparing,
+        OrderStatus::ReadyForPickup,
+        OrderStatus::PickedUp,
+    ];
+    (1..=n)
+        .map(|version| {
+            let event = if version == 1 {
+                OrderEvent::OrderPlaced {
+                    customer: text("Ada"),
+                    total_cents: cents(900),
+                    items: vec![OrderLine {
+                        sku: text("SKU-0"),
+                        quantity: Quantity::new(2).expect("2 is a valid quantity"),
+                        unit_price_cents: cents(450),
+                    }],
+                }
+            } else if version == n && cancelled {
+                OrderEvent::OrderCancelled {
+                    from: OrderStatus::Preparing,
+                }
+            } else {
+                let step = usize::try_from(version).unwrap_or(0) % statuses.len();
+                OrderEvent::OrderStatusChanged {
+                    from: statuses[step],
+                    to: statuses[(step + 1) % statuses.len()],
+                }
+            };
+            let context = EventContext {
+                occurred_at: time::OffsetDateTime::UNIX_EPOCH
+                    + time::Duration::seconds(i64::try_from(version).unwrap_or(0)),
+                correlation_id: format!("order-{order}"),
+                causation_id: format!("command-{version}"),
+                traceparent: Traceparent::root(
+                    uuid::Uuid::from_u128(order),
+                    uuid::Uuid::from_u128(u128::from(version)),
+                ),
+            };
+            EventEnvelope::wrap::<Order>(id, Version::new(version), &event, &context)
+                .expect("an order event encodes")
+        })
         .collect()
 }

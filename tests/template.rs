@@ -98,13 +98,14 @@ fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_or
         );
         let fifo = properties["Type"].as_str() == Some("FIFO");
         assert_eq!(
-            fifo, subscription.ordered,
+            fifo,
+            subscription.is_ordered(),
             "{name} is FIFO exactly when ordered"
         );
         let group = &properties["InvokeConfiguration"]["SqsParameters"]["MessageGroupId"];
         assert_eq!(
             group.as_str() == Some("{% $events.SystemMetadata.EventGroupId %}"),
-            subscription.ordered,
+            subscription.is_ordered(),
             "{name}: an ordered consumer's queue is grouped by aggregate"
         );
         let queue = pascal(reaction.name());
@@ -112,7 +113,7 @@ fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_or
             let fifo_queue = &resource(&template, &queue)["Properties"]["FifoQueue"];
             assert_eq!(
                 !fifo_queue.is_null(),
-                subscription.ordered,
+                subscription.is_ordered(),
                 "{queue} is FIFO on a Custom Event Bus exactly when ordered"
             );
         }
@@ -302,6 +303,51 @@ fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries()
         assert!(
             defined.contains(OUTBOX_HOUR) && defined.contains(OUTBOX_AT),
             "{table}"
+        );
+    }
+}
+
+#[test]
+fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
+    let template = template();
+    for reaction in reactions::all() {
+        let name = pascal(reaction.name());
+        let function = &resource(&template, &format!("{name}Function"))["Properties"];
+        let actions = function["Policies"][0]["Statement"][0]["Action"]
+            .as_sequence()
+            .unwrap();
+        let may = |action: &str| actions.iter().any(|a| a.as_str() == Some(action));
+        assert!(may("dynamodb:UpdateItem"), "{name} counts its duplicates");
+        let alarm = template["Resources"].get(format!("{name}ParkedAggregates"));
+        if !reaction.subscription().is_ordered() {
+            assert!(alarm.is_none(), "{name} never parks");
+            continue;
+        }
+        assert!(may("dynamodb:DeleteItem"), "{name} releases held events");
+        let parks_after: u64 = function["Environment"]["Variables"]["PARK_AFTER_ATTEMPTS"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let queue = &resource(&template, &format!("{name}Queue"))["Properties"];
+        let gives_up = queue["RedrivePolicy"]["maxReceiveCount"].as_u64().unwrap();
+        assert!(
+            parks_after < gives_up,
+            "{name}: parks after {parks_after} deliveries, its queue gives up after {gives_up}"
+        );
+        let alarm = &alarm.unwrap()["Properties"];
+        assert_eq!(
+            alarm["Namespace"].as_str(),
+            Some(lambda_adapter::telemetry::NAMESPACE)
+        );
+        assert_eq!(
+            alarm["MetricName"].as_str(),
+            Some(lambda_adapter::telemetry::AGGREGATES_PARKED)
+        );
+        assert_eq!(
+            alarm["Dimensions"][0]["Value"].as_str(),
+            Some(reaction.name()),
+            "{name}: the metric's Function dimension is the consumer's name"
         );
     }
 }

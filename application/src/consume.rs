@@ -8,18 +8,35 @@
 //! consumed (unreadable, or an event whose data breaks a domain rule) lives here
 //! once, for every runtime: dead-letter it with its reason, then acknowledge it.
 //! Only a failure of the inbox or of the dead-letter queue leaves it for redelivery.
+//!
+//! An ordered consumer applies each aggregate's events in version order (see
+//! [`sequencing`](crate::sequencing)): the effect and its new position are one
+//! conditioned write; an event ahead of a gap is handed back for redelivery
+//! until its bound, then its aggregate is parked and its events held, while
+//! other aggregates flow. The missing event's arrival (a late delivery, a
+//! redrive) releases the held events in order; so does an operator's explicit
+//! skip ([`ConsumeService::unpark`]).
 
 use std::sync::Arc;
 
+use time::OffsetDateTime;
 use tracing::{debug, info, warn};
+
+use domain::Version;
 
 use crate::change::RecordIdentity;
 use crate::envelope::{EncodeError, EnvelopeError, EventEnvelope};
+use crate::ids::AggregateRef;
 use crate::ports::{
-    DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, Effect, Inbox, InboxError,
-    InboxOutcome, LetterSource,
+    Clock, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, Effect, Inbox,
+    InboxError, InboxOutcome, LetterSource, Parking, Sequence, SequenceOutcome, SequenceWrite,
+    Skip, SystemClock,
 };
 use crate::routing::Subscription;
+use crate::sequencing::{step, ParkingPolicy, Step, Waited};
+
+/// Conflicting writes on one aggregate a delivery survives before it is handed back.
+const CONFLICT_RETRIES: usize = 16;
 
 /// Why a reaction could not turn an event into an effect. Both are permanent.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +90,8 @@ pub struct Delivery {
     pub message_id: String,
     /// How many times the message was received, this time included.
     pub receive_count: u32,
+    /// When the message was first received, if the queue says.
+    pub first_received_at: Option<OffsetDateTime>,
     /// What it carries.
     pub content: DeliveryContent,
 }
@@ -88,6 +107,11 @@ pub enum Consumed {
     Duplicate,
     /// The delivery can never be consumed; it was dead-lettered with its reason.
     DeadLettered,
+    /// An ordered consumer parked the event's aggregate now: the event waited
+    /// past the bound for a missing version and heads the parked list.
+    Parked,
+    /// An ordered consumer added the event to its parked aggregate's list.
+    Held,
 }
 
 /// Why a delivery must be delivered again; nothing was acknowledged.
@@ -99,6 +123,47 @@ pub enum ConsumeError {
     /// The delivery could not be consumed and the dead-letter queue refused it.
     #[error(transparent)]
     DeadLetters(#[from] DeadLetterError),
+    /// An ordered consumer waits for an earlier version of the aggregate first.
+    #[error("{aggregate} version {got} waits for version {missing}")]
+    OutOfOrder {
+        /// The aggregate.
+        aggregate: AggregateRef,
+        /// The version the consumer waits for.
+        missing: Version,
+        /// The version delivered.
+        got: Version,
+    },
+    /// Other deliveries of the aggregate kept changing its position.
+    #[error("{0} is contended: its position changed {CONFLICT_RETRIES} times in a row")]
+    Contended(AggregateRef),
+}
+
+/// What releasing a parked aggregate did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Released {
+    /// Held events applied, in version order.
+    pub applied: usize,
+    /// Where the consumer stands now; `parking` is set if it waits still.
+    pub sequence: Sequence,
+}
+
+/// Why an operator's unpark did nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum UnparkError {
+    /// The aggregate is not parked by this consumer.
+    #[error("{consumer} has not parked {aggregate}")]
+    NotParked {
+        /// The consumer.
+        consumer: String,
+        /// The aggregate.
+        aggregate: AggregateRef,
+    },
+    /// A skip was asked for a version that is in the parked list.
+    #[error("version {0} is in the parked list: unpark without a skip applies it")]
+    MissingIsHeld(Version),
+    /// A held event could not be applied or the inbox failed.
+    #[error(transparent)]
+    Consume(#[from] ConsumeError),
 }
 
 /// The consume use case for one consumer.
@@ -107,6 +172,8 @@ pub struct ConsumeService {
     inbox: Arc<dyn Inbox>,
     reaction: Arc<dyn Reaction>,
     dead_letters: Arc<dyn DeadLetterQueue>,
+    clock: Arc<dyn Clock>,
+    parking: ParkingPolicy,
 }
 
 impl ConsumeService {
@@ -120,7 +187,23 @@ impl ConsumeService {
             inbox,
             reaction,
             dead_letters,
+            clock: Arc::new(SystemClock),
+            parking: ParkingPolicy::default(),
         }
+    }
+
+    /// The same service parking aggregates by `policy`.
+    #[must_use]
+    pub fn with_parking(mut self, policy: ParkingPolicy) -> Self {
+        self.parking = policy;
+        self
+    }
+
+    /// The same service telling the time by `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
     }
 
     /// The consumer's name.
@@ -153,9 +236,9 @@ impl ConsumeService {
             }
         };
         let consumer = self.reaction.name();
-        if self.inbox.processed(consumer, event.event_id).await? {
-            debug!(consumer, event_id = %event.event_id, "duplicate delivery");
-            return Ok(Consumed::Duplicate);
+        let ordered = self.reaction.subscription().is_ordered();
+        if !ordered && self.inbox.processed(consumer, event.event_id).await? {
+            return self.duplicate(&event).await;
         }
         let effect = match self.reaction.react(&event) {
             Ok(effect) => effect,
@@ -172,19 +255,244 @@ impl ConsumeService {
                     .await;
             }
         };
+        if ordered {
+            let waited = Waited {
+                attempts: delivery.receive_count,
+                since_first_delivery: delivery
+                    .first_received_at
+                    .and_then(|first| (self.clock.now() - first).try_into().ok()),
+            };
+            return self.consume_in_order(event, effect, waited).await;
+        }
         let ignored = effect.is_none();
         match self
             .inbox
             .apply_once(consumer, event.event_id, effect)
             .await?
         {
-            InboxOutcome::AlreadyProcessed => Ok(Consumed::Duplicate),
+            InboxOutcome::AlreadyProcessed => self.duplicate(&event).await,
             InboxOutcome::Applied if ignored => Ok(Consumed::Ignored),
             InboxOutcome::Applied => {
-                info!(consumer, event_id = %event.event_id, event_type = event.event_type, "effect applied");
+                applied(consumer, &event);
                 Ok(Consumed::Applied)
             }
         }
+    }
+
+    /// Applies `event` in its aggregate's version order, holds it behind a
+    /// parked aggregate, or hands it back while a gap is open.
+    async fn consume_in_order(
+        &self,
+        event: EventEnvelope,
+        effect: Option<Effect>,
+        waited: Waited,
+    ) -> Result<Consumed, ConsumeError> {
+        let consumer = self.reaction.name();
+        let aggregate = event.aggregate();
+        let version = event.aggregate_version;
+        for _ in 0..CONFLICT_RETRIES {
+            let sequence = self.inbox.sequence(consumer, &aggregate).await?;
+            let (write, outcome) = match step(&sequence, version, waited, self.parking) {
+                Step::Duplicate => return self.duplicate(&event).await,
+                Step::Defer => {
+                    return Err(ConsumeError::OutOfOrder {
+                        aggregate,
+                        missing: sequence.missing(),
+                        got: version,
+                    })
+                }
+                Step::Apply => {
+                    let ignored = effect.is_none();
+                    let write = SequenceWrite {
+                        effect: effect.clone(),
+                        ..SequenceWrite::to(sequence.then(|next| next.applied = version))
+                    };
+                    let outcome = if ignored {
+                        Consumed::Ignored
+                    } else {
+                        Consumed::Applied
+                    };
+                    (write, outcome)
+                }
+                Step::Hold => (self.hold(&sequence, &event, None), Consumed::Held),
+                Step::Park { reason } => {
+                    warn!(consumer, %aggregate, missing = %sequence.missing(), %reason, "parking an aggregate");
+                    let parking = Parking {
+                        reason,
+                        since: self.clock.now(),
+                    };
+                    (
+                        self.hold(&sequence, &event, Some(parking)),
+                        Consumed::Parked,
+                    )
+                }
+            };
+            match self
+                .inbox
+                .write_sequence(consumer, &aggregate, sequence.revision, write)
+                .await?
+            {
+                SequenceOutcome::Conflict => continue,
+                SequenceOutcome::AlreadyHeld => return self.duplicate(&event).await,
+                SequenceOutcome::Written => {
+                    if outcome == Consumed::Applied {
+                        applied(consumer, &event);
+                    }
+                    if matches!(outcome, Consumed::Held | Consumed::Parked) {
+                        let released = self.release(&aggregate).await?;
+                        if released.sequence.parking.is_none() {
+                            return Ok(Consumed::Applied);
+                        }
+                    }
+                    return Ok(outcome);
+                }
+            }
+        }
+        Err(ConsumeError::Contended(aggregate))
+    }
+
+    /// The write adding `event` to the parked list, parking the aggregate if `parking`.
+    fn hold(
+        &self,
+        sequence: &Sequence,
+        event: &EventEnvelope,
+        parking: Option<Parking>,
+    ) -> SequenceWrite {
+        SequenceWrite {
+            hold: Some(event.clone()),
+            ..SequenceWrite::to(sequence.then(|next| {
+                next.held += 1;
+                if parking.is_some() {
+                    next.parking = parking;
+                }
+            }))
+        }
+    }
+
+    /// Applies the parked list of `aggregate` in version order while its next
+    /// version is there, and unparks the aggregate when the list is empty.
+    ///
+    /// # Errors
+    /// [`ConsumeError`] when the inbox fails or a held event no longer reacts;
+    /// what was applied stays applied.
+    pub async fn release(&self, aggregate: &AggregateRef) -> Result<Released, ConsumeError> {
+        let consumer = self.reaction.name();
+        let mut applied = 0;
+        let mut conflicts = 0;
+        loop {
+            let sequence = self.inbox.sequence(consumer, aggregate).await?;
+            if sequence.parking.is_none() || conflicts == CONFLICT_RETRIES {
+                return Ok(Released { applied, sequence });
+            }
+            let next = sequence.missing();
+            let write = match self.inbox.held(consumer, aggregate, next).await? {
+                Some(event) => {
+                    let effect = self.reaction.react(&event).map_err(|error| {
+                        ConsumeError::Inbox(InboxError::Unavailable(
+                            format!("{consumer}: the held event {next} of {aggregate}: {error}")
+                                .into(),
+                        ))
+                    })?;
+                    SequenceWrite {
+                        effect,
+                        release: Some(next),
+                        ..SequenceWrite::to(sequence.then(|after| {
+                            after.applied = next;
+                            after.held -= 1;
+                        }))
+                    }
+                }
+                None if sequence.held == 0 => {
+                    SequenceWrite::to(sequence.then(|after| after.parking = None))
+                }
+                None => return Ok(Released { applied, sequence }),
+            };
+            let applying = write.release.is_some();
+            match self
+                .inbox
+                .write_sequence(consumer, aggregate, sequence.revision, write)
+                .await?
+            {
+                SequenceOutcome::Written if applying => {
+                    info!(consumer, %aggregate, version = %next, "held event applied");
+                    applied += 1;
+                    conflicts = 0;
+                }
+                SequenceOutcome::Written => {
+                    info!(consumer, %aggregate, "aggregate unparked");
+                }
+                SequenceOutcome::Conflict | SequenceOutcome::AlreadyHeld => conflicts += 1,
+            }
+        }
+    }
+
+    /// An operator's unpark of `aggregate`: skips its missing version if
+    /// `skip` names who and why (recorded), then applies the parked list in order.
+    ///
+    /// # Errors
+    /// [`UnparkError`]; nothing is skipped unless the skip was written.
+    pub async fn unpark(
+        &self,
+        aggregate: &AggregateRef,
+        skip: Option<(String, String)>,
+    ) -> Result<Released, UnparkError> {
+        let consumer = self.reaction.name();
+        let not_parked = || UnparkError::NotParked {
+            consumer: consumer.to_owned(),
+            aggregate: aggregate.clone(),
+        };
+        let sequence = self
+            .inbox
+            .sequence(consumer, aggregate)
+            .await
+            .map_err(ConsumeError::from)?;
+        if sequence.parking.is_none() {
+            return Err(not_parked());
+        }
+        if let Some((by, why)) = skip {
+            let missing = sequence.missing();
+            let held = self
+                .inbox
+                .held(consumer, aggregate, missing)
+                .await
+                .map_err(ConsumeError::from)?;
+            if held.is_some() {
+                return Err(UnparkError::MissingIsHeld(missing));
+            }
+            let write = SequenceWrite {
+                skip: Some(Skip {
+                    version: missing,
+                    by: by.clone(),
+                    why: why.clone(),
+                    at: self.clock.now(),
+                }),
+                ..SequenceWrite::to(sequence.then(|next| next.applied = missing))
+            };
+            match self
+                .inbox
+                .write_sequence(consumer, aggregate, sequence.revision, write)
+                .await
+                .map_err(ConsumeError::from)?
+            {
+                SequenceOutcome::Written => {
+                    warn!(consumer, %aggregate, version = %missing, by, why, "missing version skipped");
+                }
+                SequenceOutcome::Conflict | SequenceOutcome::AlreadyHeld => {
+                    return Err(ConsumeError::Contended(aggregate.clone()).into())
+                }
+            }
+        }
+        Ok(self.release(aggregate).await?)
+    }
+
+    /// Counts a recognised redelivery; a failure only costs the count.
+    async fn duplicate(&self, event: &EventEnvelope) -> Result<Consumed, ConsumeError> {
+        let consumer = self.reaction.name();
+        debug!(consumer, event_id = %event.event_id, "duplicate delivery");
+        if let Err(error) = self.inbox.count_duplicate(consumer).await {
+            warn!(consumer, %error, "the duplicate was not counted");
+        }
+        Ok(Consumed::Duplicate)
     }
 
     async fn dead_letter(
@@ -208,6 +516,11 @@ impl ConsumeService {
         self.dead_letters.send(letter).await?;
         Ok(Consumed::DeadLettered)
     }
+}
+
+/// Logs an applied effect.
+fn applied(consumer: &str, event: &EventEnvelope) {
+    info!(consumer, event_id = %event.event_id, event_type = event.event_type, "effect applied");
 }
 
 #[cfg(test)]
@@ -249,6 +562,7 @@ mod tests {
         Delivery {
             message_id: "m-1".into(),
             receive_count: 2,
+            first_received_at: None,
             content: DeliveryContent::Event(event),
         }
     }
@@ -267,6 +581,10 @@ mod tests {
     async fn a_repeated_delivery_is_recognised_before_reacting() {
         let mut inbox = MockInbox::new();
         inbox.expect_processed().returning(|_, _| Ok(true));
+        inbox
+            .expect_count_duplicate()
+            .times(1)
+            .returning(|_| Ok(()));
         inbox.expect_apply_once().never();
         assert_eq!(
             service(inbox, no_letters())
@@ -362,6 +680,7 @@ mod tests {
         let unreadable = || Delivery {
             message_id: "m-2".into(),
             receive_count: 1,
+            first_received_at: None,
             content: DeliveryContent::Unreadable {
                 reason: "not JSON".into(),
                 raw: "{".into(),

@@ -21,6 +21,7 @@ pub mod redrive;
 pub mod relay;
 pub mod replay;
 pub mod routing;
+pub mod sequencing;
 pub mod shard;
 pub mod trace;
 pub mod write_set;
@@ -31,6 +32,7 @@ pub use command::{
 };
 pub use consume::{
     ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, Reaction, ReactionError,
+    Released, UnparkError,
 };
 pub use envelope::{EncodeError, EnvelopeError, EventEnvelope};
 pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
@@ -38,6 +40,7 @@ pub use redrive::{LetterFilter, RawDecoder, RedriveService, RedriveSummary, Redr
 pub use relay::{BusRefused, Relay, RelayReport, DEFAULT_CALLS_IN_FLIGHT};
 pub use replay::{ReplayError, ReplayProgress, ReplayService};
 pub use routing::{EventSources, Subscription};
+pub use sequencing::{ParkingPolicy, Waited};
 pub use shard::{AfterRead, ShardTracker};
 pub use trace::{Traceparent, TraceparentError};
 pub use write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};

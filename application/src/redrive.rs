@@ -282,10 +282,17 @@ impl RedriveService {
         let delivery = Delivery {
             message_id,
             receive_count: letter.attempts.saturating_add(1),
+            first_received_at: None,
             content: DeliveryContent::Event(envelope),
         };
         match consumer.consume(delivery).await {
-            Ok(Consumed::Applied | Consumed::Duplicate | Consumed::Ignored) => Redriven::Accepted,
+            Ok(
+                Consumed::Applied
+                | Consumed::Duplicate
+                | Consumed::Ignored
+                | Consumed::Parked
+                | Consumed::Held,
+            ) => Redriven::Accepted,
             Ok(Consumed::DeadLettered) => Redriven::Returned {
                 reason: format!("{} refused it again", consumer.name()),
             },

@@ -26,24 +26,44 @@ pub struct Subscription {
     pub aggregate_type: &'static str,
     /// The event types; never empty.
     pub event_types: &'static [&'static str],
-    /// Whether the consumer needs each aggregate's events in version order:
-    /// on a Custom Event Bus its subscriber is FIFO, into a FIFO queue.
-    pub ordered: bool,
+    /// For a consumer that needs each aggregate's events in version order,
+    /// every event type of the aggregate type: all of them are delivered, the
+    /// ones it does not act on only advance its position, so a version it
+    /// skips is never mistaken for a gap. On a Custom Event Bus its subscriber
+    /// is FIFO, into a FIFO queue.
+    pub ordered: Option<&'static [&'static str]>,
 }
 
 impl Subscription {
-    /// Whether `event` belongs to this subscription.
+    /// Whether the consumer acts on `event`.
     pub fn accepts(&self, event: &EventEnvelope) -> bool {
         event.aggregate_type == self.aggregate_type
             && self.event_types.contains(&event.event_type.as_str())
     }
 
+    /// Whether `event` is routed to the consumer (see [`Self::delivered_types`]).
+    pub fn delivers(&self, event: &EventEnvelope) -> bool {
+        event.aggregate_type == self.aggregate_type
+            && self.delivered_types().contains(&event.event_type.as_str())
+    }
+
+    /// Whether the consumer applies each aggregate's events in version order.
+    pub fn is_ordered(&self) -> bool {
+        self.ordered.is_some()
+    }
+
+    /// The event types routed to the consumer: all of its aggregate type's if
+    /// it is ordered, else the ones it acts on.
+    pub fn delivered_types(&self) -> &'static [&'static str] {
+        self.ordered.unwrap_or(self.event_types)
+    }
+
     /// The EventBridge event pattern of the rule feeding this consumer: the
-    /// aggregate type's `source` and the subscribed `detail-type`s.
+    /// aggregate type's `source` and the delivered `detail-type`s.
     pub fn event_pattern(&self, sources: &EventSources) -> Value {
         json!({
             "source": [sources.source_of(self.aggregate_type)],
-            "detail-type": self.event_types,
+            "detail-type": self.delivered_types(),
         })
     }
 
@@ -52,7 +72,7 @@ impl Subscription {
     pub fn payload_pattern(&self) -> Value {
         json!({
             "aggregateType": [self.aggregate_type],
-            "eventType": self.event_types,
+            "eventType": self.delivered_types(),
         })
     }
 }
@@ -123,7 +143,7 @@ mod tests {
         let subscription = Subscription {
             aggregate_type: Order::TYPE,
             event_types: &[OrderEvent::ORDER_PLACED],
-            ordered: false,
+            ordered: None,
         };
         assert_eq!(
             subscription.event_pattern(&EventSources::default()),
@@ -132,6 +152,23 @@ mod tests {
         assert_eq!(
             subscription.payload_pattern(),
             json!({"aggregateType": ["Order"], "eventType": ["OrderPlaced"]})
+        );
+    }
+
+    #[test]
+    fn an_ordered_subscription_is_delivered_every_event_type_of_its_aggregate() {
+        let subscription = Subscription {
+            aggregate_type: Order::TYPE,
+            event_types: &[OrderEvent::ORDER_PLACED],
+            ordered: Some(&OrderEvent::TYPES),
+        };
+        assert_eq!(
+            subscription.event_pattern(&EventSources::default())["detail-type"],
+            json!(OrderEvent::TYPES)
+        );
+        assert_eq!(
+            subscription.payload_pattern()["eventType"],
+            json!(OrderEvent::TYPES)
         );
     }
 }

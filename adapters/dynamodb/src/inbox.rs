@@ -5,10 +5,10 @@
 //! Items of the consumer's table: the mark (`pk = INBOX#<consumer>#<eventId>`,
 //! `sk = INBOX`, `entityType = INBOX`, TTL `expiresAt`) and the effect
 //! (`pk = EFFECT#<consumer>#<eventId>`, `sk = EFFECT`, `entityType = EFFECT`,
-//! kept for good: an invoice is business data). A redelivery found as a duplicate
-//! (a mark found by `processed`, or a race lost in `apply_once`) raises the
-//! consumer's counter (`pk = COUNT#<consumer>`, `sk = DUPLICATES`), outside the
-//! transaction so it never contends with an effect.
+//! kept for good: an invoice is business data). A redelivery recognised as a
+//! duplicate raises the consumer's counter (`pk = COUNT#<consumer>`,
+//! `sk = DUPLICATES`), outside the transaction so it never contends with an
+//! effect. An ordered consumer's sequences live beside them ([`crate::sequence`]).
 
 use std::time::Duration;
 
@@ -18,12 +18,17 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use application::ports::{Effect, Inbox, InboxError, InboxOutcome};
-use application::EventId;
+use application::ports::{
+    Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
+    SequenceWrite,
+};
+use application::{AggregateRef, EventEnvelope, EventId};
+use domain::Version;
 
 use crate::errors::DynamoError;
 use crate::items::{expiry, now, Attributes};
 use crate::layout::{ENTITY_TYPE, PK, SK};
+use crate::sequence::failed_conditions;
 
 /// `entityType` of an inbox mark.
 pub const ENTITY_INBOX: &str = "INBOX";
@@ -56,8 +61,8 @@ struct EffectItem {
 /// The inbox of consumers whose marks and effects live in one DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoInbox {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     retention: Duration,
 }
 
@@ -98,7 +103,7 @@ impl DynamoInbox {
     }
 
     /// A consistent scan of `consumer`'s effect items.
-    fn effects_scan(
+    pub(crate) fn effects_scan(
         &self,
         consumer: &str,
     ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder {
@@ -154,24 +159,6 @@ impl DynamoInbox {
         })
     }
 
-    /// Raises `consumer`'s duplicate counter; a failure only costs the count.
-    async fn count_duplicate(&self, consumer: &str) {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(counter_pk(consumer)))
-            .key(SK, AttributeValue::S(DUPLICATES.into()))
-            .update_expression("ADD #count :one")
-            .expression_attribute_names("#count", DUPLICATES_COUNT)
-            .expression_attribute_values(":one", AttributeValue::N("1".into()))
-            .send()
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(consumer, error = %DynamoError::from(error), "the duplicate counter was not raised");
-        }
-    }
-
     fn put(&self, item: Attributes) -> Result<TransactWriteItem, InboxError> {
         let put = Put::builder()
             .table_name(&self.table)
@@ -201,6 +188,11 @@ fn counter_pk(consumer: &str) -> String {
     format!("COUNT#{consumer}")
 }
 
+/// The key of `consumer`'s effect of `event_id`.
+pub(crate) fn effect_pk(consumer: &str, event_id: EventId) -> String {
+    format!("EFFECT#{consumer}#{event_id}")
+}
+
 fn mark_pk(consumer: &str, event_id: EventId) -> String {
     format!("INBOX#{consumer}#{event_id}")
 }
@@ -222,12 +214,7 @@ impl Inbox for DynamoInbox {
             .send()
             .await
             .map_err(|error| InboxError::from(DynamoError::from(error)))?;
-        // Asked before an effect is applied: a mark found is a delivery suppressed.
-        let found = output.item.is_some();
-        if found {
-            self.count_duplicate(consumer).await;
-        }
-        Ok(found)
+        Ok(output.item.is_some())
     }
 
     async fn apply_once(
@@ -247,7 +234,7 @@ impl Inbox for DynamoInbox {
         let mut actions = vec![self.put(mark)?];
         if let Some(effect) = effect {
             actions.push(self.put(encode(EffectItem {
-                pk: format!("EFFECT#{consumer}#{event_id}"),
+                pk: effect_pk(consumer, event_id),
                 sk: ENTITY_EFFECT.into(),
                 entity_type: ENTITY_EFFECT.into(),
                 consumer: consumer.into(),
@@ -264,27 +251,61 @@ impl Inbox for DynamoInbox {
             Ok(_) => Ok(InboxOutcome::Applied),
             Err(error) => match error.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancel))
-                    if mark_exists(cancel.cancellation_reasons(), cancel.message()) =>
+                    if failed_conditions(cancel.cancellation_reasons(), cancel.message())
+                        .first()
+                        .is_some_and(|failed| *failed) =>
                 {
-                    self.count_duplicate(consumer).await;
                     Ok(InboxOutcome::AlreadyProcessed)
                 }
                 _ => Err(InboxError::from(DynamoError::from(error))),
             },
         }
     }
-}
 
-/// Whether the mark's condition (the first action) failed. Servers that send no
-/// reasons list the codes in the message, e.g. `[ConditionalCheckFailed, None]`.
-fn mark_exists(
-    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
-    message: Option<&str>,
-) -> bool {
-    match reasons.first() {
-        Some(reason) => reason.code() == Some("ConditionalCheckFailed"),
-        None => message
-            .and_then(|m| m.rfind('[').map(|start| &m[start + 1..]))
-            .is_some_and(|codes| codes.trim_start().starts_with("ConditionalCheckFailed")),
+    async fn count_duplicate(&self, consumer: &str) -> Result<(), InboxError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(counter_pk(consumer)))
+            .key(SK, AttributeValue::S(DUPLICATES.into()))
+            .update_expression("ADD #count :one")
+            .expression_attribute_names("#count", DUPLICATES_COUNT)
+            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        Ok(())
+    }
+
+    async fn sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+    ) -> Result<Sequence, InboxError> {
+        self.read_sequence(consumer, aggregate).await
+    }
+
+    async fn write_sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        revision: u64,
+        write: SequenceWrite,
+    ) -> Result<SequenceOutcome, InboxError> {
+        self.write_sequence_items(consumer, aggregate, revision, write)
+            .await
+    }
+
+    async fn held(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        version: Version,
+    ) -> Result<Option<EventEnvelope>, InboxError> {
+        self.read_held(consumer, aggregate, version).await
+    }
+
+    async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
+        self.scan_parked().await
     }
 }

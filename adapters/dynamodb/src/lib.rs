@@ -12,7 +12,9 @@
 //! - [`DynamoError`]: every SDK error classified once, turned into the ports'
 //!   errors at the edge.
 //! - [`DynamoInbox`]: a consumer's effect and its (consumer, event id) mark in
-//!   one transaction, so a redelivery writes nothing.
+//!   one transaction, so a redelivery writes nothing; for an ordered consumer,
+//!   the effect and its aggregate's new position, conditioned on the old one,
+//!   and the parked list ([`sequence`]).
 //! - [`DynamoArchive`]: the outbox by time window, from the sparse time index,
 //!   for a replay past the stream's 24 hours.
 //! - [`DynamoDeadLetterQueue`]: dead letters as an item collection, read back
@@ -28,6 +30,7 @@ pub mod errors;
 pub mod inbox;
 pub mod items;
 pub mod layout;
+pub mod sequence;
 pub mod store;
 pub mod stream_decode;
 pub mod stream_lag;

@@ -24,9 +24,17 @@ use crate::telemetry;
 /// Consumes every message of `event`; the response names those to deliver again.
 pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
-    for message in &event.records {
-        let id = message.message_id.clone().unwrap_or_default();
-        let delivery = delivery(message);
+    let mut deliveries: Vec<Delivery> = event.records.iter().map(delivery).collect();
+    if consume.subscription().is_ordered() {
+        // A batch off a standard queue may hold an aggregate's versions
+        // reversed; applying them in order spares a redelivery.
+        deliveries.sort_by_key(|delivery| match &delivery.content {
+            DeliveryContent::Event(event) => Some((event.aggregate(), event.aggregate_version)),
+            DeliveryContent::Unreadable { .. } => None,
+        });
+    }
+    for delivery in deliveries {
+        let id = delivery.message_id.clone();
         let span = match &delivery.content {
             DeliveryContent::Event(event) => info_span!(
                 "message",
@@ -104,6 +112,13 @@ fn delivery(message: &SqsMessage) -> Delivery {
             .get("ApproximateReceiveCount")
             .and_then(|count| count.parse().ok())
             .unwrap_or(1),
+        first_received_at: message
+            .attributes
+            .get("ApproximateFirstReceiveTimestamp")
+            .and_then(|millis| millis.parse::<i128>().ok())
+            .and_then(|millis| {
+                time::OffsetDateTime::from_unix_timestamp_nanos(millis * 1_000_000).ok()
+            }),
         content,
     }
 }

@@ -25,6 +25,10 @@ pub const EFFECTS_APPLIED: &str = "EffectsApplied";
 pub const DUPLICATES_SUPPRESSED: &str = "DuplicatesSuppressed";
 /// Deliveries a consumer dead-lettered.
 pub const CONSUMER_DEAD_LETTERED: &str = "ConsumerDeadLettered";
+/// Aggregates an ordered consumer parked behind a missing version.
+pub const AGGREGATES_PARKED: &str = "AggregatesParked";
+/// Deliveries an ordered consumer held in a parked aggregate's list.
+pub const EVENTS_HELD: &str = "EventsHeld";
 /// Deliveries left for redelivery.
 pub const CONSUMER_RETRIES: &str = "ConsumerRetries";
 /// Milliseconds from an event's command to its consumption.
@@ -79,6 +83,12 @@ pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
         Some(Consumed::Applied) => EFFECTS_APPLIED,
         Some(Consumed::Duplicate) => DUPLICATES_SUPPRESSED,
         Some(Consumed::DeadLettered) => CONSUMER_DEAD_LETTERED,
+        Some(Consumed::Parked) => {
+            // One series per function, without the event type, for one alarm.
+            metrics::counter!(AGGREGATES_PARKED).increment(1);
+            return;
+        }
+        Some(Consumed::Held) => EVENTS_HELD,
         Some(Consumed::Ignored) => return,
         None => CONSUMER_RETRIES,
     };

@@ -1,17 +1,30 @@
-//! The in-memory inbox: (consumer, event id) marks and effects, written together.
+//! The in-memory inbox: (consumer, event id) marks and effects, written
+//! together; for ordered consumers a sequence per (consumer, aggregate) with
+//! its parked list, changed only at the revision it was read.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use application::ports::{Effect, Inbox, InboxError, InboxOutcome};
-use application::EventId;
+use application::ports::{
+    Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
+    SequenceWrite, Skip,
+};
+use application::{AggregateRef, EventEnvelope, EventId};
+use domain::Version;
+
+/// A consumer's position on an aggregate.
+type SequenceKey = (String, AggregateRef);
 
 #[derive(Debug, Default)]
 struct Records {
     marks: HashSet<(String, EventId)>,
     effects: Vec<(String, Effect)>,
+    duplicates: HashMap<String, u64>,
+    sequences: HashMap<SequenceKey, Sequence>,
+    held: BTreeMap<(SequenceKey, Version), EventEnvelope>,
+    skips: Vec<(SequenceKey, Skip)>,
 }
 
 /// The in-memory inbox. Clones share the same records.
@@ -26,13 +39,32 @@ impl MemoryInbox {
         Self::default()
     }
 
-    /// The effects `consumer` recorded, oldest first.
+    /// The effects `consumer` recorded, in the order they were applied.
     pub fn effects_of(&self, consumer: &str) -> Vec<Effect> {
         self.lock()
             .effects
             .iter()
             .filter(|(owner, _)| owner == consumer)
             .map(|(_, effect)| effect.clone())
+            .collect()
+    }
+
+    /// Redeliveries `consumer` recognised and ignored.
+    pub fn duplicates_of(&self, consumer: &str) -> u64 {
+        self.lock()
+            .duplicates
+            .get(consumer)
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// The skips recorded for `consumer` on `aggregate`.
+    pub fn skips_of(&self, consumer: &str, aggregate: &AggregateRef) -> Vec<Skip> {
+        self.lock()
+            .skips
+            .iter()
+            .filter(|((owner, of), _)| owner == consumer && of == aggregate)
+            .map(|(_, skip)| skip.clone())
             .collect()
     }
 
@@ -61,5 +93,93 @@ impl Inbox for MemoryInbox {
             records.effects.push((consumer.to_owned(), effect));
         }
         Ok(InboxOutcome::Applied)
+    }
+
+    async fn count_duplicate(&self, consumer: &str) -> Result<(), InboxError> {
+        *self
+            .lock()
+            .duplicates
+            .entry(consumer.to_owned())
+            .or_default() += 1;
+        Ok(())
+    }
+
+    async fn sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+    ) -> Result<Sequence, InboxError> {
+        let key = (consumer.to_owned(), aggregate.clone());
+        Ok(self.lock().sequences.get(&key).cloned().unwrap_or_default())
+    }
+
+    async fn write_sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        revision: u64,
+        write: SequenceWrite,
+    ) -> Result<SequenceOutcome, InboxError> {
+        let key = (consumer.to_owned(), aggregate.clone());
+        let mut records = self.lock();
+        let current = records
+            .sequences
+            .get(&key)
+            .map_or(0, |sequence| sequence.revision);
+        if current != revision {
+            return Ok(SequenceOutcome::Conflict);
+        }
+        if let Some(event) = &write.hold {
+            if records
+                .held
+                .contains_key(&(key.clone(), event.aggregate_version))
+            {
+                return Ok(SequenceOutcome::AlreadyHeld);
+            }
+        }
+        if let Some(version) = write.release {
+            if records.held.remove(&(key.clone(), version)).is_none() {
+                return Ok(SequenceOutcome::Conflict);
+            }
+        }
+        if let Some(event) = write.hold {
+            records
+                .held
+                .insert((key.clone(), event.aggregate_version), event);
+        }
+        if let Some(effect) = write.effect {
+            records.effects.push((consumer.to_owned(), effect));
+        }
+        if let Some(skip) = write.skip {
+            records.skips.push((key.clone(), skip));
+        }
+        records.sequences.insert(key, write.next);
+        Ok(SequenceOutcome::Written)
+    }
+
+    async fn held(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        version: Version,
+    ) -> Result<Option<EventEnvelope>, InboxError> {
+        let key = (consumer.to_owned(), aggregate.clone());
+        Ok(self.lock().held.get(&(key, version)).cloned())
+    }
+
+    async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
+        let records = self.lock();
+        let mut parked: Vec<ParkedAggregate> = records
+            .sequences
+            .iter()
+            .filter(|(_, sequence)| sequence.parking.is_some())
+            .map(|((consumer, aggregate), sequence)| ParkedAggregate {
+                consumer: consumer.clone(),
+                aggregate: aggregate.clone(),
+                sequence: sequence.clone(),
+            })
+            .collect();
+        parked.sort_by(|a, b| (&a.consumer, &a.aggregate).cmp(&(&b.consumer, &b.aggregate)));
+        Ok(parked)
     }
 }

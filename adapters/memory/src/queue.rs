@@ -6,6 +6,8 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use time::OffsetDateTime;
+
 use application::EventEnvelope;
 
 /// One delivery of a message.
@@ -19,6 +21,8 @@ pub struct QueuedMessage {
     pub envelope: EventEnvelope,
     /// How many times the message has been received, this time included.
     pub receive_count: u32,
+    /// When the message was first received.
+    pub first_received_at: OffsetDateTime,
 }
 
 #[derive(Debug, Default)]
@@ -35,6 +39,7 @@ struct Stored {
     id: u64,
     envelope: EventEnvelope,
     received: u32,
+    first_received_at: Option<OffsetDateTime>,
 }
 
 /// The in-memory queue. Clones share the same messages.
@@ -58,6 +63,7 @@ impl MemoryQueue {
             id,
             envelope,
             received: 0,
+            first_received_at: None,
         });
     }
 
@@ -70,6 +76,9 @@ impl MemoryQueue {
                 break;
             };
             stored.received += 1;
+            let first_received_at = *stored
+                .first_received_at
+                .get_or_insert_with(OffsetDateTime::now_utc);
             let receipt = messages.next_receipt;
             messages.next_receipt += 1;
             deliveries.push(QueuedMessage {
@@ -77,6 +86,7 @@ impl MemoryQueue {
                 receipt,
                 envelope: stored.envelope.clone(),
                 receive_count: stored.received,
+                first_received_at,
             });
             messages.in_flight.insert(receipt, stored);
         }

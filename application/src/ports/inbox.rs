@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ids::EventId;
+use crate::envelope::EventEnvelope;
+use crate::ids::{AggregateRef, EventId};
+use crate::ports::sequence::{ParkedAggregate, Sequence, SequenceOutcome, SequenceWrite};
 use crate::BoxError;
 
 /// A consumer's effect, recorded as data (an invoice, a notification, a tracking entry).
@@ -38,6 +40,10 @@ pub enum InboxError {
 }
 
 /// Remembers which events each consumer handled, and applies effects atomically with that.
+///
+/// An unordered consumer's mark is one item per (consumer, event id). An
+/// ordered consumer's mark is its [`Sequence`] per (consumer, aggregate): every
+/// version up to `applied` is handled.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Inbox: Send + Sync {
@@ -58,4 +64,49 @@ pub trait Inbox: Send + Sync {
         event_id: EventId,
         effect: Option<Effect>,
     ) -> Result<InboxOutcome, InboxError>;
+
+    /// Counts one redelivery of `consumer`'s that was recognised and ignored.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`]; the caller may ignore it (only the count suffers).
+    async fn count_duplicate(&self, consumer: &str) -> Result<(), InboxError>;
+
+    /// Where `consumer` stands on `aggregate`; the default sequence if nowhere yet.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    async fn sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+    ) -> Result<Sequence, InboxError>;
+
+    /// Writes `write` atomically if the sequence is still at `revision`.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`]; nothing or everything was written.
+    async fn write_sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        revision: u64,
+        write: SequenceWrite,
+    ) -> Result<SequenceOutcome, InboxError>;
+
+    /// The event of `version` in the parked list of (`consumer`, `aggregate`).
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    async fn held(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        version: domain::Version,
+    ) -> Result<Option<EventEnvelope>, InboxError>;
+
+    /// Every parked aggregate of every consumer.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError>;
 }

@@ -9,6 +9,7 @@ pub mod id_generator;
 pub mod inbox;
 pub mod outbox_archive;
 pub mod publisher;
+pub mod sequence;
 pub mod store;
 
 pub use change_feed::{ChangeFeed, FeedError, FeedReport};
@@ -21,4 +22,5 @@ pub use id_generator::{IdGenerator, RandomIds};
 pub use inbox::{Effect, Inbox, InboxError, InboxOutcome};
 pub use outbox_archive::{ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive};
 pub use publisher::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
+pub use sequence::{ParkedAggregate, Parking, Sequence, SequenceOutcome, SequenceWrite, Skip};
 pub use store::{AggregateStore, StoreError};

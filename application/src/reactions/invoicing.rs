@@ -43,7 +43,7 @@ impl Reaction for Invoicing {
         Subscription {
             aggregate_type: Repair::TYPE,
             event_types: &[RepairEvent::REPAIR_COMPLETED],
-            ordered: false,
+            ordered: None,
         }
     }
 

@@ -44,7 +44,7 @@ impl Reaction for OrderTracking {
         Subscription {
             aggregate_type: Order::TYPE,
             event_types: &OrderEvent::TYPES,
-            ordered: true,
+            ordered: Some(&OrderEvent::TYPES),
         }
     }
 

@@ -41,7 +41,7 @@ impl Reaction for RestaurantNotification {
         Subscription {
             aggregate_type: Order::TYPE,
             event_types: &[OrderEvent::ORDER_PLACED, OrderEvent::ORDER_CANCELLED],
-            ordered: true,
+            ordered: Some(&OrderEvent::TYPES),
         }
     }
 

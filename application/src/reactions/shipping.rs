@@ -43,7 +43,7 @@ impl Reaction for Shipping {
         Subscription {
             aggregate_type: Order::TYPE,
             event_types: &[OrderEvent::ORDER_PLACED],
-            ordered: false,
+            ordered: None,
         }
     }
 

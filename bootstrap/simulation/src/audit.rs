@@ -7,7 +7,9 @@
 //! stored or published, and no idempotency key is committed twice.
 //! [`audit_delivery`] holds at rest: every outbox event was published at least
 //! once (or dead-lettered), every consumer applied the effect of each event it
-//! subscribes to exactly once, and the bus kept what it promised
+//! subscribes to exactly once — an ordered consumer in version order, and only
+//! up to its aggregate's first event that never reached the bus (the rest wait
+//! parked behind it) — and the bus kept what it promised
 //! ([`BusPromise`]): a classic bus promises no order, so none is checked; a
 //! Custom Event Bus must accept each aggregate's events first in version order
 //! and never accept one event twice within its deduplication window.
@@ -82,6 +84,15 @@ pub enum Violation {
         expected: usize,
         /// Effects found.
         found: usize,
+    },
+    /// An ordered consumer applied an aggregate's effects out of version order.
+    AppliedOutOfOrder {
+        /// The consumer.
+        consumer: String,
+        /// The aggregate.
+        aggregate: AggregateRef,
+        /// Versions in order of application.
+        versions: Vec<u64>,
     },
     /// The pipeline did not come to rest.
     Unsettled,
@@ -237,36 +248,86 @@ pub fn audit_delivery(observed: &Observation) -> Vec<Violation> {
             }
         }
     }
-    for consumer in &observed.consumers {
-        let reaction = &consumer.reaction;
-        let name = reaction.name();
-        let mut found: HashMap<EventId, usize> = HashMap::new();
-        for effect in &consumer.effects {
-            *found.entry(effect.event_id).or_default() += 1;
+    // Per aggregate, the first version the bus never accepted: an ordered
+    // consumer stops before it and parks the rest.
+    let mut gaps: HashMap<AggregateRef, u64> = HashMap::new();
+    for event in observed.outbox() {
+        if !first_accepted.contains_key(&event.event_id) {
+            let gap = gaps
+                .entry(event.aggregate())
+                .or_insert(event.aggregate_version.value());
+            *gap = (*gap).min(event.aggregate_version.value());
         }
-        for event in &distinct {
-            let expected = usize::from(
-                reaction.subscription().accepts(event)
-                    && matches!(reaction.react(event), Ok(Some(_))),
-            );
-            let count = found.remove(&event.event_id).unwrap_or(0);
-            if count != expected {
-                violations.push(Violation::EffectCount {
-                    consumer: name.to_owned(),
-                    event_id: event.event_id,
-                    expected,
-                    found: count,
-                });
+    }
+    for consumer in &observed.consumers {
+        violations.extend(check_consumer(consumer, &distinct, &gaps));
+    }
+    violations
+}
+
+/// One consumer's effects against the events the bus accepted.
+fn check_consumer(
+    consumer: &ConsumerRecord,
+    distinct: &[&EventEnvelope],
+    gaps: &HashMap<AggregateRef, u64>,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let reaction = &consumer.reaction;
+    let name = reaction.name();
+    let ordered = reaction.subscription().is_ordered();
+    let mut found: HashMap<EventId, usize> = HashMap::new();
+    for effect in &consumer.effects {
+        *found.entry(effect.event_id).or_default() += 1;
+    }
+    for event in distinct {
+        let before_gap = gaps
+            .get(&event.aggregate())
+            .is_none_or(|gap| event.aggregate_version.value() < *gap);
+        let expected = usize::from(
+            reaction.subscription().accepts(event)
+                && matches!(reaction.react(event), Ok(Some(_)))
+                && (!ordered || before_gap),
+        );
+        let count = found.remove(&event.event_id).unwrap_or(0);
+        if count != expected {
+            violations.push(Violation::EffectCount {
+                consumer: name.to_owned(),
+                event_id: event.event_id,
+                expected,
+                found: count,
+            });
+        }
+    }
+    violations.extend(
+        found
+            .into_iter()
+            .map(|(event_id, count)| Violation::EffectCount {
+                consumer: name.to_owned(),
+                event_id,
+                expected: 0,
+                found: count,
+            }),
+    );
+    if ordered {
+        let versions: HashMap<EventId, &EventEnvelope> =
+            distinct.iter().map(|e| (e.event_id, *e)).collect();
+        let mut applied: BTreeMap<AggregateRef, Vec<u64>> = BTreeMap::new();
+        for effect in &consumer.effects {
+            if let Some(event) = versions.get(&effect.event_id) {
+                applied
+                    .entry(event.aggregate())
+                    .or_default()
+                    .push(event.aggregate_version.value());
             }
         }
         violations.extend(
-            found
+            applied
                 .into_iter()
-                .map(|(event_id, count)| Violation::EffectCount {
+                .filter(|(_, versions)| versions.windows(2).any(|pair| pair[0] >= pair[1]))
+                .map(|(aggregate, versions)| Violation::AppliedOutOfOrder {
                     consumer: name.to_owned(),
-                    event_id,
-                    expected: 0,
-                    found: count,
+                    aggregate,
+                    versions,
                 }),
         );
     }
@@ -340,6 +401,7 @@ mod tests {
     use super::*;
     use application::envelope::EventContext;
     use application::reactions::Invoicing;
+    use application::ReactionError;
     use application::{AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet};
     use domain::repair::{RepairCommand, RepairEvent};
     use domain::{decide, Money, Text, Version};
@@ -522,6 +584,90 @@ mod tests {
             application::RecordIdentity::default(),
         ));
         assert_eq!(audit_delivery(&observed), Vec::new());
+    }
+
+    /// An ordered consumer of every repair event.
+    struct RepairLog;
+
+    impl Reaction for RepairLog {
+        fn name(&self) -> &'static str {
+            "repair-log"
+        }
+
+        fn subscription(&self) -> application::Subscription {
+            application::Subscription {
+                aggregate_type: Repair::TYPE,
+                event_types: &RepairEvent::TYPES,
+                ordered: Some(&RepairEvent::TYPES),
+            }
+        }
+
+        fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+            Ok(Some(Effect {
+                kind: "Log".into(),
+                event_id: event.event_id,
+                data: serde_json::Value::Null,
+            }))
+        }
+    }
+
+    fn logged(events: &[EventEnvelope]) -> ConsumerRecord {
+        ConsumerRecord {
+            reaction: Arc::new(RepairLog),
+            effects: events
+                .iter()
+                .map(|e| RepairLog.react(e).unwrap().unwrap())
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn an_ordered_consumer_applies_in_version_order_and_stops_before_a_version_never_published() {
+        let mut observed = healthy();
+        let outbox = observed.stored[0].outbox.clone();
+        observed.consumers = vec![logged(&outbox)];
+        assert_eq!(audit_delivery(&observed), Vec::new());
+
+        let mut swapped = outbox.clone();
+        swapped.swap(1, 2);
+        observed.consumers = vec![logged(&swapped)];
+        assert_eq!(
+            audit_delivery(&observed),
+            vec![Violation::AppliedOutOfOrder {
+                consumer: "repair-log".into(),
+                aggregate: observed.stored[0].aggregate.clone(),
+                versions: vec![1, 3, 2, 4],
+            }]
+        );
+
+        let lost = observed.published.remove(1).event;
+        observed.dead_letters.push(DeadLetter::new(
+            application::ports::LetterSource::StreamRecord {
+                sequence: application::SequenceNumber::new("2"),
+            },
+            "refused",
+            1,
+            DeadLetterPayload::Event {
+                envelope: lost.clone(),
+            },
+            application::RecordIdentity::default(),
+        ));
+        observed.consumers = vec![logged(&outbox[..1])];
+        assert_eq!(
+            audit_delivery(&observed),
+            Vec::new(),
+            "versions after the lost one wait parked"
+        );
+        observed.consumers = vec![logged(&[outbox[0].clone(), outbox[2].clone()])];
+        assert_eq!(
+            audit_delivery(&observed),
+            vec![Violation::EffectCount {
+                consumer: "repair-log".into(),
+                event_id: outbox[2].event_id,
+                expected: 0,
+                found: 1,
+            }]
+        );
     }
 
     /// The custom bus's promise: order per aggregate, repeats dropped for 5 minutes.

@@ -55,6 +55,9 @@ pub struct PipelineStats {
     pub effects_applied: usize,
     /// Deliveries a consumer recognised as repeats and ignored.
     pub duplicates_suppressed: usize,
+    /// Deliveries an ordered consumer held behind a missing version (its
+    /// aggregate parked); each is applied when the gap closes.
+    pub held: usize,
 }
 
 /// The pipeline. Its parts are public so tests can inject faults and inspect.
@@ -265,6 +268,7 @@ impl Pipeline {
                 let delivery = Delivery {
                     message_id: message.message_id,
                     receive_count: message.receive_count,
+                    first_received_at: Some(message.first_received_at),
                     content: DeliveryContent::Event(message.envelope),
                 };
                 if let Ok(consumed) = consumer.service.consume(delivery).await {
@@ -379,6 +383,7 @@ impl Pipeline {
             Consumed::Applied => stats.effects_applied += 1,
             Consumed::Duplicate => stats.duplicates_suppressed += 1,
             Consumed::DeadLettered => stats.dead_lettered += 1,
+            Consumed::Parked | Consumed::Held => stats.held += 1,
             Consumed::Ignored => {}
         }
     }

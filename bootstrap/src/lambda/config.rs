@@ -9,10 +9,12 @@
 //! | `EVENT_SOURCE` | relay | one `Source` for every event (default: per aggregate type) |
 //! | `RELAY_CALLS_IN_FLIGHT` | relay | `PutEvents` calls at once, 1–16 (default 4) |
 //! | `DEAD_LETTER_QUEUE_URL` | relay, consumers | the SQS dead-letter queue |
+//! | `PARK_AFTER_ATTEMPTS` | ordered consumers | deliveries of an event ahead of a gap before its aggregate parks, 1–1000 (default 5) |
+//! | `PARK_AFTER_SECONDS` | ordered consumers | or seconds since its first delivery, 1–1209600 (default 900) |
 //!
 //! `AWS_REGION`, `AWS_ENDPOINT_URL` and credentials are read by the SDK's own loader.
 
-use application::{EventSources, DEFAULT_CALLS_IN_FLIGHT};
+use application::{EventSources, ParkingPolicy, DEFAULT_CALLS_IN_FLIGHT};
 use dynamodb_adapter::TableLayout;
 
 /// Why the configuration is unusable.
@@ -144,6 +146,10 @@ pub const RELAY_CALLS_IN_FLIGHT: &str = "RELAY_CALLS_IN_FLIGHT";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 /// The dead-letter queue's URL.
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+/// Deliveries of an event ahead of a gap before its aggregate parks.
+pub const PARK_AFTER_ATTEMPTS: &str = "PARK_AFTER_ATTEMPTS";
+/// Seconds since an event ahead of a gap was first delivered before its aggregate parks.
+pub const PARK_AFTER_SECONDS: &str = "PARK_AFTER_SECONDS";
 
 impl CommandApiConfig {
     /// What `command-api` reads.
@@ -171,7 +177,7 @@ impl ConsumerConfig {
     /// What every consumer reads.
     pub const VARIABLES: Variables = Variables {
         required: &[TABLE_NAME, DEAD_LETTER_QUEUE_URL],
-        optional: &[],
+        optional: &[PARK_AFTER_ATTEMPTS, PARK_AFTER_SECONDS],
     };
 }
 
@@ -274,6 +280,8 @@ pub struct ConsumerConfig {
     pub table_name: String,
     /// Where undecodable deliveries go.
     pub dead_letter_queue_url: String,
+    /// When an ordered consumer parks an aggregate.
+    pub parking: ParkingPolicy,
 }
 
 impl ConsumerConfig {
@@ -291,9 +299,28 @@ impl ConsumerConfig {
     /// [`ConfigError`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
+        let default = ParkingPolicy::default();
+        let attempts = vars.number(
+            PARK_AFTER_ATTEMPTS,
+            1..=1000,
+            "it must be a whole number from 1 to 1000",
+        )?;
+        let seconds = vars.number(
+            PARK_AFTER_SECONDS,
+            1..=1_209_600,
+            "it must be a whole number of seconds from 1 to 1209600 (14 days)",
+        )?;
         Ok(Self {
             table_name: vars.required(TABLE_NAME)?,
             dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,
+            parking: ParkingPolicy {
+                max_attempts: attempts
+                    .and_then(|n| u32::try_from(n).ok())
+                    .unwrap_or(default.max_attempts),
+                max_wait: seconds
+                    .map(|s| std::time::Duration::from_secs(s as u64))
+                    .unwrap_or(default.max_wait),
+            },
         })
     }
 }
@@ -357,6 +384,21 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(consumer.table_name, "invoicing");
+        assert_eq!(consumer.parking, ParkingPolicy::default());
+        let ordered = ConsumerConfig::from_lookup(env(&[
+            ("TABLE_NAME", "tracking"),
+            ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5000/1/dlq"),
+            ("PARK_AFTER_ATTEMPTS", "8"),
+            ("PARK_AFTER_SECONDS", "1800"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            ordered.parking,
+            ParkingPolicy {
+                max_attempts: 8,
+                max_wait: std::time::Duration::from_secs(1800),
+            }
+        );
     }
 
     #[test]
@@ -412,6 +454,21 @@ mod tests {
                 ..
             })
         ));
+        for (name, value) in [
+            (PARK_AFTER_ATTEMPTS, "0"),
+            (PARK_AFTER_ATTEMPTS, "five"),
+            (PARK_AFTER_SECONDS, "1209601"),
+        ] {
+            let invalid = ConsumerConfig::from_lookup(env(&[
+                ("TABLE_NAME", "t"),
+                ("DEAD_LETTER_QUEUE_URL", "https://q"),
+                (name, value),
+            ]));
+            assert!(
+                matches!(invalid, Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={value}"
+            );
+        }
         assert!(matches!(
             CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "two words")])),
             Err(ConfigError::Invalid {

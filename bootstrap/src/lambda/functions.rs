@@ -152,7 +152,8 @@ pub async fn run_consumer(reaction: Arc<dyn Reaction>) -> Result<(), Error> {
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
     let collector = metrics(reaction.name());
-    let consume = ConsumeService::new(Arc::new(inbox), reaction, Arc::new(dead_letters));
+    let consume = ConsumeService::new(Arc::new(inbox), reaction, Arc::new(dead_letters))
+        .with_parking(config.parking);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let consume = consume.clone();
         async move {

@@ -31,6 +31,8 @@ pub struct Drained {
     pub ignored: usize,
     /// Deliveries dead-lettered.
     pub dead_lettered: usize,
+    /// Deliveries held behind a parked aggregate's missing version.
+    pub held: usize,
     /// Deliveries that failed and wait in their queue.
     pub failed: usize,
 }
@@ -93,6 +95,7 @@ impl LocalBus {
                 let delivery = Delivery {
                     message_id: message.message_id,
                     receive_count: message.receive_count,
+                    first_received_at: Some(message.first_received_at),
                     content: DeliveryContent::Event(message.envelope),
                 };
                 match service.consume(delivery).await {
@@ -103,6 +106,7 @@ impl LocalBus {
                             Consumed::Duplicate => drained.duplicates += 1,
                             Consumed::Ignored => drained.ignored += 1,
                             Consumed::DeadLettered => drained.dead_lettered += 1,
+                            Consumed::Parked | Consumed::Held => drained.held += 1,
                         }
                     }
                     Err(error) => {
@@ -127,6 +131,7 @@ impl LocalBus {
             total.duplicates += step.duplicates;
             total.ignored += step.ignored;
             total.dead_lettered += step.dead_lettered;
+            total.held += step.held;
             total.failed += step.failed;
             if step.failed > 0 {
                 left -= 1;

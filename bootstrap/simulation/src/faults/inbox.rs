@@ -1,16 +1,21 @@
 //! Inbox faults for any inbox: an outage, and a consumer that dies right after
-//! its effect was written, before the message was acknowledged.
+//! its effect (or its ordered position) was written, before the message was
+//! acknowledged.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use application::ports::{Effect, Inbox, InboxError, InboxOutcome};
-use application::EventId;
+use application::ports::{
+    Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
+    SequenceWrite,
+};
+use application::{AggregateRef, EventEnvelope, EventId};
+use domain::Version;
 
 use super::{FaultPlan, InjectedFault};
 
-/// A fault to inject into the next `apply_once`.
+/// A fault to inject into the next `apply_once` or `write_sequence`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboxFault {
     /// Fail before writing anything.
@@ -66,5 +71,57 @@ impl Inbox for FaultyInbox {
             }
             None => self.inner.apply_once(consumer, event_id, effect).await,
         }
+    }
+
+    async fn count_duplicate(&self, consumer: &str) -> Result<(), InboxError> {
+        self.inner.count_duplicate(consumer).await
+    }
+
+    async fn sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+    ) -> Result<Sequence, InboxError> {
+        self.inner.sequence(consumer, aggregate).await
+    }
+
+    async fn write_sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        revision: u64,
+        write: SequenceWrite,
+    ) -> Result<SequenceOutcome, InboxError> {
+        match self.faults.take() {
+            Some(InboxFault::Unavailable) => Err(InboxError::Unavailable(Box::new(InjectedFault(
+                "inbox unavailable",
+            )))),
+            Some(InboxFault::CrashAfterApply) => {
+                self.inner
+                    .write_sequence(consumer, aggregate, revision, write)
+                    .await?;
+                Err(InboxError::Unavailable(Box::new(InjectedFault(
+                    "the consumer died after its effect",
+                ))))
+            }
+            None => {
+                self.inner
+                    .write_sequence(consumer, aggregate, revision, write)
+                    .await
+            }
+        }
+    }
+
+    async fn held(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        version: Version,
+    ) -> Result<Option<EventEnvelope>, InboxError> {
+        self.inner.held(consumer, aggregate, version).await
+    }
+
+    async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
+        self.inner.parked().await
     }
 }

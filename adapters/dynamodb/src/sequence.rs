@@ -1,0 +1,430 @@
+//! An ordered consumer's sequences on DynamoDB: one item collection per
+//! (consumer, aggregate), `pk = SEQ#<consumer>#<AGGREGATE>#<id>`, holding
+//!
+//! - the sequence (`sk = SEQ`, `entityType = SEQUENCE`): the last applied
+//!   version, the held count, the revision, and while parked `parkedReason`
+//!   and `parkedSince`;
+//! - the parked list (`sk = HELD#<version, 20 digits>`, `entityType = HELD`),
+//!   each item one held event, so a query reads it in version order;
+//! - the skips an operator recorded (`sk = SKIP#<version>`, `entityType = SKIP`).
+//!
+//! A write is one `TransactWriteItems`: the sequence put under
+//! `revision = :read` (or `attribute_not_exists` for the first), with the
+//! effect, the held event (`attribute_not_exists`), the released one
+//! (`attribute_exists`) or the skip. A write of the sequence alone (an event
+//! the consumer does not act on) is one conditioned `PutItem`.
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Delete, Put, TransactWriteItem};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use application::ports::{
+    Effect, InboxError, ParkedAggregate, Parking, Sequence, SequenceOutcome, SequenceWrite,
+};
+use application::{AggregateId, AggregateRef, EventEnvelope};
+use domain::Version;
+
+use crate::errors::DynamoError;
+use crate::inbox::{effect_pk, DynamoInbox, ENTITY_EFFECT};
+use crate::items::Attributes;
+use crate::layout::{ENTITY_TYPE, PK, SK};
+
+/// `entityType` of a sequence.
+pub const ENTITY_SEQUENCE: &str = "SEQUENCE";
+/// `entityType` of a held event.
+pub const ENTITY_HELD: &str = "HELD";
+/// `entityType` of a recorded skip.
+pub const ENTITY_SKIP: &str = "SKIP";
+
+/// The sequence as stored.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SequenceItem {
+    pk: String,
+    sk: String,
+    entity_type: String,
+    consumer: String,
+    aggregate_type: String,
+    aggregate_id: AggregateId,
+    applied: Version,
+    held: u64,
+    revision: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parked_reason: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    parked_since: Option<OffsetDateTime>,
+}
+
+impl SequenceItem {
+    fn sequence(&self) -> Sequence {
+        Sequence {
+            applied: self.applied,
+            parking: self
+                .parked_reason
+                .clone()
+                .zip(self.parked_since)
+                .map(|(reason, since)| Parking { reason, since }),
+            held: self.held,
+            revision: self.revision,
+        }
+    }
+}
+
+/// A held event.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HeldItem {
+    pk: String,
+    sk: String,
+    entity_type: String,
+    event: EventEnvelope,
+}
+
+/// A recorded skip.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SkipItem {
+    pk: String,
+    sk: String,
+    entity_type: String,
+    version: Version,
+    by: String,
+    why: String,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+}
+
+/// An effect of an ordered consumer, with the revision its write made, so
+/// the order effects were applied in can be read back.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderedEffectItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) entity_type: String,
+    pub(crate) consumer: String,
+    pub(crate) effect: Effect,
+    pub(crate) aggregate: String,
+    pub(crate) position: u64,
+}
+
+const SEQUENCE_SK: &str = "SEQ";
+
+fn collection(consumer: &str, aggregate: &AggregateRef) -> String {
+    format!("SEQ#{consumer}#{aggregate}")
+}
+
+fn held_sk(version: Version) -> String {
+    format!("HELD#{:020}", version.value())
+}
+
+fn encode<T: Serialize>(item: T) -> Result<Attributes, InboxError> {
+    serde_dynamo::to_item(item).map_err(|error| InboxError::Unavailable(Box::new(error)))
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(item: Attributes) -> Result<T, InboxError> {
+    serde_dynamo::from_item(item).map_err(|error| InboxError::Unavailable(Box::new(error)))
+}
+
+fn built<T, E: std::error::Error + Send + Sync + 'static>(
+    result: Result<T, E>,
+) -> Result<T, InboxError> {
+    result.map_err(|error| InboxError::Unavailable(Box::new(error)))
+}
+
+/// Per action of a cancelled transaction, whether its condition failed.
+/// Servers that send no reasons list the codes in the message, e.g.
+/// `[ConditionalCheckFailed, None]`.
+pub(crate) fn failed_conditions(
+    reasons: &[CancellationReason],
+    message: Option<&str>,
+) -> Vec<bool> {
+    if !reasons.is_empty() {
+        return reasons
+            .iter()
+            .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
+            .collect();
+    }
+    message
+        .and_then(|m| m.rfind('[').map(|start| &m[start + 1..]))
+        .map(|codes| {
+            codes
+                .trim_end_matches(']')
+                .split(',')
+                .map(|code| code.trim() == "ConditionalCheckFailed")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl DynamoInbox {
+    /// Reads `consumer`'s sequence on `aggregate`, consistently.
+    pub(crate) async fn read_sequence(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+    ) -> Result<Sequence, InboxError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(collection(consumer, aggregate)))
+            .key(SK, AttributeValue::S(SEQUENCE_SK.into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        match output.item {
+            Some(item) => Ok(decode::<SequenceItem>(item)?.sequence()),
+            None => Ok(Sequence::default()),
+        }
+    }
+
+    /// Writes `write` if the sequence is still at `revision`.
+    pub(crate) async fn write_sequence_items(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        revision: u64,
+        write: SequenceWrite,
+    ) -> Result<SequenceOutcome, InboxError> {
+        let pk = collection(consumer, aggregate);
+        let next = write.next;
+        let sequence = encode(SequenceItem {
+            pk: pk.clone(),
+            sk: SEQUENCE_SK.into(),
+            entity_type: ENTITY_SEQUENCE.into(),
+            consumer: consumer.into(),
+            aggregate_type: aggregate.aggregate_type.clone(),
+            aggregate_id: aggregate.aggregate_id,
+            applied: next.applied,
+            held: next.held,
+            revision: next.revision,
+            parked_reason: next.parking.as_ref().map(|p| p.reason.clone()),
+            parked_since: next.parking.as_ref().map(|p| p.since),
+        })?;
+        let (condition, read) = if revision == 0 {
+            ("attribute_not_exists(pk)", None)
+        } else {
+            (
+                "revision = :read",
+                Some(AttributeValue::N(revision.to_string())),
+            )
+        };
+        let alone = write.effect.is_none()
+            && write.hold.is_none()
+            && write.release.is_none()
+            && write.skip.is_none();
+        if alone {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(sequence))
+                .condition_expression(condition)
+                .set_expression_attribute_values(read.map(|r| [(":read".to_owned(), r)].into()))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(SequenceOutcome::Written),
+                Err(error)
+                    if matches!(
+                        error.as_service_error(),
+                        Some(PutItemError::ConditionalCheckFailedException(_))
+                    ) =>
+                {
+                    Ok(SequenceOutcome::Conflict)
+                }
+                Err(error) => Err(DynamoError::from(error).into()),
+            };
+        }
+        let mut actions = vec![TransactWriteItem::builder()
+            .put(built(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(sequence))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(read.map(|r| [(":read".to_owned(), r)].into()))
+                    .build(),
+            )?)
+            .build()];
+        let mut hold_index = None;
+        if let Some(effect) = write.effect {
+            let item = encode(OrderedEffectItem {
+                pk: effect_pk(consumer, effect.event_id),
+                sk: ENTITY_EFFECT.into(),
+                entity_type: ENTITY_EFFECT.into(),
+                consumer: consumer.into(),
+                effect,
+                aggregate: aggregate.to_string(),
+                position: next.revision,
+            })?;
+            actions.push(self.action_put(item, None)?);
+        }
+        if let Some(event) = write.hold {
+            hold_index = Some(actions.len());
+            let item = encode(HeldItem {
+                pk: pk.clone(),
+                sk: held_sk(event.aggregate_version),
+                entity_type: ENTITY_HELD.into(),
+                event,
+            })?;
+            actions.push(self.action_put(item, Some("attribute_not_exists(pk)"))?);
+        }
+        if let Some(version) = write.release {
+            let delete = built(
+                Delete::builder()
+                    .table_name(&self.table)
+                    .key(PK, AttributeValue::S(pk.clone()))
+                    .key(SK, AttributeValue::S(held_sk(version)))
+                    .condition_expression("attribute_exists(pk)")
+                    .build(),
+            )?;
+            actions.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some(skip) = write.skip {
+            let item = encode(SkipItem {
+                pk: pk.clone(),
+                sk: format!("SKIP#{:020}", skip.version.value()),
+                entity_type: ENTITY_SKIP.into(),
+                version: skip.version,
+                by: skip.by,
+                why: skip.why,
+                at: skip.at,
+            })?;
+            actions.push(self.action_put(item, None)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(SequenceOutcome::Written),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel)) => {
+                    let failed = failed_conditions(cancel.cancellation_reasons(), cancel.message());
+                    let at = |index: usize| failed.get(index).copied().unwrap_or(false);
+                    if failed.is_empty() {
+                        return Err(DynamoError::from(error).into());
+                    }
+                    if !at(0) && hold_index.is_some_and(at) {
+                        Ok(SequenceOutcome::AlreadyHeld)
+                    } else if failed.iter().any(|f| *f) {
+                        Ok(SequenceOutcome::Conflict)
+                    } else {
+                        Err(DynamoError::from(error).into())
+                    }
+                }
+                _ => Err(DynamoError::from(error).into()),
+            },
+        }
+    }
+
+    fn action_put(
+        &self,
+        item: Attributes,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, InboxError> {
+        let put = built(
+            Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .set_condition_expression(condition.map(str::to_owned))
+                .build(),
+        )?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    /// The held event of `version`, consistently.
+    pub(crate) async fn read_held(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+        version: Version,
+    ) -> Result<Option<EventEnvelope>, InboxError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(collection(consumer, aggregate)))
+            .key(SK, AttributeValue::S(held_sk(version)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        output
+            .item
+            .map(|item| decode::<HeldItem>(item).map(|held| held.event))
+            .transpose()
+    }
+
+    /// Every parked sequence, by a consistent scan (an operator's view).
+    pub(crate) async fn scan_parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
+        let items: Vec<Attributes> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("#entityType = :sequence AND attribute_exists(parkedSince)")
+            .expression_attribute_names("#entityType", ENTITY_TYPE)
+            .expression_attribute_values(":sequence", AttributeValue::S(ENTITY_SEQUENCE.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        let mut parked = items
+            .into_iter()
+            .map(|item| {
+                let item = decode::<SequenceItem>(item)?;
+                Ok(ParkedAggregate {
+                    aggregate: AggregateRef::new(&item.aggregate_type, item.aggregate_id),
+                    sequence: item.sequence(),
+                    consumer: item.consumer,
+                })
+            })
+            .collect::<Result<Vec<_>, InboxError>>()?;
+        parked.sort_by(|a, b| (&a.consumer, &a.aggregate).cmp(&(&b.consumer, &b.aggregate)));
+        Ok(parked)
+    }
+
+    /// The effects `consumer` applied to `aggregate` in order, from the
+    /// positions their writes made (an ordered consumer's history).
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`] when the scan fails or an item does not decode.
+    pub async fn history(
+        &self,
+        consumer: &str,
+        aggregate: &AggregateRef,
+    ) -> Result<Vec<(u64, Effect)>, InboxError> {
+        let items: Vec<Attributes> = self
+            .effects_scan(consumer)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        let wanted = aggregate.to_string();
+        let mut history = Vec::new();
+        for item in items {
+            if item.get("aggregate").and_then(|a| a.as_s().ok()) != Some(&wanted) {
+                continue;
+            }
+            let item = decode::<OrderedEffectItem>(item)?;
+            history.push((item.position, item.effect));
+        }
+        history.sort_by_key(|(position, _)| *position);
+        Ok(history)
+    }
+}
