@@ -78,6 +78,29 @@ impl BackendInbox {
             Self::Dynamo(inbox) => inbox.effects_of(consumer).await.expect("effects scan"),
         }
     }
+
+    /// The effects an ordered `consumer` applied to `aggregate`, in the order
+    /// they were applied: the memory inbox's log, or DynamoDB's positions
+    /// (each write's revision of the aggregate's sequence, which must be distinct).
+    pub async fn history(&self, consumer: &str, aggregate: &AggregateRef) -> Vec<Effect> {
+        match self {
+            Self::Memory(inbox) => inbox.history(consumer, aggregate),
+            Self::Dynamo(inbox) => {
+                let history = inbox
+                    .history(consumer, aggregate)
+                    .await
+                    .expect("history scan");
+                let positions: std::collections::BTreeSet<u64> =
+                    history.iter().map(|(position, _)| *position).collect();
+                assert_eq!(
+                    positions.len(),
+                    history.len(),
+                    "two effects at one position"
+                );
+                history.into_iter().map(|(_, effect)| effect).collect()
+            }
+        }
+    }
 }
 
 /// Counts the commits (`TransactWriteItems` requests) a client puts on the wire.

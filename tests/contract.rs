@@ -20,17 +20,17 @@ use application::ports::{
     BatchLimits, BusOrder, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome,
     StoreError,
 };
-use application::reactions::Invoicing;
+use application::reactions::{Invoicing, OrderTracking};
 use application::{
-    AggregateId, CommandError, CommandPolicy, CommandService, ConsumeService, Consumed,
-    EventEnvelope, EventId, IdempotencyKey, LimitError, Relay, RequestMeta, Target, Traceparent,
-    WriteLimits, WriteSet,
+    AggregateId, CommandError, CommandPolicy, CommandService, ConsumeError, ConsumeService,
+    Consumed, EventEnvelope, EventId, IdempotencyKey, LimitError, ParkingPolicy, Relay,
+    RequestMeta, Target, Traceparent, WriteLimits, WriteSet,
 };
 use domain::repair::{Repair, RepairCommand};
 use domain::{decide, fold, Version};
 use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
 use system_tests::backends::{Backend, RelayWorker};
-use system_tests::{delivery, keyed, line_item, open_repair, text};
+use system_tests::{delivery, keyed, line_item, open_repair, order_events, text};
 
 /// A publisher standing in for a bus that keeps order per aggregate (so the
 /// relay keeps the stream's order per aggregate, and the tests can see it); it
@@ -675,6 +675,105 @@ async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Bac
     assert_eq!(invoices[0].data["amountCents"], 12_000, "{}", backend.name);
 }
 
+/// Eight deliveries at a time of one order's versions `1..=n`, each delivered
+/// twice, in random order, each handed back while it waits for an earlier
+/// one: the ordered consumer applies `n` effects, once each, in version order.
+async fn concurrent_deliveries_in_random_order_apply_in_version_order(backend: Backend) {
+    const N: u64 = 12;
+    let inbox = backend.inbox();
+    let seed = Uuid::now_v7().as_u128();
+    let events = order_events(seed, N, true);
+    let aggregate = events[0].aggregate();
+    let consume = ConsumeService::new(
+        inbox.port(),
+        Arc::new(OrderTracking),
+        Arc::new(MemoryDeadLetterQueue::new()),
+    )
+    .with_parking(ParkingPolicy {
+        max_attempts: u32::MAX,
+        max_wait: Duration::from_secs(3600),
+    });
+    // A random permutation, reproducible from the seed in the failure message.
+    let mut state = seed as u64 | 1;
+    let mut pool: Vec<(EventEnvelope, u32)> = events
+        .iter()
+        .chain(&events)
+        .map(|e| (e.clone(), 0))
+        .collect();
+    for i in (1..pool.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        pool.swap(i, (state % (i as u64 + 1)) as usize);
+    }
+    let pool = Arc::new(Mutex::new(std::collections::VecDeque::from(pool)));
+    let acknowledged = Arc::new(AtomicUsize::new(0));
+    let applied = Arc::new(AtomicUsize::new(0));
+    let handed_back = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..8)
+        .map(|_| {
+            let (consume, pool) = (consume.clone(), Arc::clone(&pool));
+            let (acknowledged, handed_back) = (Arc::clone(&acknowledged), Arc::clone(&handed_back));
+            let applied = Arc::clone(&applied);
+            tokio::spawn(async move {
+                while acknowledged.load(Ordering::SeqCst) < 2 * N as usize {
+                    let next = pool.lock().unwrap().pop_front();
+                    let Some((event, received)) = next else {
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        continue;
+                    };
+                    let mut delivery = delivery(&event);
+                    delivery.receive_count = received + 1;
+                    match consume.consume(delivery).await {
+                        Ok(outcome) => {
+                            if outcome == Consumed::Applied {
+                                applied.fetch_add(1, Ordering::SeqCst);
+                            }
+                            acknowledged.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(ConsumeError::OutOfOrder { .. } | ConsumeError::Contended(_)) => {
+                            handed_back.fetch_add(1, Ordering::SeqCst);
+                            pool.lock().unwrap().push_back((event, received + 1));
+                        }
+                        Err(error) => panic!("{error}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(120), worker)
+            .await
+            .expect("the deliveries settle")
+            .unwrap();
+    }
+    let history = inbox.history("order-tracking", &aggregate).await;
+    let versions: Vec<u64> = history
+        .iter()
+        .map(|effect| effect.data["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        versions,
+        (1..=N).collect::<Vec<_>>(),
+        "{}: seed {seed}, {} deliveries handed back",
+        backend.name,
+        handed_back.load(Ordering::SeqCst)
+    );
+    let sequence = inbox
+        .port()
+        .sequence("order-tracking", &aggregate)
+        .await
+        .unwrap();
+    assert_eq!(sequence.applied, Version::new(N), "{}", backend.name);
+    assert!(sequence.parking.is_none(), "{}", backend.name);
+    assert_eq!(
+        applied.load(Ordering::SeqCst),
+        N as usize,
+        "{}: seed {seed}: each version applied by one delivery, its repeat dropped",
+        backend.name
+    );
+}
+
 /// Generates one test per contract rule for a backend.
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
@@ -719,6 +818,11 @@ macro_rules! contract {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn a_relay_killed_mid_batch_loses_nothing() {
                 super::a_relay_killed_mid_batch_loses_nothing($make).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_deliveries_in_random_order_apply_in_version_order() {
+                super::concurrent_deliveries_in_random_order_apply_in_version_order($make).await;
             }
         }
     };

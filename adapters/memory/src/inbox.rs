@@ -21,6 +21,7 @@ type SequenceKey = (String, AggregateRef);
 struct Records {
     marks: HashSet<(String, EventId)>,
     effects: Vec<(String, Effect)>,
+    histories: HashMap<SequenceKey, Vec<Effect>>,
     duplicates: HashMap<String, u64>,
     sequences: HashMap<SequenceKey, Sequence>,
     held: BTreeMap<(SequenceKey, Version), EventEnvelope>,
@@ -47,6 +48,12 @@ impl MemoryInbox {
             .filter(|(owner, _)| owner == consumer)
             .map(|(_, effect)| effect.clone())
             .collect()
+    }
+
+    /// The effects an ordered `consumer` applied to `aggregate`, in order.
+    pub fn history(&self, consumer: &str, aggregate: &AggregateRef) -> Vec<Effect> {
+        let key = (consumer.to_owned(), aggregate.clone());
+        self.lock().histories.get(&key).cloned().unwrap_or_default()
     }
 
     /// Redeliveries `consumer` recognised and ignored.
@@ -148,6 +155,11 @@ impl Inbox for MemoryInbox {
                 .insert((key.clone(), event.aggregate_version), event);
         }
         if let Some(effect) = write.effect {
+            records
+                .histories
+                .entry(key.clone())
+                .or_default()
+                .push(effect.clone());
             records.effects.push((consumer.to_owned(), effect));
         }
         if let Some(skip) = write.skip {
