@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 
 use application::consume::Reaction;
 use application::ports::{
-    DeadLetterPayload, DeadLetterStore, Effect, Inbox, RandomIds, SystemClock,
+    DeadLetterPayload, DeadLetterStore, Effect, EventPublisher, Inbox, RandomIds, SystemClock,
 };
 use application::reactions;
 use application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
@@ -309,6 +309,31 @@ async fn drain_stream(relay: &Relay, records: &[Value]) -> usize {
 
 /// Receives, hands to the consumer handler and deletes what it handled, until
 /// every queue stays empty. The first batch each consumer gets is delivered twice.
+/// SQS messages as the Lambda event that delivers them.
+fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
+    let attribute = |m: &aws_sdk_sqs::types::Message, name: MessageSystemAttributeName| {
+        m.attributes().and_then(|a| a.get(&name)).cloned()
+    };
+    serde_json::from_value(json!({
+        "Records": messages.iter().map(|m| json!({
+            "messageId": m.message_id(),
+            "receiptHandle": m.receipt_handle(),
+            "body": m.body(),
+            "attributes": {
+                "ApproximateReceiveCount": attribute(m, MessageSystemAttributeName::ApproximateReceiveCount)
+                    .unwrap_or_else(|| "1".into()),
+                "ApproximateFirstReceiveTimestamp": attribute(m, MessageSystemAttributeName::ApproximateFirstReceiveTimestamp)
+                    .unwrap_or_else(|| "0".into())
+            },
+            "messageAttributes": {},
+            "eventSource": "aws:sqs",
+            "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
+            "awsRegion": "us-east-1"
+        })).collect::<Vec<_>>()
+    }))
+    .unwrap()
+}
+
 async fn drain_queues(world: &World, consumers: &mut [Consumer]) {
     let mut quiet_rounds = 0;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
@@ -334,24 +359,7 @@ async fn drain_queues(world: &World, consumers: &mut [Consumer]) {
                 continue;
             }
             received_any = true;
-            let event: SqsEvent = serde_json::from_value(json!({
-                "Records": messages.iter().map(|m| json!({
-                    "messageId": m.message_id(),
-                    "receiptHandle": m.receipt_handle(),
-                    "body": m.body(),
-                    "attributes": {
-                        "ApproximateReceiveCount": m.attributes()
-                            .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                            .cloned()
-                            .unwrap_or_else(|| "1".into())
-                    },
-                    "messageAttributes": {},
-                    "eventSource": "aws:sqs",
-                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:queue",
-                    "awsRegion": "us-east-1"
-                })).collect::<Vec<_>>()
-            }))
-            .unwrap();
+            let event = sqs_event(messages);
             let deliveries = if consumer.deliveries == 0 { 2 } else { 1 };
             let mut failed = HashSet::new();
             for _ in 0..deliveries {
@@ -566,4 +574,107 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         records.len(),
         letters.len(),
     );
+}
+
+/// Out-of-order delivery into the order-tracking queue: an order's later
+/// events reach the queue first and are handed back until their predecessors
+/// arrive; the tracking history ends in version order, each status once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
+    let world = World::create().await;
+    let reaction: Arc<dyn Reaction> = Arc::new(reactions::OrderTracking);
+    let queue_url = world
+        .subscribe(
+            reaction.name(),
+            &reaction
+                .subscription()
+                .event_pattern(&EventSources::default()),
+        )
+        .await;
+    let marks = DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table);
+    let inbox = FaultyInbox::new(Arc::new(marks.clone()));
+    let mut consumer = Consumer {
+        consume: ConsumeService::new(
+            Arc::new(inbox.clone()),
+            Arc::clone(&reaction),
+            Arc::new(world.dead_letters()),
+        ),
+        reaction,
+        marks,
+        queue_url,
+        inbox,
+        deliveries: 1,
+        redelivered: 0,
+    };
+    let events = system_tests::order_events(uuid::Uuid::now_v7().as_u128(), 6, true);
+    let aggregate = events[0].aggregate();
+    let publisher = EventBridgePublisher::new(
+        world.clients.eventbridge.clone(),
+        &world.bus,
+        EventSources::default(),
+    );
+    // Versions 6, 5, 4 first: none can be applied, each is handed back.
+    for index in [5, 4, 3] {
+        publisher.publish(&events[index..=index]).await.unwrap();
+    }
+    let mut early = Vec::new();
+    while early.len() < 3 {
+        let output = world
+            .clients
+            .sqs
+            .receive_message()
+            .queue_url(&consumer.queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        early.extend(output.messages().iter().cloned());
+    }
+    let response = consume_sqs_batch(&consumer.consume, &sqs_event(&early)).await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        3,
+        "versions ahead of a gap are handed back for redelivery"
+    );
+    // Then 3, 1, 2: the gap closes and everything applies in order.
+    for index in [2, 0, 1] {
+        publisher.publish(&events[index..=index]).await.unwrap();
+    }
+    drain_queues(&world, std::slice::from_mut(&mut consumer)).await;
+
+    let history = consumer
+        .marks
+        .history("order-tracking", &aggregate)
+        .await
+        .unwrap();
+    let tracked: Vec<(u64, Value)> = history
+        .iter()
+        .map(|(_, effect)| {
+            (
+                effect.data["version"].as_u64().unwrap(),
+                effect.data["status"].clone(),
+            )
+        })
+        .collect();
+    let expected: Vec<(u64, Value)> = events
+        .iter()
+        .map(|event| {
+            let effect = reactions::OrderTracking.react(event).unwrap().unwrap();
+            (
+                event.aggregate_version.value(),
+                effect.data["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(tracked, expected, "the tracking history, in version order");
+    assert_eq!(tracked.last().unwrap().1, json!("CANCELLED"));
+    let sequence = consumer
+        .marks
+        .sequence("order-tracking", &aggregate)
+        .await
+        .unwrap();
+    assert_eq!(sequence.applied.value(), 6);
+    assert!(sequence.parking.is_none(), "nothing parked: {sequence:?}");
 }
