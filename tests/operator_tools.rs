@@ -581,3 +581,148 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
     eprintln!("replay on embedded dynoxide: {first}");
     let _ = std::fs::remove_file(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
+    let data = std::env::temp_dir().join(format!("outbox-unpark-{}.db", uuid::Uuid::now_v7()));
+    let data_arg = data.display().to_string();
+    let events = system_tests::order_events(uuid::Uuid::now_v7().as_u128(), 3, false);
+    let aggregate = events[0].aggregate();
+    let key = aggregate.to_string();
+    {
+        let server = bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+            .await
+            .unwrap();
+        let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+        let layout = TableLayout::single_table("outbox-local");
+        create_tables(&clients.dynamodb, &layout).await.unwrap();
+        // Version 1 never arrives; 2 and 3 wait past the bound and park the order.
+        let inbox =
+            dynamodb_adapter::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
+        let tracking = application::ConsumeService::new(
+            Arc::new(inbox),
+            Arc::new(application::reactions::OrderTracking),
+            Arc::new(memory_adapter::MemoryDeadLetterQueue::new()),
+        );
+        for event in &events[1..] {
+            let mut delivery = system_tests::delivery(event);
+            delivery.receive_count = 5;
+            tracking.consume(delivery).await.unwrap();
+        }
+        server.stop().await.unwrap();
+    }
+    let Command::Status(options) = parse(&["status", "--data", &data_arg]) else {
+        unreachable!()
+    };
+    let parked = status::status(&options).await.unwrap();
+    assert_eq!(parked.parked.len(), 1, "{parked}");
+    let entry = &parked.parked[0];
+    assert_eq!(
+        (
+            entry.consumer.as_str(),
+            entry.aggregate.as_str(),
+            entry.missing,
+            entry.held
+        ),
+        ("order-tracking", key.as_str(), 1, 2),
+        "{parked}"
+    );
+    assert!(
+        entry.reason.starts_with("version 1 did not arrive"),
+        "{parked}"
+    );
+    assert!(
+        parked.to_string().contains("waits for version 1, 2 held"),
+        "{parked}"
+    );
+
+    // Bad input: a skip without who and why, an unordered consumer, an unknown one.
+    let line = |extra: &[&str]| {
+        let mut args = vec![
+            "outbox-local",
+            "unpark",
+            "--aggregate",
+            &key,
+            "--data",
+            &data_arg,
+        ];
+        args.extend_from_slice(extra);
+        Cli::try_parse_from(args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    };
+    assert!(line(&["--consumer", "order-tracking", "--skip"]).is_err());
+    for (consumer, error) in [("shipping", "unordered"), ("nobody", "no consumer")] {
+        let Command::Unpark(options) = line(&["--consumer", consumer]).unwrap().command else {
+            unreachable!()
+        };
+        let refused = bootstrap::local::unpark::unpark(&options)
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains(error), "{refused}");
+    }
+    // Without a skip nothing can move: version 1 is not there.
+    let Command::Unpark(plain) = line(&["--consumer", "order-tracking"]).unwrap().command else {
+        unreachable!()
+    };
+    let waiting = bootstrap::local::unpark::unpark(&plain).await.unwrap();
+    assert_eq!(waiting.released.applied, 0);
+    assert!(
+        waiting
+            .to_string()
+            .contains("still parked: waits for version 1"),
+        "{waiting}"
+    );
+    // The operator gives version 1 up: recorded, and 2 and 3 follow in order.
+    let Command::Unpark(skip) = line(&[
+        "--consumer",
+        "order-tracking",
+        "--skip",
+        "--by",
+        "ops@example.com",
+        "--why",
+        "lost in the outage of 24 November",
+    ])
+    .unwrap()
+    .command
+    else {
+        unreachable!()
+    };
+    let released = bootstrap::local::unpark::unpark(&skip).await.unwrap();
+    assert_eq!(released.released.applied, 2, "{released}");
+    assert!(released.to_string().contains("unparked"), "{released}");
+    let after = status::status(&options).await.unwrap();
+    assert!(after.parked.is_empty(), "{after}");
+    let tracking = after
+        .consumers
+        .iter()
+        .find(|c| c.name == "order-tracking")
+        .unwrap();
+    assert_eq!(tracking.effects, 2, "{after}");
+    // The skip is on record beside the order's sequence.
+    let server = bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+        .await
+        .unwrap();
+    let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+    let skips = clients
+        .dynamodb
+        .scan()
+        .table_name("outbox-local-inbox")
+        .filter_expression("entityType = :skip")
+        .expression_attribute_values(
+            ":skip",
+            aws_sdk_dynamodb::types::AttributeValue::S("SKIP".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let skip = &skips.items()[0];
+    assert_eq!(skips.items().len(), 1);
+    assert_eq!(skip["by"].as_s().unwrap(), "ops@example.com");
+    assert_eq!(
+        skip["why"].as_s().unwrap(),
+        "lost in the outage of 24 November"
+    );
+    server.stop().await.unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{data_arg}{suffix}"));
+    }
+}

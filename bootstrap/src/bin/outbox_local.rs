@@ -1,12 +1,12 @@
 //! `outbox-local`: the local service (`serve`), the seed stories (`demo`) and
-//! the operator's tools (`replay`, `redrive`, `status`). Every error is one
+//! the operator's tools (`replay`, `redrive`, `status`, `unpark`). Every error is one
 //! line on standard error and a non-zero exit.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use bootstrap::local::{demo, redrive, replay, serve, status, Cli, Command, LocalError};
+use bootstrap::local::{demo, redrive, replay, serve, status, unpark, Cli, Command, LocalError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -81,6 +81,11 @@ async fn run(command: Command) -> Result<ExitCode, LocalError> {
             } else {
                 print!("{status}");
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unpark(options) => {
+            let report = unpark::unpark(&options).await?;
+            print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
     }

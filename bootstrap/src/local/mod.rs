@@ -4,7 +4,9 @@
 //! - `demo`: the seed stories with faults, a summary and the invariant check.
 //! - `replay`: the outbox events of a time window, published again.
 //! - `redrive`: dead letters shown, and chosen ones sent back.
-//! - `status`: relay lag, dead letters and consumers on one screen.
+//! - `status`: relay lag, dead letters, consumers and parked aggregates on one screen.
+//! - `unpark`: a parked aggregate's held events applied in order, its missing
+//!   version skipped on an operator's explicit word.
 //!
 //! Each reads its store from [`stack::StoreArgs`] (embedded dynoxide by
 //! default) and, for the operator's tools, its bus and dead-letter queue from
@@ -18,6 +20,7 @@ pub mod serve;
 pub mod stack;
 pub mod status;
 pub mod target;
+pub mod unpark;
 
 pub use demo::{run, BusKind, DemoOptions, StoreKind};
 
@@ -49,8 +52,10 @@ pub enum Command {
     Replay(replay::ReplayOptions),
     /// Show dead letters and send chosen ones back where they came from.
     Redrive(redrive::RedriveOptions),
-    /// Relay lag per shard, dead letters, and what each consumer did.
+    /// Relay lag per shard, dead letters, what each consumer did, parked aggregates.
     Status(status::StatusOptions),
+    /// Apply a parked aggregate's held events in order, skipping its missing version if told.
+    Unpark(unpark::UnparkOptions),
 }
 
 /// Why a subcommand could not do its work; shown as one line.
@@ -83,6 +88,9 @@ pub enum LocalError {
     /// The dead-letter queue could not be read or written.
     #[error(transparent)]
     DeadLetters(#[from] application::ports::DeadLetterError),
+    /// A parked aggregate could not be unparked.
+    #[error(transparent)]
+    Unpark(#[from] application::UnparkError),
     /// The stream could not be read.
     #[error(transparent)]
     Stream(#[from] dynamodb_adapter::StreamRelayError),

@@ -1,11 +1,13 @@
 //! `status`: one screen for an operator — the self-hosted relay's position and
 //! lag per shard (the oldest record not relayed yet, and its age), the
-//! dead-letter queue's depth and oldest letter, and per consumer the effects
-//! applied and the duplicates suppressed. `--json` for scripts.
+//! dead-letter queue's depth and oldest letter, per consumer the effects
+//! applied and the duplicates suppressed, and the aggregates ordered consumers
+//! parked (the missing version, why, since when). `--json` for scripts.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use application::ports::Inbox;
 use application::reactions;
 use dynamodb_adapter::{stream_lag, DynamoInbox};
 
@@ -55,6 +57,24 @@ pub struct ConsumerStatus {
     pub duplicates: u64,
 }
 
+/// An aggregate an ordered consumer parked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ParkedStatus {
+    /// The consumer.
+    pub consumer: String,
+    /// The aggregate, `TYPE#ID`.
+    pub aggregate: String,
+    /// The version it waits for.
+    pub missing: u64,
+    /// Later events held in order behind it.
+    pub held: u64,
+    /// Why it was parked.
+    pub reason: String,
+    /// Seconds since it was parked.
+    pub parked_seconds: i64,
+}
+
 /// The whole screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -69,6 +89,8 @@ pub struct Status {
     pub oldest_letter_seconds: Option<i64>,
     /// The consumers.
     pub consumers: Vec<ConsumerStatus>,
+    /// Aggregates parked by ordered consumers.
+    pub parked: Vec<ParkedStatus>,
 }
 
 impl Status {
@@ -106,6 +128,19 @@ impl std::fmt::Display for Status {
                 f,
                 "  {:<24} {} applied, {} duplicates suppressed",
                 consumer.name, consumer.effects, consumer.duplicates
+            )?;
+        }
+        writeln!(f, "parked aggregates: {}", self.parked.len())?;
+        for parked in &self.parked {
+            writeln!(
+                f,
+                "  {} {}: waits for version {}, {} held, parked {} s ago: {}",
+                parked.consumer,
+                parked.aggregate,
+                parked.missing,
+                parked.held,
+                parked.parked_seconds,
+                parked.reason
             )?;
         }
         Ok(())
@@ -147,12 +182,33 @@ pub async fn status(options: &StatusOptions) -> Result<Status, LocalError> {
             duplicates: tally.duplicates,
         });
     }
+    let parked = inbox
+        .parked()
+        .await
+        .map_err(|error| LocalError::Store(Box::new(error)))?
+        .into_iter()
+        .map(|parked| {
+            let parking = parked.sequence.parking.clone();
+            ParkedStatus {
+                consumer: parked.consumer,
+                aggregate: parked.aggregate.to_string(),
+                missing: parked.sequence.missing().value(),
+                held: parked.sequence.held,
+                reason: parking
+                    .as_ref()
+                    .map(|p| p.reason.clone())
+                    .unwrap_or_default(),
+                parked_seconds: parking.map_or(0, |p| (now - p.since).whole_seconds().max(0)),
+            }
+        })
+        .collect();
     let status = Status {
         store: stack.description.clone(),
         shards,
         dead_letters: depth.letters,
         oldest_letter_seconds: depth.oldest.map(|at| (now - at).whole_seconds().max(0)),
         consumers,
+        parked,
     };
     stack.close().await?;
     Ok(status)
