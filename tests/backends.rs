@@ -58,8 +58,8 @@ enum Kind {
 pub enum BackendInbox {
     /// The in-memory inbox.
     Memory(MemoryInbox),
-    /// The DynamoDB inbox.
-    Dynamo(DynamoInbox),
+    /// The DynamoDB inbox, with the requests it sent.
+    Dynamo(DynamoInbox, OperationLog),
 }
 
 impl BackendInbox {
@@ -67,7 +67,7 @@ impl BackendInbox {
     pub fn port(&self) -> Arc<dyn Inbox> {
         match self {
             Self::Memory(inbox) => Arc::new(inbox.clone()),
-            Self::Dynamo(inbox) => Arc::new(inbox.clone()),
+            Self::Dynamo(inbox, _) => Arc::new(inbox.clone()),
         }
     }
 
@@ -75,7 +75,7 @@ impl BackendInbox {
     pub async fn effects_of(&self, consumer: &str) -> Vec<Effect> {
         match self {
             Self::Memory(inbox) => inbox.effects_of(consumer),
-            Self::Dynamo(inbox) => inbox.effects_of(consumer).await.expect("effects scan"),
+            Self::Dynamo(inbox, _) => inbox.effects_of(consumer).await.expect("effects scan"),
         }
     }
 
@@ -85,7 +85,7 @@ impl BackendInbox {
     pub async fn history(&self, consumer: &str, aggregate: &AggregateRef) -> Vec<Effect> {
         match self {
             Self::Memory(inbox) => inbox.history(consumer, aggregate),
-            Self::Dynamo(inbox) => {
+            Self::Dynamo(inbox, _) => {
                 let history = inbox
                     .history(consumer, aggregate)
                     .await
@@ -100,6 +100,44 @@ impl BackendInbox {
                 history.into_iter().map(|(_, effect)| effect).collect()
             }
         }
+    }
+}
+
+/// The operations (e.g. `TransactWriteItems`) a client put on the wire, in order.
+#[derive(Debug, Clone, Default)]
+pub struct OperationLog(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl OperationLog {
+    /// Takes the operations logged so far, leaving the log empty.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+impl Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "OperationLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(target) = context.request().headers().get("x-amz-target") {
+            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(operation);
+        }
+        Ok(())
     }
 }
 
@@ -232,10 +270,22 @@ impl Backend {
     pub fn inbox(&self) -> BackendInbox {
         match &self.kind {
             Kind::Memory { .. } => BackendInbox::Memory(MemoryInbox::new()),
-            Kind::Dynamo { store, clients, .. } => BackendInbox::Dynamo(DynamoInbox::new(
-                clients.dynamodb.clone(),
-                store.layout().table.clone(),
-            )),
+            Kind::Dynamo { store, clients, .. } => {
+                let log = OperationLog::default();
+                let logged = clients
+                    .dynamodb
+                    .config()
+                    .to_builder()
+                    .interceptor(log.clone())
+                    .build();
+                BackendInbox::Dynamo(
+                    DynamoInbox::new(
+                        aws_sdk_dynamodb::Client::from_conf(logged),
+                        store.layout().table.clone(),
+                    ),
+                    log,
+                )
+            }
         }
     }
 

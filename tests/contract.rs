@@ -29,7 +29,7 @@ use application::{
 use domain::repair::{Repair, RepairCommand};
 use domain::{decide, fold, Version};
 use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
-use system_tests::backends::{Backend, RelayWorker};
+use system_tests::backends::{Backend, BackendInbox, RelayWorker};
 use system_tests::{delivery, keyed, line_item, open_repair, order_events, text};
 
 /// A publisher standing in for a bus that keeps order per aggregate (so the
@@ -774,6 +774,77 @@ async fn concurrent_deliveries_in_random_order_apply_in_version_order(backend: B
     );
 }
 
+/// What each outcome of an ordered consumer costs on the wire, beside an
+/// unordered one's: an event applied in order is one read and one transaction
+/// (the same as an unordered consumer's), an event it does not act on one
+/// read and one conditioned put, a repeat one read and the counter, an event
+/// ahead of a gap one read and nothing written.
+async fn an_ordered_event_costs_what_an_unordered_one_does(backend: Backend) {
+    let inbox = backend.inbox();
+    let BackendInbox::Dynamo(_, log) = &inbox else {
+        panic!("{}: requests are counted on DynamoDB only", backend.name);
+    };
+    let events = order_events(Uuid::now_v7().as_u128(), 4, true);
+    let service = |reaction: Arc<dyn application::Reaction>| {
+        ConsumeService::new(
+            inbox.port(),
+            reaction,
+            Arc::new(MemoryDeadLetterQueue::new()),
+        )
+    };
+    let tracking = service(Arc::new(OrderTracking));
+    let restaurant = service(Arc::new(application::reactions::RestaurantNotification));
+    let shipping = service(Arc::new(application::reactions::Shipping));
+    log.take();
+    let cost =
+        |outcome: Result<Consumed, ConsumeError>| (outcome.map_err(|e| e.to_string()), log.take());
+    let read_and = |write: &str| vec!["GetItem".to_owned(), write.to_owned()];
+    assert_eq!(
+        cost(tracking.consume(delivery(&events[0])).await),
+        (Ok(Consumed::Applied), read_and("TransactWriteItems")),
+        "{}: applied in order",
+        backend.name
+    );
+    assert_eq!(
+        cost(shipping.consume(delivery(&events[0])).await),
+        (Ok(Consumed::Applied), read_and("TransactWriteItems")),
+        "{}: applied, unordered",
+        backend.name
+    );
+    restaurant.consume(delivery(&events[0])).await.unwrap();
+    log.take();
+    assert_eq!(
+        cost(restaurant.consume(delivery(&events[1])).await),
+        (Ok(Consumed::Ignored), read_and("PutItem")),
+        "{}: a status change restaurant notification does not act on",
+        backend.name
+    );
+    assert_eq!(
+        cost(tracking.consume(delivery(&events[0])).await),
+        (Ok(Consumed::Duplicate), read_and("UpdateItem")),
+        "{}: a repeat, ordered",
+        backend.name
+    );
+    assert_eq!(
+        cost(shipping.consume(delivery(&events[0])).await),
+        (Ok(Consumed::Duplicate), read_and("UpdateItem")),
+        "{}: a repeat, unordered",
+        backend.name
+    );
+    let (ahead, requests) = cost(tracking.consume(delivery(&events[3])).await);
+    assert!(
+        ahead.unwrap_err().contains("waits for version 2"),
+        "{}",
+        backend.name
+    );
+    assert_eq!(
+        requests,
+        vec!["GetItem".to_owned()],
+        "{}: ahead of a gap",
+        backend.name
+    );
+}
+
 /// Generates one test per contract rule for a backend.
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
@@ -832,6 +903,16 @@ contract!(memory, Backend::memory());
 contract!(dynoxide, Backend::dynoxide(false).await);
 contract!(dynoxide_outbox_table, Backend::dynoxide(true).await);
 contract!(moto, Backend::moto().await);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynoxide_an_ordered_event_costs_what_an_unordered_one_does() {
+    an_ordered_event_costs_what_an_unordered_one_does(Backend::dynoxide(false).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_moto_an_ordered_event_costs_what_an_unordered_one_does() {
+    an_ordered_event_costs_what_an_unordered_one_does(Backend::moto().await).await;
+}
 
 /// The long-running relay loop of a container: it publishes events as they are
 /// committed, while it runs, and returns when asked to stop.
