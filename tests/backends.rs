@@ -2,7 +2,6 @@
 //! embedded in the test process, and a moto server (`MOTO_ENDPOINT`, started by
 //! `scripts/test.sh`). A missing server fails the test; nothing is skipped.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
@@ -48,7 +47,7 @@ enum Kind {
     Dynamo {
         store: DynamoStore,
         clients: LocalClients,
-        calls: Arc<AtomicUsize>,
+        calls: OperationLog,
         _server: Option<EmbeddedDynamo>,
     },
 }
@@ -108,6 +107,16 @@ impl BackendInbox {
 pub struct OperationLog(Arc<std::sync::Mutex<Vec<String>>>);
 
 impl OperationLog {
+    /// How many `operation` requests were logged.
+    pub fn count(&self, operation: &str) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter(|logged| *logged == operation)
+            .count()
+    }
+
     /// Takes the operations logged so far, leaving the log empty.
     pub fn take(&self) -> Vec<String> {
         std::mem::take(
@@ -136,33 +145,6 @@ impl Intercept for OperationLog {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .push(operation);
-        }
-        Ok(())
-    }
-}
-
-/// Counts the commits (`TransactWriteItems` requests) a client puts on the wire.
-#[derive(Debug)]
-struct CallCounter(Arc<AtomicUsize>);
-
-impl Intercept for CallCounter {
-    fn name(&self) -> &'static str {
-        "CallCounter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _config: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        let commit = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .is_some_and(|target| target.ends_with(".TransactWriteItems"));
-        if commit {
-            self.0.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -228,12 +210,12 @@ impl Backend {
         create_tables(&clients.dynamodb, &layout)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let calls = Arc::new(AtomicUsize::new(0));
+        let calls = OperationLog::default();
         let counted = clients
             .dynamodb
             .config()
             .to_builder()
-            .interceptor(CallCounter(Arc::clone(&calls)))
+            .interceptor(calls.clone())
             .build();
         let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(counted), layout);
         Self {
@@ -262,7 +244,7 @@ impl Backend {
     pub fn store_calls(&self) -> usize {
         match &self.kind {
             Kind::Memory { journal, .. } => journal.attempts().len(),
-            Kind::Dynamo { calls, .. } => calls.load(Ordering::SeqCst),
+            Kind::Dynamo { calls, .. } => calls.count("TransactWriteItems"),
         }
     }
 

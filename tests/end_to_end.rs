@@ -82,6 +82,30 @@ impl World {
         moto::subscribed_queue(&self.clients, &self.bus, name, pattern).await
     }
 
+    /// `reaction` behind its queue, subscribed with its declared pattern, and
+    /// the DynamoDB inbox (through a fault decorator with no fault yet).
+    async fn consumer(&self, reaction: Arc<dyn Reaction>) -> Consumer {
+        let pattern = reaction
+            .subscription()
+            .event_pattern(&EventSources::default());
+        let queue_url = self.subscribe(reaction.name(), &pattern).await;
+        let marks = DynamoInbox::new(self.clients.dynamodb.clone(), &self.inbox_table);
+        let inbox = FaultyInbox::new(Arc::new(marks.clone()));
+        Consumer {
+            consume: ConsumeService::new(
+                Arc::new(inbox.clone()),
+                Arc::clone(&reaction),
+                Arc::new(self.dead_letters()),
+            ),
+            reaction,
+            marks,
+            queue_url,
+            inbox,
+            deliveries: 0,
+            redelivered: 0,
+        }
+    }
+
     fn dead_letters(&self) -> SqsDeadLetterQueue {
         SqsDeadLetterQueue::new(self.clients.sqs.clone(), &self.dlq_url)
     }
@@ -309,6 +333,25 @@ async fn drain_stream(relay: &Relay, records: &[Value]) -> usize {
 
 /// Receives, hands to the consumer handler and deletes what it handled, until
 /// every queue stays empty. The first batch each consumer gets is delivered twice.
+/// Up to 10 messages of `queue_url` with their attributes, waiting up to `wait` seconds.
+async fn receive(
+    world: &World,
+    queue_url: &str,
+    wait: i32,
+) -> aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput {
+    world
+        .clients
+        .sqs
+        .receive_message()
+        .queue_url(queue_url)
+        .max_number_of_messages(10)
+        .message_system_attribute_names(MessageSystemAttributeName::All)
+        .wait_time_seconds(wait)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// SQS messages as the Lambda event that delivers them.
 fn sqs_event(messages: &[aws_sdk_sqs::types::Message]) -> SqsEvent {
     let attribute = |m: &aws_sdk_sqs::types::Message, name: MessageSystemAttributeName| {
@@ -344,16 +387,7 @@ async fn drain_queues(world: &World, consumers: &mut [Consumer]) {
         );
         let mut received_any = false;
         for consumer in consumers.iter_mut() {
-            let output = world
-                .clients
-                .sqs
-                .receive_message()
-                .queue_url(&consumer.queue_url)
-                .max_number_of_messages(10)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .send()
-                .await
-                .unwrap();
+            let output = receive(world, &consumer.queue_url, 0).await;
             let messages = output.messages();
             if messages.is_empty() {
                 continue;
@@ -421,26 +455,9 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     for reaction in reactions::all() {
         // The rule's pattern is the reaction's declared subscription, as in
         // the in-memory bus and the deployment template.
-        let pattern = reaction
-            .subscription()
-            .event_pattern(&EventSources::default());
-        let queue_url = world.subscribe(reaction.name(), &pattern).await;
-        let marks = DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table);
-        let inbox = FaultyInbox::new(Arc::new(marks.clone()));
-        inbox.faults().inject(InboxFault::CrashAfterApply);
-        consumers.push(Consumer {
-            consume: ConsumeService::new(
-                Arc::new(inbox.clone()),
-                Arc::clone(&reaction),
-                Arc::new(world.dead_letters()),
-            ),
-            reaction,
-            marks,
-            queue_url,
-            inbox,
-            deliveries: 0,
-            redelivered: 0,
-        });
+        let consumer = world.consumer(reaction).await;
+        consumer.inbox.faults().inject(InboxFault::CrashAfterApply);
+        consumers.push(consumer);
     }
     world
         .clients
@@ -582,30 +599,9 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
     let world = World::create().await;
-    let reaction: Arc<dyn Reaction> = Arc::new(reactions::OrderTracking);
-    let queue_url = world
-        .subscribe(
-            reaction.name(),
-            &reaction
-                .subscription()
-                .event_pattern(&EventSources::default()),
-        )
-        .await;
-    let marks = DynamoInbox::new(world.clients.dynamodb.clone(), &world.inbox_table);
-    let inbox = FaultyInbox::new(Arc::new(marks.clone()));
-    let mut consumer = Consumer {
-        consume: ConsumeService::new(
-            Arc::new(inbox.clone()),
-            Arc::clone(&reaction),
-            Arc::new(world.dead_letters()),
-        ),
-        reaction,
-        marks,
-        queue_url,
-        inbox,
-        deliveries: 1,
-        redelivered: 0,
-    };
+    let mut consumer = world.consumer(Arc::new(reactions::OrderTracking)).await;
+    // Its first batch is not delivered twice: the handing back is what is checked.
+    consumer.deliveries = 1;
     let events = system_tests::order_events(uuid::Uuid::now_v7().as_u128(), 6, true);
     let aggregate = events[0].aggregate();
     let publisher = EventBridgePublisher::new(
@@ -619,17 +615,7 @@ async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
     }
     let mut early = Vec::new();
     while early.len() < 3 {
-        let output = world
-            .clients
-            .sqs
-            .receive_message()
-            .queue_url(&consumer.queue_url)
-            .max_number_of_messages(10)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
+        let output = receive(&world, &consumer.queue_url, 1).await;
         early.extend(output.messages().iter().cloned());
     }
     let response = consume_sqs_batch(&consumer.consume, &sqs_event(&early)).await;

@@ -47,15 +47,21 @@ struct MarkItem {
     expires_at: i64,
 }
 
-/// An effect, as the consumer recorded it.
+/// An effect, as the consumer recorded it; an ordered consumer's also names
+/// its aggregate and the sequence revision its write made, so the order
+/// effects were applied in can be read back.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct EffectItem {
-    pk: String,
-    sk: String,
-    entity_type: String,
-    consumer: String,
-    effect: Effect,
+pub(crate) struct EffectItem {
+    pub(crate) pk: String,
+    pub(crate) sk: String,
+    pub(crate) entity_type: String,
+    pub(crate) consumer: String,
+    pub(crate) effect: Effect,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) aggregate: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) position: Option<u64>,
 }
 
 /// The inbox of consumers whose marks and effects live in one DynamoDB table.
@@ -84,15 +90,8 @@ impl DynamoInbox {
     /// # Errors
     /// [`InboxError::Unavailable`] when the scan fails or an item does not decode.
     pub async fn effects_of(&self, consumer: &str) -> Result<Vec<Effect>, InboxError> {
-        let items: Vec<Attributes> = self
-            .effects_scan(consumer)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
-        items
+        scan_all(self.effects_scan(consumer))
+            .await?
             .into_iter()
             .map(|item| {
                 serde_dynamo::from_item::<_, EffectItem>(item)
@@ -137,18 +136,9 @@ impl DynamoInbox {
             .into_iter()
             .map(|n| u64::try_from(n).unwrap_or(0))
             .sum();
-        let counter = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(counter_pk(consumer)))
-            .key(SK, AttributeValue::S(DUPLICATES.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        let counter = self.get(counter_pk(consumer), DUPLICATES).await?;
         let duplicates = counter
-            .item()
+            .as_ref()
             .and_then(|item| item.get(DUPLICATES_COUNT))
             .and_then(|v| v.as_n().ok())
             .and_then(|n| n.parse().ok())
@@ -157,6 +147,21 @@ impl DynamoInbox {
             effects,
             duplicates,
         })
+    }
+
+    /// The item under (`pk`, `sk`), read consistently.
+    pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Attributes>, InboxError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(pk))
+            .key(SK, AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        Ok(output.item)
     }
 
     fn put(&self, item: Attributes) -> Result<TransactWriteItem, InboxError> {
@@ -168,6 +173,18 @@ impl DynamoInbox {
             .map_err(|error| InboxError::Unavailable(Box::new(error)))?;
         Ok(TransactWriteItem::builder().put(put).build())
     }
+}
+
+/// Every item `scan` finds, page by page.
+pub(crate) async fn scan_all(
+    scan: aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
+) -> Result<Vec<Attributes>, InboxError> {
+    scan.into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|error| InboxError::from(DynamoError::from(error)))
 }
 
 /// What one consumer did, as its inbox knows.
@@ -197,24 +214,16 @@ fn mark_pk(consumer: &str, event_id: EventId) -> String {
     format!("INBOX#{consumer}#{event_id}")
 }
 
-fn encode<T: Serialize>(item: T) -> Result<Attributes, InboxError> {
+/// `item` as DynamoDB attributes.
+pub(crate) fn encode<T: Serialize>(item: T) -> Result<Attributes, InboxError> {
     serde_dynamo::to_item(item).map_err(|error| InboxError::Unavailable(Box::new(error)))
 }
 
 #[async_trait]
 impl Inbox for DynamoInbox {
     async fn processed(&self, consumer: &str, event_id: EventId) -> Result<bool, InboxError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(mark_pk(consumer, event_id)))
-            .key(SK, AttributeValue::S(ENTITY_INBOX.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
-        Ok(output.item.is_some())
+        let mark = self.get(mark_pk(consumer, event_id), ENTITY_INBOX).await?;
+        Ok(mark.is_some())
     }
 
     async fn apply_once(
@@ -239,6 +248,8 @@ impl Inbox for DynamoInbox {
                 entity_type: ENTITY_EFFECT.into(),
                 consumer: consumer.into(),
                 effect,
+                aggregate: None,
+                position: None,
             })?)?);
         }
         let result = self

@@ -27,7 +27,7 @@ use application::{AggregateId, AggregateRef, EventEnvelope};
 use domain::Version;
 
 use crate::errors::DynamoError;
-use crate::inbox::{effect_pk, DynamoInbox, ENTITY_EFFECT};
+use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT};
 use crate::items::Attributes;
 use crate::layout::{ENTITY_TYPE, PK, SK};
 
@@ -100,20 +100,6 @@ struct SkipItem {
     at: OffsetDateTime,
 }
 
-/// An effect of an ordered consumer, with the revision its write made, so
-/// the order effects were applied in can be read back.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct OrderedEffectItem {
-    pub(crate) pk: String,
-    pub(crate) sk: String,
-    pub(crate) entity_type: String,
-    pub(crate) consumer: String,
-    pub(crate) effect: Effect,
-    pub(crate) aggregate: String,
-    pub(crate) position: u64,
-}
-
 const SEQUENCE_SK: &str = "SEQ";
 
 fn collection(consumer: &str, aggregate: &AggregateRef) -> String {
@@ -122,10 +108,6 @@ fn collection(consumer: &str, aggregate: &AggregateRef) -> String {
 
 fn held_sk(version: Version) -> String {
     format!("HELD#{:020}", version.value())
-}
-
-fn encode<T: Serialize>(item: T) -> Result<Attributes, InboxError> {
-    serde_dynamo::to_item(item).map_err(|error| InboxError::Unavailable(Box::new(error)))
 }
 
 fn decode<T: for<'de> Deserialize<'de>>(item: Attributes) -> Result<T, InboxError> {
@@ -170,17 +152,10 @@ impl DynamoInbox {
         consumer: &str,
         aggregate: &AggregateRef,
     ) -> Result<Sequence, InboxError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(collection(consumer, aggregate)))
-            .key(SK, AttributeValue::S(SEQUENCE_SK.into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
-        match output.item {
+        match self
+            .get(collection(consumer, aggregate), SEQUENCE_SK)
+            .await?
+        {
             Some(item) => Ok(decode::<SequenceItem>(item)?.sequence()),
             None => Ok(Sequence::default()),
         }
@@ -256,14 +231,14 @@ impl DynamoInbox {
             .build()];
         let mut hold_index = None;
         if let Some(effect) = write.effect {
-            let item = encode(OrderedEffectItem {
+            let item = encode(EffectItem {
                 pk: effect_pk(consumer, effect.event_id),
                 sk: ENTITY_EFFECT.into(),
                 entity_type: ENTITY_EFFECT.into(),
                 consumer: consumer.into(),
                 effect,
-                aggregate: aggregate.to_string(),
-                position: next.revision,
+                aggregate: Some(aggregate.to_string()),
+                position: Some(next.revision),
             })?;
             actions.push(self.action_put(item, None)?);
         }
@@ -350,38 +325,27 @@ impl DynamoInbox {
         aggregate: &AggregateRef,
         version: Version,
     ) -> Result<Option<EventEnvelope>, InboxError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key(PK, AttributeValue::S(collection(consumer, aggregate)))
-            .key(SK, AttributeValue::S(held_sk(version)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
-        output
-            .item
+        self.get(collection(consumer, aggregate), &held_sk(version))
+            .await?
             .map(|item| decode::<HeldItem>(item).map(|held| held.event))
             .transpose()
     }
 
     /// Every parked sequence, by a consistent scan (an operator's view).
     pub(crate) async fn scan_parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
-        let items: Vec<Attributes> = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .filter_expression("#entityType = :sequence AND attribute_exists(parkedSince)")
-            .expression_attribute_names("#entityType", ENTITY_TYPE)
-            .expression_attribute_values(":sequence", AttributeValue::S(ENTITY_SEQUENCE.into()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        let items = scan_all(
+            self.client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("#entityType = :sequence AND attribute_exists(parkedSince)")
+                .expression_attribute_names("#entityType", ENTITY_TYPE)
+                .expression_attribute_values(
+                    ":sequence",
+                    AttributeValue::S(ENTITY_SEQUENCE.into()),
+                ),
+        )
+        .await?;
         let mut parked = items
             .into_iter()
             .map(|item| {
@@ -407,22 +371,15 @@ impl DynamoInbox {
         consumer: &str,
         aggregate: &AggregateRef,
     ) -> Result<Vec<(u64, Effect)>, InboxError> {
-        let items: Vec<Attributes> = self
-            .effects_scan(consumer)
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
         let wanted = aggregate.to_string();
         let mut history = Vec::new();
-        for item in items {
-            if item.get("aggregate").and_then(|a| a.as_s().ok()) != Some(&wanted) {
-                continue;
+        for item in scan_all(self.effects_scan(consumer)).await? {
+            let item = decode::<EffectItem>(item)?;
+            if let (Some(of), Some(position)) = (&item.aggregate, item.position) {
+                if *of == wanted {
+                    history.push((position, item.effect));
+                }
             }
-            let item = decode::<OrderedEffectItem>(item)?;
-            history.push((item.position, item.effect));
         }
         history.sort_by_key(|(position, _)| *position);
         Ok(history)
