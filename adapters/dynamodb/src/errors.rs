@@ -195,6 +195,31 @@ fn codes_in_message(message: &str) -> Vec<String> {
         .collect()
 }
 
+/// Per action of a cancelled transaction, whether its condition failed.
+/// Servers that send no reasons list the codes in the message, e.g.
+/// `[ConditionalCheckFailed, None]`.
+pub(crate) fn failed_conditions(
+    reasons: &[aws_sdk_dynamodb::types::CancellationReason],
+    message: Option<&str>,
+) -> Vec<bool> {
+    if !reasons.is_empty() {
+        return reasons
+            .iter()
+            .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
+            .collect();
+    }
+    message
+        .and_then(|m| m.rfind('[').map(|start| &m[start + 1..]))
+        .map(|codes| {
+            codes
+                .trim_end_matches(']')
+                .split(',')
+                .map(|code| code.trim() == "ConditionalCheckFailed")
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +228,22 @@ mod tests {
     };
     use domain::Version;
     use uuid::Uuid;
+
+    #[test]
+    fn failed_conditions_are_read_from_the_reasons_or_else_the_message() {
+        use aws_sdk_dynamodb::types::CancellationReason;
+        let reasons = [
+            CancellationReason::builder().code("None").build(),
+            CancellationReason::builder()
+                .code("ConditionalCheckFailed")
+                .build(),
+        ];
+        assert_eq!(failed_conditions(&reasons, None), vec![false, true]);
+        let message = "Transaction cancelled, please refer cancellation reasons for specific \
+                       reasons [ConditionalCheckFailed, None]";
+        assert_eq!(failed_conditions(&[], Some(message)), vec![true, false]);
+        assert_eq!(failed_conditions(&[], None), Vec::<bool>::new());
+    }
 
     fn write(events: usize, keyed: bool) -> WriteSet {
         let aggregate = AggregateRef::new("Repair", AggregateId::from_uuid(Uuid::from_u128(1)));

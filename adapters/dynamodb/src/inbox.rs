@@ -25,10 +25,9 @@ use application::ports::{
 use application::{AggregateRef, EventEnvelope, EventId};
 use domain::Version;
 
-use crate::errors::DynamoError;
+use crate::errors::{failed_conditions, DynamoError};
 use crate::items::{expiry, now, Attributes};
 use crate::layout::{ENTITY_TYPE, PK, SK};
-use crate::sequence::failed_conditions;
 
 /// `entityType` of an inbox mark.
 pub const ENTITY_INBOX: &str = "INBOX";

@@ -16,7 +16,7 @@
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -26,7 +26,7 @@ use application::ports::{
 use application::{AggregateId, AggregateRef, EventEnvelope};
 use domain::Version;
 
-use crate::errors::DynamoError;
+use crate::errors::{failed_conditions, DynamoError};
 use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT};
 use crate::items::Attributes;
 use crate::layout::{ENTITY_TYPE, PK, SK};
@@ -118,31 +118,6 @@ fn built<T, E: std::error::Error + Send + Sync + 'static>(
     result: Result<T, E>,
 ) -> Result<T, InboxError> {
     result.map_err(|error| InboxError::Unavailable(Box::new(error)))
-}
-
-/// Per action of a cancelled transaction, whether its condition failed.
-/// Servers that send no reasons list the codes in the message, e.g.
-/// `[ConditionalCheckFailed, None]`.
-pub(crate) fn failed_conditions(
-    reasons: &[CancellationReason],
-    message: Option<&str>,
-) -> Vec<bool> {
-    if !reasons.is_empty() {
-        return reasons
-            .iter()
-            .map(|reason| reason.code() == Some("ConditionalCheckFailed"))
-            .collect();
-    }
-    message
-        .and_then(|m| m.rfind('[').map(|start| &m[start + 1..]))
-        .map(|codes| {
-            codes
-                .trim_end_matches(']')
-                .split(',')
-                .map(|code| code.trim() == "ConditionalCheckFailed")
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 impl DynamoInbox {
