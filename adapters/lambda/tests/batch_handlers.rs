@@ -16,7 +16,7 @@ use fixtures::{
     stream_event, stream_record,
 };
 
-use application::ports::{DeadLetterPayload, LetterSource};
+use application::ports::{DeadLetterPayload, Inbox, LetterSource};
 use application::reactions::Invoicing;
 use application::{ConsumeService, EventEnvelope, EventSources, Relay, SequenceNumber};
 use domain::Version;
@@ -325,4 +325,115 @@ async fn every_consumer_gets_the_same_effect_from_the_lambda_relay_a_pipe_and_a_
             reaction.name()
         );
     }
+}
+
+/// One order's events, versions 1 to 3: placed, then preparing, then ready.
+fn order(aggregate: u128) -> Vec<EventEnvelope> {
+    vec![
+        envelope(
+            aggregate,
+            1,
+            "OrderPlaced",
+            json!({"customer": "Ada", "items": [{"sku": "A", "quantity": 1, "unitPriceCents": 100}], "totalCents": 100}),
+        ),
+        envelope(
+            aggregate,
+            2,
+            "OrderStatusChanged",
+            json!({"from": "ACCEPTED", "to": "PREPARING"}),
+        ),
+        envelope(
+            aggregate,
+            3,
+            "OrderStatusChanged",
+            json!({"from": "PREPARING", "to": "READY_FOR_PICKUP"}),
+        ),
+    ]
+    .into_iter()
+    .map(|mut event| {
+        event.aggregate_type = "Order".into();
+        event
+    })
+    .collect()
+}
+
+/// An SQS message received `count` times, first just now.
+fn received(id: &str, event: &EventEnvelope, count: u32) -> Value {
+    let mut message = sqs_message(id, &bridged(event));
+    let now_ms = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+    message["attributes"]["ApproximateReceiveCount"] = json!(count.to_string());
+    message["attributes"]["ApproximateFirstReceiveTimestamp"] = json!(now_ms.to_string());
+    message
+}
+
+#[tokio::test]
+async fn an_ordered_consumer_applies_a_reversed_batch_in_order_and_hands_back_what_waits_for_a_gap()
+{
+    let inbox = MemoryInbox::new();
+    let consume = ConsumeService::new(
+        Arc::new(inbox.clone()),
+        Arc::new(application::reactions::OrderTracking),
+        Arc::new(MemoryDeadLetterQueue::new()),
+    );
+    let first = order(7);
+    let reversed = sqs_event(vec![
+        received("m3", &first[2], 1),
+        received("m1", &first[0], 1),
+        received("m2", &first[1], 1),
+    ]);
+    let response = consume_sqs_batch(&consume, &reversed).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let statuses: Vec<Value> = inbox
+        .history("order-tracking", &first[0].aggregate())
+        .iter()
+        .map(|effect| effect.data["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![
+            json!("ACCEPTED"),
+            json!("PREPARING"),
+            json!("READY_FOR_PICKUP")
+        ]
+    );
+
+    // Version 1 of another order is missing: 2 and 3 are handed back, until
+    // the fifth delivery parks the order and acknowledges them.
+    let second = order(8);
+    let waiting = sqs_event(vec![
+        received("n2", &second[1], 1),
+        received("n3", &second[2], 4),
+    ]);
+    let response = consume_sqs_batch(&consume, &waiting).await;
+    let failures: Vec<String> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failures, vec!["n2".to_owned(), "n3".to_owned()]);
+    let parking = sqs_event(vec![
+        received("n2", &second[1], 5),
+        received("n3", &second[2], 5),
+    ]);
+    let response = consume_sqs_batch(&consume, &parking).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let parked = inbox.parked().await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(
+        (parked[0].sequence.missing(), parked[0].sequence.held),
+        (Version::new(1), 2)
+    );
+    // Version 1 arrives: the order is released in order.
+    let late = sqs_event(vec![received("n1", &second[0], 1)]);
+    assert!(consume_sqs_batch(&consume, &late)
+        .await
+        .batch_item_failures
+        .is_empty());
+    assert_eq!(
+        inbox
+            .history("order-tracking", &second[0].aggregate())
+            .len(),
+        3
+    );
+    assert!(inbox.parked().await.unwrap().is_empty());
 }
