@@ -28,6 +28,8 @@ pub struct LoadReport {
     pub replayed: usize,
     /// Every request's latency.
     pub latencies: Vec<Duration>,
+    /// Each command's first answer: the order, its version after the command, and when.
+    pub answered: Vec<(String, u64, time::OffsetDateTime)>,
     /// The whole run.
     pub elapsed: Duration,
 }
@@ -48,6 +50,7 @@ impl LoadReport {
         self.client_errors += other.client_errors;
         self.replayed += other.replayed;
         self.latencies.extend(other.latencies);
+        self.answered.extend(other.answered);
     }
 
     /// Sends one command and its repeat with the same key; the first answer.
@@ -82,6 +85,18 @@ impl LoadReport {
             }
             if answer.header("idempotent-replayed") == Some("true") {
                 self.replayed += 1;
+            }
+            if first.is_none() {
+                if let (Some(order), Some(version)) = (
+                    answer.body["orderId"].as_str(),
+                    answer.body["version"].as_u64(),
+                ) {
+                    self.answered.push((
+                        order.to_owned(),
+                        version,
+                        time::OffsetDateTime::now_utc(),
+                    ));
+                }
             }
             first.get_or_insert(answer);
         }

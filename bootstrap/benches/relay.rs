@@ -22,76 +22,25 @@
 // A bench binary: a panic is how it fails.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
-use axum::body::Bytes;
-use axum::http::{HeaderMap, Uri};
-use axum::response::{IntoResponse, Response};
-use serde_json::{json, Value};
-use uuid::Uuid;
+use serde_json::Value;
 
 use application::ports::{
     BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
     PublishError, PublishOutcome,
 };
-use application::Traceparent;
-use application::{AggregateId, AggregateRef, EventEnvelope, EventId, EventSources, Relay};
-use domain::Version;
+use application::{EventEnvelope, EventSources, Relay};
 use eventbridge_adapter::{CustomBusPublisher, EventBridgePublisher};
 use lambda_adapter::relay_stream_batch;
 
-/// How long the stand-in `PutEvents` takes to answer.
-const ROUND_TRIP: Duration = Duration::from_millis(20);
-/// The padding that makes an outbox record about 1.2 KB.
-const PADDING: usize = 700;
-
-/// How a batch's records are spread over aggregates.
-#[derive(Debug, Clone, Copy)]
-enum Shape {
-    /// N/4 aggregates × 4 events, round-robin.
-    Interleaved,
-    /// N/4 aggregates × 4 events, each aggregate's events consecutive.
-    Consecutive,
-    /// One aggregate, N events.
-    OneBusy,
-}
-
-impl Shape {
-    const ALL: [Self; 3] = [Self::Interleaved, Self::Consecutive, Self::OneBusy];
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::Interleaved => "N/4 aggregates × 4, interleaved",
-            Self::Consecutive => "N/4 aggregates × 4, consecutive",
-            Self::OneBusy => "one aggregate × N",
-        }
-    }
-
-    /// The (aggregate, version) of record `index` of `n`.
-    fn place(self, index: usize, n: usize) -> (u128, u64) {
-        let aggregates = n / 4;
-        match self {
-            Self::Interleaved => (
-                (index % aggregates) as u128,
-                (index / aggregates) as u64 + 1,
-            ),
-            Self::Consecutive => ((index / 4) as u128, (index % 4) as u64 + 1),
-            Self::OneBusy => (0, index as u64 + 1),
-        }
-    }
-
-    /// The longest run of one aggregate's events.
-    fn longest_chain(self, n: usize) -> usize {
-        match self {
-            Self::Interleaved | Self::Consecutive => 4,
-            Self::OneBusy => n,
-        }
-    }
-}
+use support::{stand_in, stream_batch, summary, Shape, REQUESTS, ROUND_TRIP};
 
 /// The two buses, as the relay sees them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,61 +71,6 @@ impl Kind {
             Self::Custom => n.div_ceil(100).max(shape.longest_chain(n)),
         }
     }
-}
-
-fn envelope(aggregate: u128, version: u64) -> EventEnvelope {
-    let aggregate_id = AggregateId::from_uuid(Uuid::from_u128(
-        0x0190_0000_0000_7000_8000_0000_0000_0000 + aggregate,
-    ));
-    EventEnvelope {
-        event_id: EventId::derive(
-            &AggregateRef::new("Repair", aggregate_id),
-            Version::new(version),
-        ),
-        event_type: "LineItemAdded".into(),
-        schema_version: 1,
-        aggregate_type: "Repair".into(),
-        aggregate_id,
-        aggregate_version: Version::new(version),
-        occurred_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-        correlation_id: "bench".into(),
-        causation_id: "bench".into(),
-        traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
-        data: json!({ "description": "x".repeat(PADDING), "priceCents": 4999 }),
-    }
-}
-
-/// The Lambda event of `n` outbox inserts in `shape`, as bytes.
-fn stream_batch(shape: Shape, n: usize) -> Vec<u8> {
-    let records: Vec<Value> = (0..n)
-        .map(|index| {
-            let (aggregate, version) = shape.place(index, n);
-            let item = dynamodb_adapter::items::outbox_item(
-                &envelope(aggregate, version),
-                Duration::from_secs(86_400),
-                &EventSources::default(),
-            )
-            .unwrap();
-            let image = serde_json::to_value(serde_dynamo::Item::from(item)).unwrap();
-            json!({
-                "eventID": format!("id-{index}"),
-                "eventName": "INSERT",
-                "eventVersion": "1.1",
-                "eventSource": "aws:dynamodb",
-                "awsRegion": "us-east-1",
-                "dynamodb": {
-                    "ApproximateCreationDateTime": 1_700_000_000,
-                    "Keys": { "pk": image["pk"].clone(), "sk": image["sk"].clone() },
-                    "NewImage": image,
-                    "SequenceNumber": format!("{:021}", index + 1),
-                    "SizeBytes": 1200,
-                    "StreamViewType": "NEW_IMAGE"
-                },
-                "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/outbox/stream/2024-01-01T00:00:00.000"
-            })
-        })
-        .collect();
-    serde_json::to_vec(&json!({ "Records": records })).unwrap()
 }
 
 /// A bus in the process that accepts every entry at once, sizing entries as
@@ -242,115 +136,6 @@ async fn calls(sizes: &[usize]) {
             }
         }
     }
-}
-
-/// Entries in a classic `PutEvents` request (JSON).
-fn json_entries(body: &[u8]) -> usize {
-    serde_json::from_slice::<Value>(body)
-        .ok()
-        .and_then(|v| v["Entries"].as_array().map(Vec::len))
-        .unwrap_or(0)
-}
-
-/// Entries in a Custom Event Bus `PutEvents` request (CBOR).
-fn cbor_entries(body: &[u8]) -> usize {
-    let mut decoder = minicbor::Decoder::new(body);
-    let Ok(length) = decoder.map() else {
-        return 0;
-    };
-    let mut fields = 0;
-    while length.is_none_or(|l| fields < l) {
-        if decoder
-            .datatype()
-            .is_ok_and(|t| t == minicbor::data::Type::Break)
-        {
-            break;
-        }
-        let Ok(key) = decoder.str() else { return 0 };
-        if key == "Entries" {
-            return match decoder.array() {
-                Ok(Some(n)) => usize::try_from(n).unwrap_or(0),
-                Ok(None) => {
-                    let mut n = 0;
-                    while decoder
-                        .datatype()
-                        .is_ok_and(|t| t != minicbor::data::Type::Break)
-                    {
-                        decoder.skip().unwrap();
-                        n += 1;
-                    }
-                    n
-                }
-                Err(_) => 0,
-            };
-        }
-        decoder.skip().unwrap();
-        fields += 1;
-    }
-    0
-}
-
-/// Requests the stand-in answered.
-static REQUESTS: AtomicUsize = AtomicUsize::new(0);
-
-/// The stand-in of both buses' `PutEvents`: every entry published, after [`ROUND_TRIP`].
-async fn put_events(uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    REQUESTS.fetch_add(1, Ordering::Relaxed);
-    tokio::time::sleep(ROUND_TRIP).await;
-    if uri.path().ends_with("/operation/PutEvents") {
-        let n = cbor_entries(&body);
-        let mut encoder = minicbor::Encoder::new(Vec::new());
-        encoder
-            .map(2)
-            .unwrap()
-            .str("Entries")
-            .unwrap()
-            .array(n as u64)
-            .unwrap();
-        for _ in 0..n {
-            encoder
-                .map(2)
-                .unwrap()
-                .str("EventId")
-                .unwrap()
-                .str(&Uuid::new_v4().to_string())
-                .unwrap()
-                .str("SuccessCode")
-                .unwrap()
-                .str("PUBLISHED")
-                .unwrap();
-        }
-        encoder.str("FailedEntryCount").unwrap().i32(0).unwrap();
-        return (
-            [
-                ("content-type", "application/cbor"),
-                ("smithy-protocol", "rpc-v2-cbor"),
-            ],
-            encoder.into_writer(),
-        )
-            .into_response();
-    }
-    assert_eq!(
-        headers.get("x-amz-target").and_then(|v| v.to_str().ok()),
-        Some("AWSEvents.PutEvents")
-    );
-    let entries: Vec<Value> = (0..json_entries(&body))
-        .map(|_| json!({ "EventId": Uuid::new_v4().to_string() }))
-        .collect();
-    (
-        [("content-type", "application/x-amz-json-1.1")],
-        json!({ "FailedEntryCount": 0, "Entries": entries }).to_string(),
-    )
-        .into_response()
-}
-
-/// Starts the stand-in on a loopback port; its endpoint URL.
-async fn stand_in() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(put_events);
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
 }
 
 fn publisher(kind: Kind, endpoint: &str) -> Arc<dyn EventPublisher> {
@@ -449,16 +234,6 @@ async fn wall_times(sizes: &[usize]) {
             }
         }
     }
-}
-
-/// Median and spread (min–max) of `samples`, in microseconds per record.
-fn summary(mut samples: Vec<f64>) -> (f64, f64, f64) {
-    samples.sort_by(f64::total_cmp);
-    (
-        samples[samples.len() / 2],
-        samples[0],
-        samples[samples.len() - 1],
-    )
 }
 
 /// CPU per record of relaying a batch to the in-process bus, against parsing

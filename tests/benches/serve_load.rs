@@ -5,6 +5,10 @@
 //! have reached every subscribed consumer once, no 5xx, no client error, and
 //! the relay lag must be back to zero; the run fails otherwise.
 //!
+//! It also measures the whole pipeline in one process: events per second from
+//! command to applied effect, and per command the latency from its answer to
+//! the last consumer's effect (each effect item's `appliedAt`).
+//!
 //! `cargo bench -p system-tests --bench serve_load` (`LOAD_ORDERS`, `LOAD_CLIENTS` to resize).
 
 use std::process::ExitCode;
@@ -12,10 +16,55 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::sync::oneshot;
 
+use application::{AggregateId, AggregateRef, EventId};
 use bootstrap::local::serve::{bind, serve};
 use bootstrap::local::status::status;
 use bootstrap::local::{Cli, Command};
+use domain::Version;
 use system_tests::load;
+
+/// Per event id, when its last effect was applied, from the inbox table's effect items.
+async fn applied_at(
+    data: &std::path::Path,
+) -> std::collections::HashMap<String, time::OffsetDateTime> {
+    let server = bootstrap::embedded::EmbeddedDynamo::start(Some(data))
+        .await
+        .expect("the data file opens");
+    let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+    let items: Vec<_> = clients
+        .dynamodb
+        .scan()
+        .table_name("outbox-local-inbox")
+        .filter_expression("entityType = :effect")
+        .expression_attribute_values(
+            ":effect",
+            aws_sdk_dynamodb::types::AttributeValue::S("EFFECT".into()),
+        )
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .expect("the effects scan");
+    let mut last = std::collections::HashMap::new();
+    for item in items {
+        let event = item["effect"].as_m().expect("an effect")["eventId"]
+            .as_s()
+            .expect("an event id")
+            .clone();
+        let at = time::OffsetDateTime::parse(
+            item["appliedAt"].as_s().expect("appliedAt"),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .expect("an RFC 3339 instant");
+        let entry = last.entry(event).or_insert(at);
+        if at > *entry {
+            *entry = at;
+        }
+    }
+    server.stop().await.expect("the server stops");
+    last
+}
 
 fn size(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -63,7 +112,10 @@ async fn run() -> ExitCode {
         unreachable!("a status command line")
     };
     let after = status(&options).await.expect("status");
-    let _ = std::fs::remove_file(&data);
+    let applied = applied_at(&data).await;
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{data_arg}{suffix}"));
+    }
 
     let seconds = report.elapsed.as_secs_f64();
     println!(
@@ -76,6 +128,33 @@ async fn run() -> ExitCode {
         report.replayed,
         report.server_errors,
         report.client_errors,
+    );
+    let mut pipeline: Vec<f64> = Vec::new();
+    let mut missing = 0;
+    for (order, version, answered) in &report.answered {
+        let aggregate = AggregateRef::new("Order", AggregateId::parse(order).expect("an order id"));
+        let event = EventId::derive(&aggregate, Version::new(*version));
+        match applied.get(&event.to_string()) {
+            Some(last) => pipeline.push((*last - *answered).as_seconds_f64() * 1e3),
+            None => missing += 1,
+        }
+    }
+    pipeline.sort_by(f64::total_cmp);
+    let quantile = |q: f64| pipeline[((pipeline.len() - 1) as f64 * q).round() as usize];
+    let first_answer = report
+        .answered
+        .iter()
+        .map(|(_, _, at)| *at)
+        .min()
+        .expect("answers");
+    let last_effect = applied.values().max().copied().expect("effects");
+    let span = (last_effect - first_answer).as_seconds_f64();
+    println!(
+        "pipeline: {} events applied by every consumer in {span:.2} s: {:.0} events/s; answer → last consumer's effect p50 {:.1} ms, p99 {:.1} ms ({missing} without an effect)",
+        pipeline.len(),
+        pipeline.len() as f64 / span,
+        quantile(0.5),
+        quantile(0.99),
     );
     let events = orders * (1 + load::STATUSES.len());
     let tally = |name: &str| {
@@ -105,6 +184,7 @@ async fn run() -> ExitCode {
             tally("restaurant-notification") == orders as u64,
         ),
         ("relay lag back to zero", !after.lagging()),
+        ("every answered command's event has an effect", missing == 0),
     ];
     let mut failed = false;
     for (check, held) in checks {

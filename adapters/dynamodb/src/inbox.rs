@@ -5,7 +5,7 @@
 //! Items of the consumer's table: the mark (`pk = INBOX#<consumer>#<eventId>`,
 //! `sk = INBOX`, `entityType = INBOX`, TTL `expiresAt`) and the effect
 //! (`pk = EFFECT#<consumer>#<eventId>`, `sk = EFFECT`, `entityType = EFFECT`,
-//! kept for good: an invoice is business data). A redelivery recognised as a
+//! `appliedAt`, kept for good: an invoice is business data). A redelivery recognised as a
 //! duplicate raises the consumer's counter (`pk = COUNT#<consumer>`,
 //! `sk = DUPLICATES`), outside the transaction so it never contends with an
 //! effect. An ordered consumer's sequences live beside them ([`crate::sequence`]).
@@ -61,6 +61,13 @@ pub(crate) struct EffectItem {
     pub(crate) aggregate: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) position: Option<u64>,
+    /// When the effect was written.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub(crate) applied_at: Option<time::OffsetDateTime>,
 }
 
 /// The inbox of consumers whose marks and effects live in one DynamoDB table.
@@ -249,6 +256,7 @@ impl Inbox for DynamoInbox {
                 effect,
                 aggregate: None,
                 position: None,
+                applied_at: Some(time::OffsetDateTime::now_utc()),
             })?)?);
         }
         let result = self

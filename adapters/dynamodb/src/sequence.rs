@@ -214,6 +214,7 @@ impl DynamoInbox {
                 effect,
                 aggregate: Some(aggregate.to_string()),
                 position: Some(next.revision),
+                applied_at: Some(OffsetDateTime::now_utc()),
             })?;
             actions.push(self.action_put(item, None)?);
         }

@@ -1,0 +1,313 @@
+//! The write path: commands per second and latency through `CommandService`,
+//! on the in-memory store and on DynamoDB on embedded dynoxide (the real SDK
+//! over loopback HTTP), with 1, 4 and 16 concurrent tasks on distinct
+//! aggregates and 16 tasks on one aggregate (conflicts, retries).
+//!
+//! The reference, in the same run and on the same server: a bare `PutItem` of
+//! an item the size of the command's state item, one task. The target: a
+//! command (one `GetItem` + one `TransactWriteItems`) costs at most 3× that
+//! `PutItem`. An SDK interceptor counts the requests each command puts on the
+//! wire. Each configuration runs `ROUNDS` times; the figures are the median and
+//! the spread (min–max) of the rounds. `BENCHMARKS.md` holds the numbers.
+//!
+//! `WRITE_BENCH_COMMANDS` sets the commands per round (default 600).
+
+// A bench binary: a panic is how it fails.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use application::ports::{AggregateStore, RandomIds, SystemClock};
+use application::{CommandPolicy, CommandService, RequestMeta, Target};
+use bootstrap::clients::LocalClients;
+use bootstrap::embedded::EmbeddedDynamo;
+use domain::repair::{Repair, RepairCommand};
+use domain::{Money, Text};
+use dynamodb_adapter::{create_tables, DynamoStore, TableLayout};
+use memory_adapter::MemoryStore;
+
+use support::summary;
+
+/// Rounds per configuration.
+const ROUNDS: usize = 3;
+
+/// The operations a client put on the wire.
+#[derive(Debug, Clone, Default)]
+struct OperationLog(Arc<Mutex<BTreeMap<String, usize>>>);
+
+impl OperationLog {
+    fn take(&self) -> BTreeMap<String, usize> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl Intercept for OperationLog {
+    fn name(&self) -> &'static str {
+        "OperationLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _config: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        if let Some(target) = context.request().headers().get("x-amz-target") {
+            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
+            *self.0.lock().unwrap().entry(operation).or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// What one round measured.
+#[derive(Debug, Clone)]
+struct Round {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failed: usize,
+}
+
+fn text(raw: &str) -> Text {
+    Text::parse("bench", raw).unwrap()
+}
+
+fn add_item() -> RepairCommand {
+    RepairCommand::AddLineItem {
+        description: text("brake pads, front axle"),
+        price_cents: Money::from_cents(8_900).unwrap(),
+    }
+}
+
+fn service(store: Arc<dyn AggregateStore>) -> CommandService {
+    CommandService::new(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        CommandPolicy { max_attempts: 20 },
+    )
+}
+
+/// Opens and starts `n` repairs; their targets.
+async fn started_repairs(commands: &CommandService, n: usize) -> Vec<Target> {
+    let meta = RequestMeta::default();
+    let mut targets = Vec::with_capacity(n);
+    for _ in 0..n {
+        let open = RepairCommand::OpenRepair {
+            vehicle: text("B-XY 123"),
+            customer: text("Ada Lovelace"),
+            description: text("brakes squeal when cold"),
+        };
+        let opened = commands
+            .execute::<Repair>(Target::New, &open, &meta)
+            .await
+            .unwrap();
+        let target = Target::Existing(opened.aggregate.aggregate_id);
+        commands
+            .execute::<Repair>(target, &RepairCommand::StartWork, &meta)
+            .await
+            .unwrap();
+        targets.push(target);
+    }
+    targets
+}
+
+/// `targets.len()` commands by `tasks` tasks, task `t` taking every
+/// `tasks`-th target from `t`.
+async fn run(commands: &CommandService, targets: &[Target], tasks: usize) -> Round {
+    let started = Instant::now();
+    let workers: Vec<_> = (0..tasks)
+        .map(|task| {
+            let commands = commands.clone();
+            let mine: Vec<Target> = targets.iter().skip(task).step_by(tasks).copied().collect();
+            tokio::spawn(async move {
+                let meta = RequestMeta::default();
+                let mut latencies = Vec::with_capacity(mine.len());
+                let mut failed = 0;
+                for target in mine {
+                    let begun = Instant::now();
+                    match commands.execute::<Repair>(target, &add_item(), &meta).await {
+                        Ok(_) => latencies.push(begun.elapsed()),
+                        Err(_) => failed += 1,
+                    }
+                }
+                (latencies, failed)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut failed = 0;
+    for worker in workers {
+        let (mine, lost) = worker.await.unwrap();
+        latencies.extend(mine);
+        failed += lost;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1e3
+    };
+    Round {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        failed,
+    }
+}
+
+fn cell(samples: Vec<f64>, decimals: usize) -> String {
+    let (median, low, high) = summary(samples);
+    format!("{median:.decimals$} ({low:.decimals$}–{high:.decimals$})")
+}
+
+/// Every configuration on one store; returns the 1-task per-command mean (ms).
+async fn configurations(name: &str, commands: &CommandService, per_round: usize) -> Vec<f64> {
+    let mut one_task_mean = Vec::new();
+    for (tasks, hot) in [(1, false), (4, false), (16, false), (16, true)] {
+        let mut rounds = Vec::new();
+        for _ in 0..ROUNDS {
+            let targets = if hot {
+                let one = started_repairs(commands, 1).await[0];
+                vec![one; per_round / 4]
+            } else {
+                started_repairs(commands, per_round).await
+            };
+            let round = run(commands, &targets, tasks).await;
+            if tasks == 1 {
+                one_task_mean.push(1e3 / round.per_second);
+            }
+            rounds.push(round);
+        }
+        println!(
+            "| {name} | {tasks}{} | {} | {} | {} | {} |",
+            if hot { " on one aggregate" } else { "" },
+            cell(rounds.iter().map(|r| r.per_second).collect(), 0),
+            cell(rounds.iter().map(|r| r.p50_ms).collect(), 2),
+            cell(rounds.iter().map(|r| r.p99_ms).collect(), 2),
+            rounds.iter().map(|r| r.failed).sum::<usize>(),
+        );
+    }
+    one_task_mean
+}
+
+/// Bare `PutItem`s of `item` (under fresh keys), one at a time; the mean (ms).
+async fn bare_puts(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    item: &BTreeMap<String, AttributeValue>,
+    n: usize,
+) -> f64 {
+    let started = Instant::now();
+    for i in 0..n {
+        let mut copy: std::collections::HashMap<String, AttributeValue> =
+            item.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        copy.insert(
+            "pk".into(),
+            AttributeValue::S(format!("BENCH#{i}#{}", uuid::Uuid::now_v7())),
+        );
+        client
+            .put_item()
+            .table_name(table)
+            .set_item(Some(copy))
+            .send()
+            .await
+            .unwrap();
+    }
+    started.elapsed().as_secs_f64() * 1e3 / n as f64
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let per_round: usize = std::env::var("WRITE_BENCH_COMMANDS")
+        .ok()
+        .and_then(|raw| raw.parse().ok())
+        .unwrap_or(600);
+    println!("write path: {per_round} commands per round, {ROUNDS} rounds; median (min–max)\n");
+    println!("| store | tasks | commands/s | p50 ms | p99 ms | failed |");
+    println!("|---|---|---:|---:|---:|---:|");
+
+    let memory = service(Arc::new(MemoryStore::new()));
+    configurations("memory", &memory, per_round * 10).await;
+
+    let server = EmbeddedDynamo::start(None).await.unwrap();
+    let clients = LocalClients::new(&server.endpoint());
+    let layout = TableLayout::single_table("bench");
+    create_tables(&clients.dynamodb, &layout).await.unwrap();
+    let log = OperationLog::default();
+    let logged = aws_sdk_dynamodb::Client::from_conf(
+        clients
+            .dynamodb
+            .config()
+            .to_builder()
+            .interceptor(log.clone())
+            .build(),
+    );
+    let store = DynamoStore::new(logged.clone(), layout.clone());
+    let dynamo = service(Arc::new(store));
+    let command_means = configurations("dynoxide", &dynamo, per_round).await;
+
+    // Requests per command, counted on the wire.
+    let targets = started_repairs(&dynamo, 100).await;
+    log.take();
+    let round = run(&dynamo, &targets, 1).await;
+    assert_eq!(round.failed, 0);
+    let requests = log.take();
+    println!("\nrequests per command (100 commands, one task):");
+    for (operation, count) in &requests {
+        println!("  {operation}: {:.2}", *count as f64 / 100.0);
+    }
+
+    // The reference: a bare PutItem of an item the size of the state item.
+    let sample = targets[0];
+    let Target::Existing(id) = sample else {
+        unreachable!("started repairs exist")
+    };
+    let state = logged
+        .get_item()
+        .table_name(&layout.table)
+        .key("pk", AttributeValue::S(format!("REPAIR#{id}")))
+        .key("sk", AttributeValue::S("STATE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    let state: BTreeMap<String, AttributeValue> = state.into_iter().collect();
+    let size: usize = state
+        .iter()
+        .map(|(k, v)| k.len() + format!("{v:?}").len())
+        .sum();
+    let mut put_means = Vec::new();
+    for _ in 0..ROUNDS {
+        put_means.push(bare_puts(&logged, &layout.table, &state, per_round).await);
+    }
+    let ratios: Vec<f64> = command_means
+        .iter()
+        .zip(&put_means)
+        .map(|(command, put)| command / put)
+        .collect();
+    println!(
+        "\nbare PutItem of the state item (~{size} bytes as debug text), one task: {} ms mean per put",
+        cell(put_means.clone(), 3)
+    );
+    println!(
+        "a command, one task: {} ms mean; ratio command / PutItem per round: {} (target ≤ 3)",
+        cell(command_means.clone(), 3),
+        cell(ratios, 2)
+    );
+    server.stop().await.unwrap();
+}
