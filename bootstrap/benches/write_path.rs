@@ -38,6 +38,8 @@ use support::summary;
 
 /// Rounds per configuration.
 const ROUNDS: usize = 3;
+/// Commands per round on one aggregate (its state grows a line item each).
+const HOT_COMMANDS: usize = 150;
 
 /// The operations a client put on the wire.
 #[derive(Debug, Clone, Default)]
@@ -174,26 +176,62 @@ fn cell(samples: Vec<f64>, decimals: usize) -> String {
     format!("{median:.decimals$} ({low:.decimals$}–{high:.decimals$})")
 }
 
-/// Every configuration on one store; returns the 1-task per-command mean (ms).
-async fn configurations(name: &str, commands: &CommandService, per_round: usize) -> Vec<f64> {
-    let mut one_task_mean = Vec::new();
+/// A store being set up.
+type Pending = std::pin::Pin<Box<dyn std::future::Future<Output = Store> + Send>>;
+
+/// A fresh store for each configuration, so no run pays for an earlier one's data.
+type Fresh<'a> = &'a (dyn Fn(usize) -> Pending + Sync);
+
+/// A store under test and, on DynamoDB, what the reference needs.
+struct Store {
+    commands: CommandService,
+    dynamo: Option<(aws_sdk_dynamodb::Client, TableLayout, OperationLog)>,
+}
+
+/// Every configuration, each on a fresh store; on DynamoDB each 1-task round
+/// is followed at once by as many bare `PutItem`s of the state item, and the
+/// ratio of their means is taken per round.
+async fn configurations(name: &str, fresh: Fresh<'_>, per_round: usize) -> Vec<f64> {
+    let mut ratios = Vec::new();
+    let mut config = 0;
     for (tasks, hot) in [(1, false), (4, false), (16, false), (16, true)] {
+        config += 1;
+        let store = fresh(config).await;
+        let commands = &store.commands;
         let mut rounds = Vec::new();
         for _ in 0..ROUNDS {
             let targets = if hot {
                 let one = started_repairs(commands, 1).await[0];
-                vec![one; per_round / 4]
+                vec![one; HOT_COMMANDS]
             } else {
                 started_repairs(commands, per_round).await
             };
             let round = run(commands, &targets, tasks).await;
-            if tasks == 1 {
-                one_task_mean.push(1e3 / round.per_second);
+            if let (1, Some((client, layout, _))) = (tasks, &store.dynamo) {
+                let item = state_item(client, layout, targets[0]).await;
+                let put_ms = bare_puts(client, &layout.table, &item, per_round).await;
+                ratios.push((1e3 / round.per_second) / put_ms);
             }
             rounds.push(round);
         }
+        // Requests on the wire per command of the whole row, setup included
+        // (an open and a start per distinct aggregate, one GetItem each besides).
+        let requests = store
+            .dynamo
+            .as_ref()
+            .map_or_else(String::new, |(_, _, log)| {
+                let commands = rounds.len() * if hot { HOT_COMMANDS + 2 } else { per_round * 3 };
+                log.take()
+                    .iter()
+                    .filter(|(operation, _)| operation.as_str() != "PutItem")
+                    .map(|(operation, count)| {
+                        format!("{operation} {:.2}", *count as f64 / commands as f64)
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            });
         println!(
-            "| {name} | {tasks}{} | {} | {} | {} | {} |",
+            "| {name} | {tasks}{} | {} | {} | {} | {} | {requests} |",
             if hot { " on one aggregate" } else { "" },
             cell(rounds.iter().map(|r| r.per_second).collect(), 0),
             cell(rounds.iter().map(|r| r.p50_ms).collect(), 2),
@@ -201,7 +239,30 @@ async fn configurations(name: &str, commands: &CommandService, per_round: usize)
             rounds.iter().map(|r| r.failed).sum::<usize>(),
         );
     }
-    one_task_mean
+    ratios
+}
+
+/// The state item of `target`, as stored.
+async fn state_item(
+    client: &aws_sdk_dynamodb::Client,
+    layout: &TableLayout,
+    target: Target,
+) -> BTreeMap<String, AttributeValue> {
+    let Target::Existing(id) = target else {
+        unreachable!("started repairs exist")
+    };
+    client
+        .get_item()
+        .table_name(&layout.table)
+        .key("pk", AttributeValue::S(format!("REPAIR#{id}")))
+        .key("sk", AttributeValue::S("STATE".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap()
+        .into_iter()
+        .collect()
 }
 
 /// Bare `PutItem`s of `item` (under fresh keys), one at a time; the mean (ms).
@@ -236,77 +297,59 @@ async fn main() {
         .ok()
         .and_then(|raw| raw.parse().ok())
         .unwrap_or(600);
-    println!("write path: {per_round} commands per round, {ROUNDS} rounds; median (min–max)\n");
-    println!("| store | tasks | commands/s | p50 ms | p99 ms | failed |");
-    println!("|---|---|---:|---:|---:|---:|");
+    println!("write path: {per_round} commands per round ({HOT_COMMANDS} on one aggregate), {ROUNDS} rounds, a fresh store per row; median (min–max)\n");
+    println!("| store | tasks | commands/s | p50 ms | p99 ms | failed | requests per command |");
+    println!("|---|---|---:|---:|---:|---:|---|");
 
-    let memory = service(Arc::new(MemoryStore::new()));
+    let memory = |_: usize| -> Pending {
+        Box::pin(async {
+            Store {
+                commands: service(Arc::new(MemoryStore::new())),
+                dynamo: None,
+            }
+        })
+    };
     configurations("memory", &memory, per_round * 10).await;
 
     let server = EmbeddedDynamo::start(None).await.unwrap();
-    let clients = LocalClients::new(&server.endpoint());
-    let layout = TableLayout::single_table("bench");
-    create_tables(&clients.dynamodb, &layout).await.unwrap();
-    let log = OperationLog::default();
-    let logged = aws_sdk_dynamodb::Client::from_conf(
-        clients
-            .dynamodb
-            .config()
-            .to_builder()
-            .interceptor(log.clone())
-            .build(),
-    );
-    let store = DynamoStore::new(logged.clone(), layout.clone());
-    let dynamo = service(Arc::new(store));
-    let command_means = configurations("dynoxide", &dynamo, per_round).await;
+    let endpoint = server.endpoint();
+    let dynamo = move |n: usize| -> Pending {
+        let endpoint = endpoint.clone();
+        Box::pin(async move {
+            let clients = LocalClients::new(&endpoint);
+            let layout = TableLayout::single_table(format!("bench-{n}"));
+            create_tables(&clients.dynamodb, &layout).await.unwrap();
+            let log = OperationLog::default();
+            let logged = aws_sdk_dynamodb::Client::from_conf(
+                clients
+                    .dynamodb
+                    .config()
+                    .to_builder()
+                    .interceptor(log.clone())
+                    .build(),
+            );
+            let store = DynamoStore::new(logged.clone(), layout.clone());
+            Store {
+                commands: service(Arc::new(store)),
+                dynamo: Some((logged, layout, log)),
+            }
+        })
+    };
+    let ratios = configurations("dynoxide", &dynamo, per_round).await;
 
     // Requests per command, counted on the wire.
-    let targets = started_repairs(&dynamo, 100).await;
+    let store = dynamo(99).await;
+    let targets = started_repairs(&store.commands, 100).await;
+    let (_, _, log) = store.dynamo.as_ref().unwrap();
     log.take();
-    let round = run(&dynamo, &targets, 1).await;
+    let round = run(&store.commands, &targets, 1).await;
     assert_eq!(round.failed, 0);
-    let requests = log.take();
     println!("\nrequests per command (100 commands, one task):");
-    for (operation, count) in &requests {
-        println!("  {operation}: {:.2}", *count as f64 / 100.0);
+    for (operation, count) in log.take() {
+        println!("  {operation}: {:.2}", count as f64 / 100.0);
     }
-
-    // The reference: a bare PutItem of an item the size of the state item.
-    let sample = targets[0];
-    let Target::Existing(id) = sample else {
-        unreachable!("started repairs exist")
-    };
-    let state = logged
-        .get_item()
-        .table_name(&layout.table)
-        .key("pk", AttributeValue::S(format!("REPAIR#{id}")))
-        .key("sk", AttributeValue::S("STATE".into()))
-        .send()
-        .await
-        .unwrap()
-        .item
-        .unwrap();
-    let state: BTreeMap<String, AttributeValue> = state.into_iter().collect();
-    let size: usize = state
-        .iter()
-        .map(|(k, v)| k.len() + format!("{v:?}").len())
-        .sum();
-    let mut put_means = Vec::new();
-    for _ in 0..ROUNDS {
-        put_means.push(bare_puts(&logged, &layout.table, &state, per_round).await);
-    }
-    let ratios: Vec<f64> = command_means
-        .iter()
-        .zip(&put_means)
-        .map(|(command, put)| command / put)
-        .collect();
     println!(
-        "\nbare PutItem of the state item (~{size} bytes as debug text), one task: {} ms mean per put",
-        cell(put_means.clone(), 3)
-    );
-    println!(
-        "a command, one task: {} ms mean; ratio command / PutItem per round: {} (target ≤ 3)",
-        cell(command_means.clone(), 3),
+        "\na command (GetItem + TransactWriteItems) / a bare PutItem of its state item, one task, per round: {} (target ≤ 3)",
         cell(ratios, 2)
     );
     server.stop().await.unwrap();

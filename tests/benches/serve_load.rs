@@ -7,7 +7,9 @@
 //!
 //! It also measures the whole pipeline in one process: events per second from
 //! command to applied effect, and per command the latency from its answer to
-//! the last consumer's effect (each effect item's `appliedAt`).
+//! the last consumer's effect (each effect item's `appliedAt`). Then `replay`
+//! republishes the whole window from the data file to the local bus and its
+//! consumers (every event a duplicate by then): its rate is the replay figure.
 //!
 //! `cargo bench -p system-tests --bench serve_load` (`LOAD_ORDERS`, `LOAD_CLIENTS` to resize).
 
@@ -22,6 +24,36 @@ use bootstrap::local::status::status;
 use bootstrap::local::{Cli, Command};
 use domain::Version;
 use system_tests::load;
+
+/// Replays the last hour from the data file to the local bus and consumers.
+async fn replay_all(data: &str) -> bootstrap::local::replay::ReplayReport {
+    let now = time::OffsetDateTime::now_utc();
+    let rfc3339 = |at: time::OffsetDateTime| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .expect("an RFC 3339 instant")
+    };
+    let position =
+        std::env::temp_dir().join(format!("outbox-load-{}.position", uuid::Uuid::now_v7()));
+    let Command::Replay(options) = Cli::parse_from([
+        "outbox-local",
+        "replay",
+        "--from",
+        &rfc3339(now - time::Duration::hours(1)),
+        "--to",
+        &rfc3339(now + time::Duration::minutes(1)),
+        "--data",
+        data,
+        "--position-file",
+        &position.display().to_string(),
+    ])
+    .command
+    else {
+        unreachable!("a replay command line")
+    };
+    bootstrap::local::replay::replay(&options)
+        .await
+        .expect("the replay runs")
+}
 
 /// Per event id, when its last effect was applied, from the inbox table's effect items.
 async fn applied_at(
@@ -113,6 +145,7 @@ async fn run() -> ExitCode {
     };
     let after = status(&options).await.expect("status");
     let applied = applied_at(&data).await;
+    let replayed = replay_all(&data_arg).await;
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{data_arg}{suffix}"));
     }
@@ -156,6 +189,7 @@ async fn run() -> ExitCode {
         quantile(0.5),
         quantile(0.99),
     );
+    print!("replay from embedded dynoxide: {replayed}");
     let events = orders * (1 + load::STATUSES.len());
     let tally = |name: &str| {
         after
@@ -185,6 +219,11 @@ async fn run() -> ExitCode {
         ),
         ("relay lag back to zero", !after.lagging()),
         ("every answered command's event has an effect", missing == 0),
+        (
+            "the replay republished every event, all dropped as repeats",
+            replayed.progress.published == events
+                && replayed.consumed.is_some_and(|c| c.applied == 0),
+        ),
     ];
     let mut failed = false;
     for (check, held) in checks {
