@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-
 use application::ports::ChangeFeed;
 use application::ports::{AggregateStore, Effect, Inbox};
 use application::{AggregateRef, EventEnvelope, Relay};
 use bootstrap::clients::LocalClients;
 use bootstrap::embedded::EmbeddedDynamo;
+use bootstrap::operation_log::OperationLog;
 use dynamodb_adapter::{
     create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay,
     StreamRelayOptions, TableLayout,
@@ -102,54 +100,6 @@ impl BackendInbox {
     }
 }
 
-/// The operations (e.g. `TransactWriteItems`) a client put on the wire, in order.
-#[derive(Debug, Clone, Default)]
-pub struct OperationLog(Arc<std::sync::Mutex<Vec<String>>>);
-
-impl OperationLog {
-    /// How many `operation` requests were logged.
-    pub fn count(&self, operation: &str) -> usize {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .filter(|logged| *logged == operation)
-            .count()
-    }
-
-    /// Takes the operations logged so far, leaving the log empty.
-    pub fn take(&self) -> Vec<String> {
-        std::mem::take(
-            &mut *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        )
-    }
-}
-
-impl Intercept for OperationLog {
-    fn name(&self) -> &'static str {
-        "OperationLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _config: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if let Some(target) = context.request().headers().get("x-amz-target") {
-            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-            self.0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(operation);
-        }
-        Ok(())
-    }
-}
-
 impl Backend {
     /// The in-memory store and its change log.
     pub fn memory() -> Self {
@@ -211,13 +161,7 @@ impl Backend {
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let calls = OperationLog::default();
-        let counted = clients
-            .dynamodb
-            .config()
-            .to_builder()
-            .interceptor(calls.clone())
-            .build();
-        let store = DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(counted), layout);
+        let store = DynamoStore::new(calls.attach(&clients.dynamodb), layout);
         Self {
             name,
             honours_request_token,
@@ -254,17 +198,8 @@ impl Backend {
             Kind::Memory { .. } => BackendInbox::Memory(MemoryInbox::new()),
             Kind::Dynamo { store, clients, .. } => {
                 let log = OperationLog::default();
-                let logged = clients
-                    .dynamodb
-                    .config()
-                    .to_builder()
-                    .interceptor(log.clone())
-                    .build();
                 BackendInbox::Dynamo(
-                    DynamoInbox::new(
-                        aws_sdk_dynamodb::Client::from_conf(logged),
-                        store.layout().table.clone(),
-                    ),
+                    DynamoInbox::new(log.attach(&clients.dynamodb), store.layout().table.clone()),
                     log,
                 )
             }

@@ -18,17 +18,16 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use application::ports::{AggregateStore, RandomIds, SystemClock};
 use application::{CommandPolicy, CommandService, RequestMeta, Target};
 use bootstrap::clients::LocalClients;
 use bootstrap::embedded::EmbeddedDynamo;
+use bootstrap::operation_log::OperationLog;
 use domain::repair::{Repair, RepairCommand};
 use domain::{Money, Text};
 use dynamodb_adapter::{create_tables, DynamoStore, TableLayout};
@@ -41,33 +40,13 @@ const ROUNDS: usize = 3;
 /// Commands per round on one aggregate (its state grows a line item each).
 const HOT_COMMANDS: usize = 150;
 
-/// The operations a client put on the wire.
-#[derive(Debug, Clone, Default)]
-struct OperationLog(Arc<Mutex<BTreeMap<String, usize>>>);
-
-impl OperationLog {
-    fn take(&self) -> BTreeMap<String, usize> {
-        std::mem::take(&mut *self.0.lock().unwrap())
+/// How many requests of each operation `log` holds.
+fn counts(log: Vec<String>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for operation in log {
+        *counts.entry(operation).or_default() += 1;
     }
-}
-
-impl Intercept for OperationLog {
-    fn name(&self) -> &'static str {
-        "OperationLog"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        _config: &mut ConfigBag,
-    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
-        if let Some(target) = context.request().headers().get("x-amz-target") {
-            let operation = target.rsplit('.').next().unwrap_or(target).to_owned();
-            *self.0.lock().unwrap().entry(operation).or_default() += 1;
-        }
-        Ok(())
-    }
+    counts
 }
 
 /// What one round measured.
@@ -221,7 +200,7 @@ async fn configurations(name: &str, fresh: Fresh<'_>, per_round: usize) -> Vec<f
             .as_ref()
             .map_or_else(String::new, |(_, _, log)| {
                 let commands = rounds.len() * if hot { HOT_COMMANDS + 2 } else { per_round * 3 };
-                log.take()
+                counts(log.take())
                     .iter()
                     .filter(|(operation, _)| operation.as_str() != "PutItem")
                     .map(|(operation, count)| {
@@ -320,14 +299,7 @@ async fn main() {
             let layout = TableLayout::single_table(format!("bench-{n}"));
             create_tables(&clients.dynamodb, &layout).await.unwrap();
             let log = OperationLog::default();
-            let logged = aws_sdk_dynamodb::Client::from_conf(
-                clients
-                    .dynamodb
-                    .config()
-                    .to_builder()
-                    .interceptor(log.clone())
-                    .build(),
-            );
+            let logged = log.attach(&clients.dynamodb);
             let store = DynamoStore::new(logged.clone(), layout.clone());
             Store {
                 commands: service(Arc::new(store)),
@@ -345,7 +317,7 @@ async fn main() {
     let round = run(&store.commands, &targets, 1).await;
     assert_eq!(round.failed, 0);
     println!("\nrequests per command (100 commands, one task):");
-    for (operation, count) in log.take() {
+    for (operation, count) in counts(log.take()) {
         println!("  {operation}: {:.2}", count as f64 / 100.0);
     }
     println!(

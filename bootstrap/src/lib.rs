@@ -6,3 +6,4 @@ pub mod embedded;
 pub mod lambda;
 pub mod local;
 pub mod logging;
+pub mod operation_log;
