@@ -133,6 +133,18 @@ pub enum ConsumeError {
         /// The version delivered.
         got: Version,
     },
+    /// A held event of a parked aggregate no longer reacts (the reaction
+    /// changed since it was held); the aggregate stays parked at it.
+    #[error("the held event {version} of {aggregate}: {source}")]
+    HeldEvent {
+        /// The aggregate.
+        aggregate: AggregateRef,
+        /// The held event's version.
+        version: Version,
+        /// Why it does not react.
+        #[source]
+        source: ReactionError,
+    },
     /// Other deliveries of the aggregate kept changing its position.
     #[error("{0} is contended: its position changed {CONFLICT_RETRIES} times in a row")]
     Contended(AggregateRef),
@@ -314,17 +326,14 @@ impl ConsumeService {
                     };
                     (write, outcome)
                 }
-                Step::Hold => (self.hold(&sequence, &event, None), Consumed::Held),
+                Step::Hold => (hold(&sequence, &event, None), Consumed::Held),
                 Step::Park { reason } => {
                     warn!(consumer, %aggregate, missing = %sequence.missing(), %reason, "parking an aggregate");
                     let parking = Parking {
                         reason,
                         since: self.clock.now(),
                     };
-                    (
-                        self.hold(&sequence, &event, Some(parking)),
-                        Consumed::Parked,
-                    )
+                    (hold(&sequence, &event, Some(parking)), Consumed::Parked)
                 }
             };
             match self
@@ -351,24 +360,6 @@ impl ConsumeService {
         Err(ConsumeError::Contended(aggregate))
     }
 
-    /// The write adding `event` to the parked list, parking the aggregate if `parking`.
-    fn hold(
-        &self,
-        sequence: &Sequence,
-        event: &EventEnvelope,
-        parking: Option<Parking>,
-    ) -> SequenceWrite {
-        SequenceWrite {
-            hold: Some(event.clone()),
-            ..SequenceWrite::to(sequence.then(|next| {
-                next.held += 1;
-                if parking.is_some() {
-                    next.parking = parking;
-                }
-            }))
-        }
-    }
-
     /// Applies the parked list of `aggregate` in version order while its next
     /// version is there, and unparks the aggregate when the list is empty.
     ///
@@ -387,12 +378,14 @@ impl ConsumeService {
             let next = sequence.missing();
             let write = match self.inbox.held(consumer, aggregate, next).await? {
                 Some(event) => {
-                    let effect = self.reaction.react(&event).map_err(|error| {
-                        ConsumeError::Inbox(InboxError::Unavailable(
-                            format!("{consumer}: the held event {next} of {aggregate}: {error}")
-                                .into(),
-                        ))
-                    })?;
+                    let effect =
+                        self.reaction
+                            .react(&event)
+                            .map_err(|source| ConsumeError::HeldEvent {
+                                aggregate: aggregate.clone(),
+                                version: next,
+                                source,
+                            })?;
                     SequenceWrite {
                         effect,
                         release: Some(next),
@@ -485,6 +478,19 @@ impl ConsumeService {
         Ok(self.release(aggregate).await?)
     }
 
+    /// Puts a batch in the order this consumer wants it: an ordered consumer's
+    /// events by aggregate and version (a batch off a standard queue may hold
+    /// an aggregate's versions reversed; applying them in order spares a
+    /// redelivery), an unordered consumer's as they came.
+    pub fn order_batch(&self, deliveries: &mut [Delivery]) {
+        if self.reaction.subscription().is_ordered() {
+            deliveries.sort_by_key(|delivery| match &delivery.content {
+                DeliveryContent::Event(event) => Some((event.aggregate(), event.aggregate_version)),
+                DeliveryContent::Unreadable { .. } => None,
+            });
+        }
+    }
+
     /// Counts a recognised redelivery; a failure only costs the count.
     async fn duplicate(&self, event: &EventEnvelope) -> Result<Consumed, ConsumeError> {
         let consumer = self.reaction.name();
@@ -515,6 +521,19 @@ impl ConsumeService {
         );
         self.dead_letters.send(letter).await?;
         Ok(Consumed::DeadLettered)
+    }
+}
+
+/// The write adding `event` to the parked list, parking the aggregate if `parking`.
+fn hold(sequence: &Sequence, event: &EventEnvelope, parking: Option<Parking>) -> SequenceWrite {
+    SequenceWrite {
+        hold: Some(event.clone()),
+        ..SequenceWrite::to(sequence.then(|next| {
+            next.held += 1;
+            if parking.is_some() {
+                next.parking = parking;
+            }
+        }))
     }
 }
 

@@ -170,11 +170,16 @@ impl DynamoInbox {
         Ok(output.item)
     }
 
-    fn put(&self, item: Attributes) -> Result<TransactWriteItem, InboxError> {
+    /// A transaction's put of `item` into this table, under `condition` if any.
+    pub(crate) fn put(
+        &self,
+        item: Attributes,
+        condition: Option<&str>,
+    ) -> Result<TransactWriteItem, InboxError> {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
+            .set_condition_expression(condition.map(str::to_owned))
             .build()
             .map_err(|error| InboxError::Unavailable(Box::new(error)))?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -201,6 +206,9 @@ pub struct ConsumerTally {
     /// Redeliveries recognised and ignored.
     pub duplicates: u64,
 }
+
+/// The condition of a put that must not overwrite an item.
+pub(crate) const NEW_ITEM: &str = "attribute_not_exists(pk)";
 
 /// The sort key of a consumer's duplicate counter.
 const DUPLICATES: &str = "DUPLICATES";
@@ -246,18 +254,21 @@ impl Inbox for DynamoInbox {
             event_id,
             expires_at: expiry(now(), self.retention),
         })?;
-        let mut actions = vec![self.put(mark)?];
+        let mut actions = vec![self.put(mark, Some(NEW_ITEM))?];
         if let Some(effect) = effect {
-            actions.push(self.put(encode(EffectItem {
-                pk: effect_pk(consumer, event_id),
-                sk: ENTITY_EFFECT.into(),
-                entity_type: ENTITY_EFFECT.into(),
-                consumer: consumer.into(),
-                effect,
-                aggregate: None,
-                position: None,
-                applied_at: Some(time::OffsetDateTime::now_utc()),
-            })?)?);
+            actions.push(self.put(
+                encode(EffectItem {
+                    pk: effect_pk(consumer, event_id),
+                    sk: ENTITY_EFFECT.into(),
+                    entity_type: ENTITY_EFFECT.into(),
+                    consumer: consumer.into(),
+                    effect,
+                    aggregate: None,
+                    position: None,
+                    applied_at: Some(time::OffsetDateTime::now_utc()),
+                })?,
+                Some(NEW_ITEM),
+            )?);
         }
         let result = self
             .client

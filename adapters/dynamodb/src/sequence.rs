@@ -27,7 +27,7 @@ use application::{AggregateId, AggregateRef, EventEnvelope};
 use domain::Version;
 
 use crate::errors::{failed_conditions, DynamoError};
-use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT};
+use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT, NEW_ITEM};
 use crate::items::Attributes;
 use crate::layout::{ENTITY_TYPE, PK, SK};
 
@@ -160,7 +160,7 @@ impl DynamoInbox {
             parked_since: next.parking.as_ref().map(|p| p.since),
         })?;
         let (condition, read) = if revision == 0 {
-            ("attribute_not_exists(pk)", None)
+            (NEW_ITEM, None)
         } else {
             (
                 "revision = :read",
@@ -216,7 +216,7 @@ impl DynamoInbox {
                 position: Some(next.revision),
                 applied_at: Some(OffsetDateTime::now_utc()),
             })?;
-            actions.push(self.action_put(item, None)?);
+            actions.push(self.put(item, None)?);
         }
         if let Some(event) = write.hold {
             hold_index = Some(actions.len());
@@ -226,7 +226,7 @@ impl DynamoInbox {
                 entity_type: ENTITY_HELD.into(),
                 event,
             })?;
-            actions.push(self.action_put(item, Some("attribute_not_exists(pk)"))?);
+            actions.push(self.put(item, Some(NEW_ITEM))?);
         }
         if let Some(version) = write.release {
             let delete = built(
@@ -249,7 +249,7 @@ impl DynamoInbox {
                 why: skip.why,
                 at: skip.at,
             })?;
-            actions.push(self.action_put(item, None)?);
+            actions.push(self.put(item, None)?);
         }
         let result = self
             .client
@@ -277,21 +277,6 @@ impl DynamoInbox {
                 _ => Err(DynamoError::from(error).into()),
             },
         }
-    }
-
-    fn action_put(
-        &self,
-        item: Attributes,
-        condition: Option<&str>,
-    ) -> Result<TransactWriteItem, InboxError> {
-        let put = built(
-            Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .set_condition_expression(condition.map(str::to_owned))
-                .build(),
-        )?;
-        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     /// The held event of `version`, consistently.

@@ -25,14 +25,7 @@ use crate::telemetry;
 pub async fn consume_sqs_batch(consume: &ConsumeService, event: &SqsEvent) -> SqsBatchResponse {
     let mut response = SqsBatchResponse::default();
     let mut deliveries: Vec<Delivery> = event.records.iter().map(delivery).collect();
-    if consume.subscription().is_ordered() {
-        // A batch off a standard queue may hold an aggregate's versions
-        // reversed; applying them in order spares a redelivery.
-        deliveries.sort_by_key(|delivery| match &delivery.content {
-            DeliveryContent::Event(event) => Some((event.aggregate(), event.aggregate_version)),
-            DeliveryContent::Unreadable { .. } => None,
-        });
-    }
+    consume.order_batch(&mut deliveries);
     for delivery in deliveries {
         let id = delivery.message_id.clone();
         let span = match &delivery.content {

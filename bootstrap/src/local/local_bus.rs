@@ -37,6 +37,17 @@ pub struct Drained {
     pub failed: usize,
 }
 
+impl std::ops::AddAssign for Drained {
+    fn add_assign(&mut self, step: Self) {
+        self.applied += step.applied;
+        self.duplicates += step.duplicates;
+        self.ignored += step.ignored;
+        self.dead_lettered += step.dead_lettered;
+        self.held += step.held;
+        self.failed += step.failed;
+    }
+}
+
 /// The bus and the consumers behind it.
 #[derive(Clone)]
 pub struct LocalBus {
@@ -127,12 +138,7 @@ impl LocalBus {
         let mut left = attempts;
         while !self.is_idle() && left > 0 {
             let step = self.step().await;
-            total.applied += step.applied;
-            total.duplicates += step.duplicates;
-            total.ignored += step.ignored;
-            total.dead_lettered += step.dead_lettered;
-            total.held += step.held;
-            total.failed += step.failed;
+            total += step;
             if step.failed > 0 {
                 left -= 1;
                 tokio::time::sleep(RETRY_PAUSE).await;

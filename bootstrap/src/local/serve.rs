@@ -177,7 +177,7 @@ pub async fn serve(
             tokio::pin!(stop);
             loop {
                 let step = local.step().await;
-                add(&mut consumed, step);
+                consumed += step;
                 if local.is_idle() || step.failed > 0 {
                     tokio::select! {
                         () = &mut stop => return consumed,
@@ -196,7 +196,7 @@ pub async fn serve(
     let _ = stop_tx.send(true);
     let mut report = relay_task.await.unwrap_or_default();
     report.consumed = consumer_task.await.unwrap_or_default();
-    add(&mut report.consumed, local.drain(DRAIN_ATTEMPTS).await);
+    report.consumed += local.drain(DRAIN_ATTEMPTS).await;
     stack.close().await?;
     served.map_err(|source| LocalError::File {
         path: address.map_or_else(String::new, |a: SocketAddr| a.to_string()),
@@ -204,14 +204,6 @@ pub async fn serve(
     })?;
     info!(?report, "stopped");
     Ok(report)
-}
-
-fn add(total: &mut Drained, step: Drained) {
-    total.applied += step.applied;
-    total.duplicates += step.duplicates;
-    total.ignored += step.ignored;
-    total.dead_lettered += step.dead_lettered;
-    total.failed += step.failed;
 }
 
 /// One HTTP request through the Lambda function's handler.
