@@ -14,15 +14,15 @@ if run core; then
 fi
 if run write; then
   echo "==> the write path"
-  cargo bench -p bootstrap --bench write_path
+  cargo bench -p outbox-bootstrap --bench write_path
 fi
 if run relay; then
   echo "==> the relay at the API minimum (1,000-record batches)"
-  RELAY_BENCH_QUICK=1 cargo bench -p bootstrap --bench relay
+  RELAY_BENCH_QUICK=1 cargo bench -p outbox-bootstrap --bench relay
 fi
 if run lambda; then
   echo "==> the Lambda functions"
-  cargo bench -p bootstrap --bench lambda
+  cargo bench -p outbox-bootstrap --bench lambda
 fi
 if run pipeline; then
   echo "==> serve under load, the whole pipeline, and replay"

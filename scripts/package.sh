@@ -20,7 +20,7 @@ for function in "${FUNCTIONS[@]}"; do
   args+=(--bin "$function")
 done
 echo "==> cargo lambda build --release --arm64 --output-format zip"
-cargo lambda build --release --arm64 --output-format zip --locked -p bootstrap "${args[@]}"
+cargo lambda build --release --arm64 --output-format zip --locked -p outbox-bootstrap "${args[@]}"
 
 for function in "${FUNCTIONS[@]}"; do
   zip="target/lambda/${function}/bootstrap.zip"

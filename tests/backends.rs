@@ -4,18 +4,18 @@
 
 use std::sync::Arc;
 
-use application::ports::ChangeFeed;
-use application::ports::{AggregateStore, Effect, Inbox};
-use application::{AggregateRef, EventEnvelope, Relay};
-use bootstrap::clients::LocalClients;
-use bootstrap::embedded::EmbeddedDynamo;
-use bootstrap::operation_log::OperationLog;
-use dynamodb_adapter::{
+use outbox_application::ports::ChangeFeed;
+use outbox_application::ports::{AggregateStore, Effect, Inbox};
+use outbox_application::{AggregateRef, EventEnvelope, Relay};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_bootstrap::embedded::EmbeddedDynamo;
+use outbox_bootstrap::operation_log::OperationLog;
+use outbox_dynamodb::{
     create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay,
     StreamRelayOptions, TableLayout,
 };
-use memory_adapter::{MemoryInbox, MemoryStore, MemoryStream, StreamPosition};
-use simulation::JournaledStore;
+use outbox_memory::{MemoryInbox, MemoryStore, MemoryStream, StreamPosition};
+use outbox_simulation::JournaledStore;
 
 /// Stream records (or in-memory change records) read per poll in the contract tests.
 pub const PAGE: usize = 5;

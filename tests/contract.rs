@@ -15,22 +15,22 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use application::envelope::EventContext;
-use application::ports::{
+use outbox_application::envelope::EventContext;
+use outbox_application::ports::{
     BatchLimits, BusOrder, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome,
     StoreError,
 };
-use application::reactions::{Invoicing, OrderTracking};
-use application::{
+use outbox_application::reactions::{Invoicing, OrderTracking};
+use outbox_application::{
     AggregateId, CommandError, CommandPolicy, CommandService, ConsumeError, ConsumeService,
     Consumed, EventEnvelope, EventId, IdempotencyKey, LimitError, ParkingPolicy, Relay,
     RequestMeta, Target, Traceparent, WriteLimits, WriteSet,
 };
-use domain::repair::{Repair, RepairCommand};
-use domain::{decide, fold, Version};
-use memory_adapter::{MemoryDeadLetterQueue, SequentialIds, StepClock};
-use system_tests::backends::{Backend, BackendInbox, RelayWorker};
-use system_tests::{delivery, keyed, line_item, open_repair, order_events, text};
+use outbox_domain::repair::{Repair, RepairCommand};
+use outbox_domain::{decide, fold, Version};
+use outbox_memory::{MemoryDeadLetterQueue, SequentialIds, StepClock};
+use outbox_tests::backends::{Backend, BackendInbox, RelayWorker};
+use outbox_tests::{delivery, keyed, line_item, open_repair, order_events, text};
 
 /// A publisher standing in for a bus that keeps order per aggregate (so the
 /// relay keeps the stream's order per aggregate, and the tests can see it); it
@@ -316,8 +316,8 @@ async fn limits_are_refused_before_any_call(backend: Backend) {
     let meta = RequestMeta::default();
     let (opened, repair) = started_repair(&service).await;
     let long_item = RepairCommand::AddLineItem {
-        description: text(&"x".repeat(domain::Text::MAX_CHARS)),
-        price_cents: domain::Money::from_cents(1).unwrap(),
+        description: text(&"x".repeat(outbox_domain::Text::MAX_CHARS)),
+        price_cents: outbox_domain::Money::from_cents(1).unwrap(),
     };
     let mut accepted = 0;
     let (refusal, commits) = loop {
@@ -373,7 +373,7 @@ async fn limits_are_refused_before_any_call(backend: Backend) {
 }
 
 /// A repair opened and started: its first result, and the target of its next commands.
-async fn started_repair(service: &CommandService) -> (application::CommandOutcome, Target) {
+async fn started_repair(service: &CommandService) -> (outbox_application::CommandOutcome, Target) {
     let meta = RequestMeta::default();
     let opened = service
         .execute::<Repair>(Target::New, &open_repair("Ada"), &meta)
@@ -462,7 +462,7 @@ async fn write_events(backend: &Backend, aggregates: usize) -> Vec<EventEnvelope
 
 /// Polls `worker` until `done` holds, failing after a generous deadline.
 async fn poll_until(
-    worker: &mut system_tests::backends::RelayWorker,
+    worker: &mut outbox_tests::backends::RelayWorker,
     what: &str,
     mut done: impl FnMut() -> bool,
 ) {
@@ -785,7 +785,7 @@ async fn an_ordered_event_costs_what_an_unordered_one_does(backend: Backend) {
         panic!("{}: requests are counted on DynamoDB only", backend.name);
     };
     let events = order_events(Uuid::now_v7().as_u128(), 4, true);
-    let service = |reaction: Arc<dyn application::Reaction>| {
+    let service = |reaction: Arc<dyn outbox_application::Reaction>| {
         ConsumeService::new(
             inbox.port(),
             reaction,
@@ -793,8 +793,8 @@ async fn an_ordered_event_costs_what_an_unordered_one_does(backend: Backend) {
         )
     };
     let tracking = service(Arc::new(OrderTracking));
-    let restaurant = service(Arc::new(application::reactions::RestaurantNotification));
-    let shipping = service(Arc::new(application::reactions::Shipping));
+    let restaurant = service(Arc::new(outbox_application::reactions::RestaurantNotification));
+    let shipping = service(Arc::new(outbox_application::reactions::Shipping));
     log.take();
     let cost =
         |outcome: Result<Consumed, ConsumeError>| (outcome.map_err(|e| e.to_string()), log.take());

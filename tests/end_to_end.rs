@@ -18,19 +18,19 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{json, Value};
 
-use application::consume::Reaction;
-use application::ports::{
+use outbox_application::consume::Reaction;
+use outbox_application::ports::{
     DeadLetterPayload, DeadLetterStore, Effect, EventPublisher, Inbox, RandomIds, SystemClock,
 };
-use application::reactions;
-use application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
-use bootstrap::clients::LocalClients;
-use dynamodb_adapter::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
-use eventbridge_adapter::EventBridgePublisher;
-use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
-use simulation::faults::{FaultyInbox, FaultyPublisher, InboxFault, PublisherFault};
-use sqs_adapter::SqsDeadLetterQueue;
-use system_tests::{moto, put_foreign_outbox_item};
+use outbox_application::reactions;
+use outbox_application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_dynamodb::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
+use outbox_eventbridge::EventBridgePublisher;
+use outbox_lambda::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use outbox_simulation::faults::{FaultyInbox, FaultyPublisher, InboxFault, PublisherFault};
+use outbox_sqs::SqsDeadLetterQueue;
+use outbox_tests::{moto, put_foreign_outbox_item};
 
 /// Records a Lambda event source mapping hands the relay at once.
 const STREAM_BATCH: usize = 10;
@@ -602,7 +602,7 @@ async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
     let mut consumer = world.consumer(Arc::new(reactions::OrderTracking)).await;
     // Its first batch is not delivered twice: the handing back is what is checked.
     consumer.deliveries = 1;
-    let events = system_tests::order_events(uuid::Uuid::now_v7().as_u128(), 6, true);
+    let events = outbox_tests::order_events(uuid::Uuid::now_v7().as_u128(), 6, true);
     let aggregate = events[0].aggregate();
     let publisher = EventBridgePublisher::new(
         world.clients.eventbridge.clone(),

@@ -21,21 +21,21 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ports::{BusOrder, DeadLetterPayload};
-use application::{AggregateId, CommandOutcome, EventSources, IdempotencyKey, RequestMeta, Target};
-use bootstrap::clients::LocalClients;
-use bootstrap::embedded::EmbeddedDynamo;
-use domain::order::{Order, OrderCommand, OrderStatus};
-use domain::repair::{Repair, RepairCommand};
-use dynamodb_adapter::{create_tables, stream_arn, DynamoStore, TableLayout};
-use memory_adapter::{MemoryBus, StepClock, DEDUPLICATION_WINDOW};
+use outbox_application::ports::{BusOrder, DeadLetterPayload};
+use outbox_application::{AggregateId, CommandOutcome, EventSources, IdempotencyKey, RequestMeta, Target};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_bootstrap::embedded::EmbeddedDynamo;
+use outbox_domain::order::{Order, OrderCommand, OrderStatus};
+use outbox_domain::repair::{Repair, RepairCommand};
+use outbox_dynamodb::{create_tables, stream_arn, DynamoStore, TableLayout};
+use outbox_memory::{MemoryBus, StepClock, DEDUPLICATION_WINDOW};
 use proptest::prelude::*;
 use proptest::test_runner::{RngAlgorithm, TestError, TestRng, TestRunner};
-use simulation::faults::{DeadLetterFault, InboxFault, PublisherFault, StoreFault};
-use simulation::{
+use outbox_simulation::faults::{DeadLetterFault, InboxFault, PublisherFault, StoreFault};
+use outbox_simulation::{
     audit, audit_delivery, Backend, BusPromise, DynamoBackend, MemoryBackend, Pipeline, Violation,
 };
-use system_tests::{line_item, open_repair, place_order, runtime, text};
+use outbox_tests::{line_item, open_repair, place_order, runtime, text};
 
 /// The aggregate slots per kind a case works on.
 const SLOTS: usize = 3;

@@ -6,10 +6,10 @@ pub mod http;
 pub mod load;
 pub mod moto;
 
-use application::{IdempotencyKey, RequestMeta};
-use domain::order::{OrderCommand, OrderLine, Quantity};
-use domain::repair::RepairCommand;
-use domain::{Money, Text};
+use outbox_application::{IdempotencyKey, RequestMeta};
+use outbox_domain::order::{OrderCommand, OrderLine, Quantity};
+use outbox_domain::repair::RepairCommand;
+use outbox_domain::{Money, Text};
 
 /// Text for tests; panics on blank input, which tests never pass.
 pub fn text(raw: &str) -> Text {
@@ -85,16 +85,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A simulated pipeline on the in-memory store, with that store.
-pub fn memory_pipeline(batch_size: usize) -> (simulation::Pipeline, memory_adapter::MemoryStore) {
-    let backend = simulation::MemoryBackend::default();
+pub fn memory_pipeline(batch_size: usize) -> (outbox_simulation::Pipeline, outbox_memory::MemoryStore) {
+    let backend = outbox_simulation::MemoryBackend::default();
     let store = backend.store.clone();
-    let pipeline = simulation::Pipeline::new(std::sync::Arc::new(backend), batch_size, false)
+    let pipeline = outbox_simulation::Pipeline::new(std::sync::Arc::new(backend), batch_size, false)
         .expect("the seed subscriptions are valid event patterns");
     (pipeline, store)
 }
 
 /// Relays and consumes until everything stored was handled; whether it came to rest.
-pub async fn settle_all(pipeline: &simulation::Pipeline) -> bool {
+pub async fn settle_all(pipeline: &outbox_simulation::Pipeline) -> bool {
     let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
     pipeline
         .settle(&aggregates, 10_000, std::time::Duration::from_secs(60))
@@ -102,37 +102,37 @@ pub async fn settle_all(pipeline: &simulation::Pipeline) -> bool {
 }
 
 /// Every invariant, after every step and at rest, over every stored aggregate.
-pub async fn audit_at_rest(pipeline: &simulation::Pipeline) -> Vec<simulation::Violation> {
+pub async fn audit_at_rest(pipeline: &outbox_simulation::Pipeline) -> Vec<outbox_simulation::Violation> {
     let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
     let observed = pipeline.observe(&aggregates).await.expect("observation");
-    let mut violations = simulation::audit(&observed);
+    let mut violations = outbox_simulation::audit(&observed);
     if !pipeline.queues_empty() {
-        violations.push(simulation::Violation::Unsettled);
+        violations.push(outbox_simulation::Violation::Unsettled);
     }
-    violations.extend(simulation::audit_delivery(&observed));
+    violations.extend(outbox_simulation::audit_delivery(&observed));
     violations
 }
 
 /// A first delivery of `event` from a queue.
-pub fn delivery(event: &application::EventEnvelope) -> application::Delivery {
-    application::Delivery {
+pub fn delivery(event: &outbox_application::EventEnvelope) -> outbox_application::Delivery {
+    outbox_application::Delivery {
         message_id: format!("msg-{}", event.event_id),
         receive_count: 1,
         first_received_at: None,
-        content: application::DeliveryContent::Event(event.clone()),
+        content: outbox_application::DeliveryContent::Event(event.clone()),
     }
 }
 
 /// One event of every type of both aggregates, as the command use case
 /// records them: a repair completed, a repair cancelled, an order moved on and
 /// cancelled.
-pub async fn one_event_of_each_type() -> Vec<application::EventEnvelope> {
+pub async fn one_event_of_each_type() -> Vec<outbox_application::EventEnvelope> {
     use std::sync::Arc;
 
-    use application::{CommandPolicy, CommandService, Target};
-    use domain::order::{Order, OrderCommand, OrderStatus};
-    use domain::repair::Repair;
-    use memory_adapter::{MemoryStore, SequentialIds, StepClock};
+    use outbox_application::{CommandPolicy, CommandService, Target};
+    use outbox_domain::order::{Order, OrderCommand, OrderStatus};
+    use outbox_domain::repair::Repair;
+    use outbox_memory::{MemoryStore, SequentialIds, StepClock};
 
     let store = MemoryStore::new();
     let service = CommandService::new(
@@ -197,11 +197,11 @@ pub async fn one_event_of_each_type() -> Vec<application::EventEnvelope> {
 /// The events of one order, versions `1..=n` (`n ≥ 1`): placed, moved on
 /// through the statuses, and cancelled at the end if `cancelled`, as its
 /// outbox would hold them.
-pub fn order_events(order: u128, n: u64, cancelled: bool) -> Vec<application::EventEnvelope> {
-    use application::envelope::EventContext;
-    use application::{AggregateId, EventEnvelope, Traceparent};
-    use domain::order::{Order, OrderEvent, OrderStatus};
-    use domain::Version;
+pub fn order_events(order: u128, n: u64, cancelled: bool) -> Vec<outbox_application::EventEnvelope> {
+    use outbox_application::envelope::EventContext;
+    use outbox_application::{AggregateId, EventEnvelope, Traceparent};
+    use outbox_domain::order::{Order, OrderEvent, OrderStatus};
+    use outbox_domain::Version;
 
     let id = AggregateId::from_uuid(uuid::Uuid::from_u128(order));
     let statuses = [

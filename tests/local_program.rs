@@ -2,7 +2,7 @@
 //! every invariant holds under faults, and the data survives a restart; and on
 //! a Custom Event Bus, every invariant of its promise holds under faults.
 
-use bootstrap::local::{run, BusKind, Cli, Command, DemoOptions, StoreKind};
+use outbox_bootstrap::local::{run, BusKind, Cli, Command, DemoOptions, StoreKind};
 use clap::Parser;
 
 /// The options of `outbox-local demo <args>`, as the binary parses them.

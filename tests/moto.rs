@@ -6,7 +6,7 @@ use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
-use bootstrap::clients::LocalClients;
+use outbox_bootstrap::clients::LocalClients;
 
 /// Clients of the moto server at `MOTO_ENDPOINT`.
 pub fn clients() -> LocalClients {

@@ -11,21 +11,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use application::ports::{ArchiveWindow, SystemClock};
-use application::ports::{
+use outbox_application::ports::{ArchiveWindow, SystemClock};
+use outbox_application::ports::{
     BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, EventPublisher, LetterSource,
     PublishError, PublishOutcome,
 };
-use application::{
+use outbox_application::{
     AggregateRef, CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventSources,
     LetterFilter, RecordIdentity, RedriveService, Redriven, Relay, ReplayService, RequestMeta,
     SequenceNumber, Target,
 };
-use domain::repair::{Repair, RepairCommand};
-use memory_adapter::{
+use outbox_domain::repair::{Repair, RepairCommand};
+use outbox_memory::{
     MemoryBus, MemoryDeadLetterQueue, MemoryInbox, MemoryStore, SequentialIds, StepClock,
 };
-use system_tests::{line_item, open_repair, runtime};
+use outbox_tests::{line_item, open_repair, runtime};
 use time::macros::datetime;
 
 /// `aggregates` repairs of five events each, in a memory store.
@@ -204,7 +204,7 @@ fn relay_letter(envelope: EventEnvelope, n: usize) -> DeadLetter {
     )
 }
 
-fn decode_raw() -> application::RawDecoder {
+fn decode_raw() -> outbox_application::RawDecoder {
     Arc::new(|raw: &str| {
         serde_json::from_str::<EventEnvelope>(raw).map_err(|error| error.to_string())
     })
@@ -330,7 +330,7 @@ fn a_redrive_by_reason_or_aggregate_leaves_the_others_and_a_consumer_letter_goes
 
         let bus = MemoryBus::new(EventSources::default());
         let inbox = MemoryInbox::new();
-        let invoicing = application::reactions::all()
+        let invoicing = outbox_application::reactions::all()
             .into_iter()
             .find(|r| r.name() == "invoicing")
             .unwrap();

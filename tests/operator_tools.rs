@@ -17,20 +17,20 @@ use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use application::ports::{
+use outbox_application::ports::{
     DeadLetter, DeadLetterPayload, DeadLetterQueue, LetterSource, RandomIds, SystemClock,
 };
-use application::{
+use outbox_application::{
     CommandPolicy, CommandService, EventEnvelope, EventId, EventSources, RecordIdentity,
     RequestMeta, SequenceNumber, Target,
 };
-use bootstrap::local::{redrive, replay, status, Cli, Command, LocalError};
-use domain::repair::{Repair, RepairCommand};
-use dynamodb_adapter::items::outbox_item;
-use dynamodb_adapter::{create_tables, TableLayout};
-use memory_adapter::MemoryStore;
-use sqs_adapter::SqsDeadLetterQueue;
-use system_tests::{line_item, moto, open_repair};
+use outbox_bootstrap::local::{redrive, replay, status, Cli, Command, LocalError};
+use outbox_domain::repair::{Repair, RepairCommand};
+use outbox_dynamodb::items::outbox_item;
+use outbox_dynamodb::{create_tables, TableLayout};
+use outbox_memory::MemoryStore;
+use outbox_sqs::SqsDeadLetterQueue;
+use outbox_tests::{line_item, moto, open_repair};
 
 /// Repairs of five events each: 10,000 events.
 const REPAIRS: usize = 2_000;
@@ -109,7 +109,7 @@ async fn write_outbox(
 
 /// Every event id a queue holds, deleting as it reads, until it stays empty.
 async fn drain_queue(
-    clients: &bootstrap::clients::LocalClients,
+    clients: &outbox_bootstrap::clients::LocalClients,
     url: &str,
 ) -> (BTreeSet<EventId>, usize) {
     let mut ids = BTreeSet::new();
@@ -125,7 +125,7 @@ async fn drain_queue(
 
 /// One receive of up to 10 messages, deleted at once; how many there were.
 async fn receive_and_delete(
-    clients: &bootstrap::clients::LocalClients,
+    clients: &outbox_bootstrap::clients::LocalClients,
     url: &str,
     ids: &mut BTreeSet<EventId>,
 ) -> usize {
@@ -160,7 +160,7 @@ async fn receive_and_delete(
 /// A consumer of `url` running until `stop` is set, then reading the queue empty:
 /// moto's SQS slows down with every message it holds, as no real queue does.
 fn consume_queue(
-    clients: bootstrap::clients::LocalClients,
+    clients: outbox_bootstrap::clients::LocalClients,
     url: String,
     stop: Arc<std::sync::atomic::AtomicBool>,
 ) -> tokio::task::JoinHandle<(BTreeSet<EventId>, usize)> {
@@ -184,7 +184,7 @@ fn consume_queue(
 /// repairs (a fifth of the events: moto's queues slow down with every message
 /// they hold), a DLQ.
 struct MotoStack {
-    clients: bootstrap::clients::LocalClients,
+    clients: outbox_bootstrap::clients::LocalClients,
     endpoint: String,
     layout: TableLayout,
     bus: String,
@@ -201,7 +201,7 @@ impl MotoStack {
         let bus = moto::bus(&clients, "ops").await;
         let pattern = json!({
             "source": [EventSources::default().source_of("Repair")],
-            "detail-type": [domain::repair::RepairEvent::REPAIR_COMPLETED],
+            "detail-type": [outbox_domain::repair::RepairEvent::REPAIR_COMPLETED],
         });
         let queue = moto::subscribed_queue(&clients, &bus, "ops-repairs", &pattern).await;
         // Consumers delete what they read: no message may come back under them.
@@ -259,7 +259,7 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     assert_eq!(all.len(), REPAIRS * 5);
     let completed: BTreeSet<EventId> = events
         .iter()
-        .filter(|e| e.event_type == domain::repair::RepairEvent::REPAIR_COMPLETED)
+        .filter(|e| e.event_type == outbox_domain::repair::RepairEvent::REPAIR_COMPLETED)
         .map(|e| e.event_id)
         .collect();
 
@@ -441,7 +441,7 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     // A completed repair: the event the stack's queue subscribes to.
     let refused = events
         .iter()
-        .find(|e| e.event_type == domain::repair::RepairEvent::REPAIR_COMPLETED)
+        .find(|e| e.event_type == outbox_domain::repair::RepairEvent::REPAIR_COMPLETED)
         .unwrap()
         .clone();
     letters
@@ -492,7 +492,7 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
 
     // Listing hid them for a while; redrive once they are visible again.
     tokio::time::sleep(Duration::from_secs(
-        u64::try_from(sqs_adapter::READ_HIDES_SECONDS).unwrap() + 1,
+        u64::try_from(outbox_sqs::READ_HIDES_SECONDS).unwrap() + 1,
     ))
     .await;
     let Command::Redrive(all) = parse(&stack.args(&["redrive", "--all"])) else {
@@ -536,10 +536,10 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
         replay::replay(&early).await,
         Err(LocalError::UnknownTable(_))
     ));
-    let server = bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
         .await
         .unwrap();
-    let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
     let layout = TableLayout::single_table("outbox-local");
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
@@ -586,26 +586,26 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
 async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let data = std::env::temp_dir().join(format!("outbox-unpark-{}.db", uuid::Uuid::now_v7()));
     let data_arg = data.display().to_string();
-    let events = system_tests::order_events(uuid::Uuid::now_v7().as_u128(), 3, false);
+    let events = outbox_tests::order_events(uuid::Uuid::now_v7().as_u128(), 3, false);
     let aggregate = events[0].aggregate();
     let key = aggregate.to_string();
     {
-        let server = bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+        let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
             .await
             .unwrap();
-        let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+        let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
         let layout = TableLayout::single_table("outbox-local");
         create_tables(&clients.dynamodb, &layout).await.unwrap();
         // Version 1 never arrives; 2 and 3 wait past the bound and park the order.
         let inbox =
-            dynamodb_adapter::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
-        let tracking = application::ConsumeService::new(
+            outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
+        let tracking = outbox_application::ConsumeService::new(
             Arc::new(inbox),
-            Arc::new(application::reactions::OrderTracking),
-            Arc::new(memory_adapter::MemoryDeadLetterQueue::new()),
+            Arc::new(outbox_application::reactions::OrderTracking),
+            Arc::new(outbox_memory::MemoryDeadLetterQueue::new()),
         );
         for event in &events[1..] {
-            let mut delivery = system_tests::delivery(event);
+            let mut delivery = outbox_tests::delivery(event);
             delivery.receive_count = 5;
             tracking.consume(delivery).await.unwrap();
         }
@@ -654,7 +654,7 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
         let Command::Unpark(options) = line(&["--consumer", consumer]).unwrap().command else {
             unreachable!()
         };
-        let refused = bootstrap::local::unpark::unpark(&options)
+        let refused = outbox_bootstrap::local::unpark::unpark(&options)
             .await
             .unwrap_err();
         assert!(refused.to_string().contains(error), "{refused}");
@@ -663,7 +663,7 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let Command::Unpark(plain) = line(&["--consumer", "order-tracking"]).unwrap().command else {
         unreachable!()
     };
-    let waiting = bootstrap::local::unpark::unpark(&plain).await.unwrap();
+    let waiting = outbox_bootstrap::local::unpark::unpark(&plain).await.unwrap();
     assert_eq!(waiting.released.applied, 0);
     assert!(
         waiting
@@ -686,7 +686,7 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     else {
         unreachable!()
     };
-    let released = bootstrap::local::unpark::unpark(&skip).await.unwrap();
+    let released = outbox_bootstrap::local::unpark::unpark(&skip).await.unwrap();
     assert_eq!(released.released.applied, 2, "{released}");
     assert!(released.to_string().contains("unparked"), "{released}");
     let after = status::status(&options).await.unwrap();
@@ -698,10 +698,10 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
         .unwrap();
     assert_eq!(tracking.effects, 2, "{after}");
     // The skip is on record beside the order's sequence.
-    let server = bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
         .await
         .unwrap();
-    let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
     let skips = clients
         .dynamodb
         .scan()

@@ -16,18 +16,18 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use application::ports::{
+use outbox_application::ports::{
     BatchLimits, BusOrder, DeadLetter, DeadLetterPayload, DeadLetterQueue, DeadLetterStore,
     EventPublisher, LetterSource, PublishOutcome,
 };
-use application::{
+use outbox_application::{
     reactions, EventEnvelope, EventId, EventSources, RecordIdentity, SequenceNumber,
 };
-use bootstrap::clients::LocalClients;
-use eventbridge_adapter::EventBridgePublisher;
-use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
-use sqs_adapter::SqsDeadLetterQueue;
-use system_tests::{moto, one_event_of_each_type};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_eventbridge::EventBridgePublisher;
+use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
+use outbox_sqs::SqsDeadLetterQueue;
+use outbox_tests::{moto, one_event_of_each_type};
 
 /// A bus under test, with a way to subscribe queues and read them.
 enum Bus {
@@ -293,7 +293,7 @@ mod on_memory {
     #[tokio::test]
     async fn a_letter_is_read_back_as_sent_with_its_source() {
         super::a_letter_is_read_back_as_sent_with_its_source(super::Letters::Memory(
-            memory_adapter::MemoryDeadLetterQueue::new(),
+            outbox_memory::MemoryDeadLetterQueue::new(),
         ))
         .await;
     }

@@ -20,16 +20,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ports::{Effect, Inbox};
-use application::{
+use outbox_application::ports::{Effect, Inbox};
+use outbox_application::{
     reactions, ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope,
     EventId, ParkingPolicy,
 };
-use domain::order::Order;
-use domain::Aggregate;
-use memory_adapter::{MemoryDeadLetterQueue, MemoryInbox};
+use outbox_domain::order::Order;
+use outbox_domain::Aggregate;
+use outbox_memory::{MemoryDeadLetterQueue, MemoryInbox};
 use proptest::prelude::*;
-use system_tests::{order_events, runtime};
+use outbox_tests::{order_events, runtime};
 
 /// Deliveries of an event ahead of a gap before its aggregate parks.
 const PARK_AFTER: u32 = 4;
@@ -286,8 +286,8 @@ proptest! {
 }
 
 /// The aggregate id of order `index` of a case.
-fn events_of(index: usize) -> application::AggregateId {
-    application::AggregateId::from_uuid(uuid::Uuid::from_u128(index as u128 + 1))
+fn events_of(index: usize) -> outbox_application::AggregateId {
+    outbox_application::AggregateId::from_uuid(uuid::Uuid::from_u128(index as u128 + 1))
 }
 
 #[test]

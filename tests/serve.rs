@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use bootstrap::local::serve::{bind, serve, ServeReport};
-use bootstrap::local::status::{status, Status};
-use bootstrap::local::{replay, Cli, Command, LocalError};
-use system_tests::http::{request, Answer};
-use system_tests::load;
+use outbox_bootstrap::local::serve::{bind, serve, ServeReport};
+use outbox_bootstrap::local::status::{status, Status};
+use outbox_bootstrap::local::{replay, Cli, Command, LocalError};
+use outbox_tests::http::{request, Answer};
+use outbox_tests::load;
 
 fn data_file() -> PathBuf {
     std::env::temp_dir().join(format!("outbox-serve-{}.db", uuid::Uuid::now_v7()))

@@ -1,13 +1,13 @@
 //! The seed stories, end to end on the in-memory pipeline.
 
-use application::reactions::{
+use outbox_application::reactions::{
     Invoice, Invoicing, OrderTracking, Shipment, Shipping, TrackingEntry,
 };
-use application::{RequestMeta, Target};
-use domain::order::{Order, OrderCommand, OrderStatus};
-use domain::repair::{Repair, RepairCommand};
+use outbox_application::{RequestMeta, Target};
+use outbox_domain::order::{Order, OrderCommand, OrderStatus};
+use outbox_domain::repair::{Repair, RepairCommand};
 use serde_json::json;
-use system_tests::{
+use outbox_tests::{
     audit_at_rest, keyed, line_item, memory_pipeline, open_repair, place_order, runtime, settle_all,
 };
 
@@ -55,9 +55,9 @@ fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(version, domain::Version::new(5));
+        assert_eq!(version, outbox_domain::Version::new(5));
         assert_eq!(
-            state.unwrap().total_cents.map(domain::Money::cents),
+            state.unwrap().total_cents.map(outbox_domain::Money::cents),
             Some(6_249)
         );
     });
@@ -151,7 +151,7 @@ fn a_lost_reply_and_a_retry_with_the_same_key_record_one_set_of_events() {
         pipeline
             .store
             .faults()
-            .inject(simulation::faults::StoreFault::FailAfterCommit);
+            .inject(outbox_simulation::faults::StoreFault::FailAfterCommit);
         let outcome = pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &keyed("open-1"), 3)
             .await

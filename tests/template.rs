@@ -10,8 +10,8 @@ use std::collections::BTreeSet;
 
 use serde_yaml::Value;
 
-use application::{reactions, EventSources};
-use bootstrap::lambda::config::{CommandApiConfig, ConsumerConfig, RelayConfig, Variables};
+use outbox_application::{reactions, EventSources};
+use outbox_bootstrap::lambda::config::{CommandApiConfig, ConsumerConfig, RelayConfig, Variables};
 
 fn template() -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
@@ -264,7 +264,7 @@ fn no_policy_grants_a_wildcard_action() {
 
 #[test]
 fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries() {
-    use dynamodb_adapter::layout::{OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX};
+    use outbox_dynamodb::layout::{OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX};
     let template = template();
     for table in ["Table", "OutboxTable"] {
         let properties = &resource(&template, table)["Properties"];
@@ -338,11 +338,11 @@ fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
         let alarm = &alarm.unwrap()["Properties"];
         assert_eq!(
             alarm["Namespace"].as_str(),
-            Some(lambda_adapter::telemetry::NAMESPACE)
+            Some(outbox_lambda::telemetry::NAMESPACE)
         );
         assert_eq!(
             alarm["MetricName"].as_str(),
-            Some(lambda_adapter::telemetry::AGGREGATES_PARKED)
+            Some(outbox_lambda::telemetry::AGGREGATES_PARKED)
         );
         assert_eq!(
             alarm["Dimensions"][0]["Value"].as_str(),

@@ -13,11 +13,11 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use application::envelope::EventContext;
-use application::{AggregateId, EventEnvelope, Traceparent};
-use domain::order::{Order, OrderCommand, OrderLine, Quantity};
-use domain::repair::{Repair, RepairCommand, RepairEvent};
-use domain::{decide, fold, Aggregate, Money, Text, Version};
+use outbox_application::envelope::EventContext;
+use outbox_application::{AggregateId, EventEnvelope, Traceparent};
+use outbox_domain::order::{Order, OrderCommand, OrderLine, Quantity};
+use outbox_domain::repair::{Repair, RepairCommand, RepairEvent};
+use outbox_domain::{decide, fold, Aggregate, Money, Text, Version};
 
 fn text(raw: &str) -> Text {
     Text::parse("bench", raw).expect("bench text is valid")
@@ -51,7 +51,7 @@ fn envelope() -> EventEnvelope {
         causation_id: "req-0196".into(),
         traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
     };
-    let event = domain::order::OrderEvent::OrderPlaced {
+    let event = outbox_domain::order::OrderEvent::OrderPlaced {
         customer: text("Ada Lovelace"),
         items: (0..3)
             .map(|i| OrderLine {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use tracing::{debug, info, warn};
 use uuid::Uuid;
 
-use domain::{Aggregate, Version};
+use outbox_domain::{Aggregate, Version};
 
 use crate::envelope::{EncodeError, EventContext};
 use crate::ids::{derive_uuid, AggregateId, AggregateRef, EventId, IdempotencyKey};
@@ -207,7 +207,7 @@ impl CommandService {
                 Some(record) => (decode_state::<A>(&record)?, record.version),
             };
             let decision =
-                domain::decide::<A>(&state, version, command).map_err(CommandError::Rejected)?;
+                outbox_domain::decide::<A>(&state, version, command).map_err(CommandError::Rejected)?;
             let request = meta.idempotency_key.clone().map(|key| (key, fingerprint));
             let write = WriteSet::from_decision(id, &decision, &context, request_id, request)?;
             write.check(&limits)?;
@@ -311,8 +311,8 @@ mod tests {
     use super::*;
     use crate::ports::store::MockAggregateStore;
     use crate::ports::{RandomIds, SystemClock};
-    use domain::repair::{Repair, RepairCommand, RepairError, RepairSheet, RepairStatus};
-    use domain::Text;
+    use outbox_domain::repair::{Repair, RepairCommand, RepairError, RepairSheet, RepairStatus};
+    use outbox_domain::Text;
     use mockall::predicate::always;
 
     fn text(raw: &str) -> Text {

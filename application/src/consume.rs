@@ -22,7 +22,7 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use domain::Version;
+use outbox_domain::Version;
 
 use crate::change::RecordIdentity;
 use crate::envelope::{EncodeError, EnvelopeError, EventEnvelope};
@@ -551,8 +551,8 @@ mod tests {
     use crate::ports::inbox::MockInbox;
     use crate::reactions::Invoicing;
     use crate::trace::Traceparent;
-    use domain::repair::{Repair, RepairEvent};
-    use domain::{Money, Text, Version};
+    use outbox_domain::repair::{Repair, RepairEvent};
+    use outbox_domain::{Money, Text, Version};
     use time::OffsetDateTime;
     use uuid::Uuid;
 

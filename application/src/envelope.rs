@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use domain::{Aggregate, DomainEvent, Version};
+use outbox_domain::{Aggregate, DomainEvent, Version};
 
 use crate::ids::{AggregateId, AggregateRef, EventId};
 use crate::trace::Traceparent;
@@ -214,8 +214,8 @@ impl EventEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::repair::{Repair, RepairEvent};
-    use domain::{Money, Text};
+    use outbox_domain::repair::{Repair, RepairEvent};
+    use outbox_domain::{Money, Text};
     use uuid::Uuid;
 
     fn context() -> EventContext {

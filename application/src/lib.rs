@@ -1,6 +1,6 @@
 //! The application core of the transactional outbox.
 //!
-//! It turns a domain [`Decision`](domain::Decision) into a storage-agnostic
+//! It turns a domain [`Decision`](outbox_domain::Decision) into a storage-agnostic
 //! [`WriteSet`] — the new state with its expected version, one outbox record per
 //! event, the request's idempotency record — and runs the use cases through
 //! [`ports`]: [`command`] (load → decide → commit atomically), [`relay`] (outbox

@@ -13,9 +13,9 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use domain::order::Order;
-use domain::repair::Repair;
-use domain::Aggregate;
+use outbox_domain::order::Order;
+use outbox_domain::repair::Repair;
+use outbox_domain::Aggregate;
 
 use crate::envelope::EventEnvelope;
 
@@ -124,7 +124,7 @@ impl Default for EventSources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use domain::order::OrderEvent;
+    use outbox_domain::order::OrderEvent;
 
     #[test]
     fn each_seed_system_publishes_under_its_own_source_unless_one_is_configured() {

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use domain::Version;
+use outbox_domain::Version;
 
 use crate::ports::Sequence;
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use domain::{Aggregate, Decision, Version};
+use outbox_domain::{Aggregate, Decision, Version};
 
 use crate::envelope::{EncodeError, EventContext, EventEnvelope};
 use crate::ids::{derive_uuid, AggregateId, AggregateRef, EventId, IdempotencyKey};
@@ -208,8 +208,8 @@ fn estimate<T: Serialize>(item: &T) -> usize {
 mod tests {
     use super::*;
     use crate::trace::Traceparent;
-    use domain::repair::{Repair, RepairCommand};
-    use domain::{decide, Text};
+    use outbox_domain::repair::{Repair, RepairCommand};
+    use outbox_domain::{decide, Text};
     use time::OffsetDateTime;
 
     fn context() -> EventContext {

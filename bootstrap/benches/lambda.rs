@@ -29,11 +29,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{json, Value};
 
-use application::{AggregateId, AggregateRef, EventId};
-use bootstrap::clients::LocalClients;
-use bootstrap::embedded::EmbeddedDynamo;
-use domain::Version;
-use dynamodb_adapter::{create_tables, TableLayout};
+use outbox_application::{AggregateId, AggregateRef, EventId};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_bootstrap::embedded::EmbeddedDynamo;
+use outbox_domain::Version;
+use outbox_dynamodb::{create_tables, TableLayout};
 
 use support::{stand_in, stream_batch, summary, Shape};
 

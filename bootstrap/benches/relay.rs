@@ -1,6 +1,6 @@
 //! The relay at the API minimum: publish calls, wall time and CPU of one
 //! Lambda stream batch, per stream shape and bus kind. `BENCHMARKS.md` holds
-//! the numbers; `cargo bench -p bootstrap --bench relay` reproduces them.
+//! the numbers; `cargo bench -p outbox-bootstrap --bench relay` reproduces them.
 //!
 //! 1. Calls: every batch through `relay_stream_batch` with an in-process bus
 //!    that accepts everything at once, against the minimum the bus's promise
@@ -32,13 +32,13 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::Event;
 use serde_json::Value;
 
-use application::ports::{
+use outbox_application::ports::{
     BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
     PublishError, PublishOutcome,
 };
-use application::{EventEnvelope, EventSources, Relay};
-use eventbridge_adapter::{CustomBusPublisher, EventBridgePublisher};
-use lambda_adapter::relay_stream_batch;
+use outbox_application::{EventEnvelope, EventSources, Relay};
+use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
+use outbox_lambda::relay_stream_batch;
 
 use support::{stand_in, stream_batch, summary, Shape, REQUESTS, ROUND_TRIP};
 

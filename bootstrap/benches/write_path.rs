@@ -23,15 +23,15 @@ use std::time::Instant;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use application::ports::{AggregateStore, RandomIds, SystemClock};
-use application::{CommandPolicy, CommandService, RequestMeta, Target};
-use bootstrap::clients::LocalClients;
-use bootstrap::embedded::EmbeddedDynamo;
-use bootstrap::operation_log::OperationLog;
-use domain::repair::{Repair, RepairCommand};
-use domain::{Money, Text};
-use dynamodb_adapter::{create_tables, DynamoStore, TableLayout};
-use memory_adapter::MemoryStore;
+use outbox_application::ports::{AggregateStore, RandomIds, SystemClock};
+use outbox_application::{CommandPolicy, CommandService, RequestMeta, Target};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_bootstrap::embedded::EmbeddedDynamo;
+use outbox_bootstrap::operation_log::OperationLog;
+use outbox_domain::repair::{Repair, RepairCommand};
+use outbox_domain::{Money, Text};
+use outbox_dynamodb::{create_tables, DynamoStore, TableLayout};
+use outbox_memory::MemoryStore;
 
 use support::summary;
 

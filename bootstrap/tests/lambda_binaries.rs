@@ -17,8 +17,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 
-use bootstrap::clients::LocalClients;
-use dynamodb_adapter::{create_tables, DynamoInbox, TableLayout};
+use outbox_bootstrap::clients::LocalClients;
+use outbox_dynamodb::{create_tables, DynamoInbox, TableLayout};
 
 /// What the stand-in saw and what it still has to hand out.
 #[derive(Default)]

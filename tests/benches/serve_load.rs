@@ -18,15 +18,15 @@ use std::process::ExitCode;
 use clap::Parser;
 use tokio::sync::oneshot;
 
-use application::{AggregateId, AggregateRef, EventId};
-use bootstrap::local::serve::{bind, serve};
-use bootstrap::local::status::status;
-use bootstrap::local::{Cli, Command};
-use domain::Version;
-use system_tests::load;
+use outbox_application::{AggregateId, AggregateRef, EventId};
+use outbox_bootstrap::local::serve::{bind, serve};
+use outbox_bootstrap::local::status::status;
+use outbox_bootstrap::local::{Cli, Command};
+use outbox_domain::Version;
+use outbox_tests::load;
 
 /// Replays the last hour from the data file to the local bus and consumers.
-async fn replay_all(data: &str) -> bootstrap::local::replay::ReplayReport {
+async fn replay_all(data: &str) -> outbox_bootstrap::local::replay::ReplayReport {
     let now = time::OffsetDateTime::now_utc();
     let rfc3339 = |at: time::OffsetDateTime| {
         at.format(&time::format_description::well_known::Rfc3339)
@@ -50,7 +50,7 @@ async fn replay_all(data: &str) -> bootstrap::local::replay::ReplayReport {
     else {
         unreachable!("a replay command line")
     };
-    bootstrap::local::replay::replay(&options)
+    outbox_bootstrap::local::replay::replay(&options)
         .await
         .expect("the replay runs")
 }
@@ -59,10 +59,10 @@ async fn replay_all(data: &str) -> bootstrap::local::replay::ReplayReport {
 async fn applied_at(
     data: &std::path::Path,
 ) -> std::collections::HashMap<String, time::OffsetDateTime> {
-    let server = bootstrap::embedded::EmbeddedDynamo::start(Some(data))
+    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(data))
         .await
         .expect("the data file opens");
-    let clients = bootstrap::clients::LocalClients::new(&server.endpoint());
+    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
     let items: Vec<_> = clients
         .dynamodb
         .scan()

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use application::ports::{ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive};
+use outbox_application::ports::{ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive};
 
 use crate::errors::DynamoError;
 use crate::items::{outbox_envelope, Attributes};
@@ -89,7 +89,7 @@ impl DynamoArchive {
         &self,
         window: &ArchiveWindow,
         mut position: Position,
-    ) -> Result<(Vec<application::EventEnvelope>, Option<Position>), ArchiveError> {
+    ) -> Result<(Vec<outbox_application::EventEnvelope>, Option<Position>), ArchiveError> {
         let first_hour = window
             .from
             .replace_minute(0)
@@ -253,7 +253,7 @@ fn last_key(item: &Attributes) -> Result<LastKey, ArchiveError> {
     })
 }
 
-fn decode(items: Vec<Attributes>) -> Result<Vec<application::EventEnvelope>, ArchiveError> {
+fn decode(items: Vec<Attributes>) -> Result<Vec<outbox_application::EventEnvelope>, ArchiveError> {
     items
         .into_iter()
         .map(|item| outbox_envelope(item).map_err(|error| ArchiveError::Corrupt(Box::new(error))))

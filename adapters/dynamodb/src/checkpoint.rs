@@ -10,7 +10,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use application::{BoxError, SequenceNumber};
+use outbox_application::{BoxError, SequenceNumber};
 
 use crate::layout::{PK, SK};
 

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, Select};
 use aws_sdk_dynamodb::Client;
 use time::OffsetDateTime;
 
-use application::ports::{
+use outbox_application::ports::{
     DeadLetter, DeadLetterError, DeadLetterQueue, DeadLetterStore, LetterDepth, LetterPage,
     MalformedLetter, StoredLetter,
 };

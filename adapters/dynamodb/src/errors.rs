@@ -12,9 +12,9 @@
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, CancellationReason};
 
-use application::ports::{InboxError, StoreError};
-use application::{BoxError, LimitError, WriteSet};
-use domain::Version;
+use outbox_application::ports::{InboxError, StoreError};
+use outbox_application::{BoxError, LimitError, WriteSet};
+use outbox_domain::Version;
 
 use crate::layout::VERSION;
 
@@ -223,10 +223,10 @@ pub(crate) fn failed_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::{
+    use outbox_application::{
         AggregateId, AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord,
     };
-    use domain::Version;
+    use outbox_domain::Version;
     use uuid::Uuid;
 
     #[test]

@@ -18,12 +18,12 @@ use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 
-use application::ports::{
+use outbox_application::ports::{
     Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
     SequenceWrite,
 };
-use application::{AggregateRef, EventEnvelope, EventId};
-use domain::Version;
+use outbox_application::{AggregateRef, EventEnvelope, EventId};
+use outbox_domain::Version;
 
 use crate::errors::{failed_conditions, DynamoError};
 use crate::items::{expiry, now, Attributes};

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use application::{AggregateId, EventEnvelope, EventSources, IdempotencyRecord, StateRecord};
-use domain::Version;
+use outbox_application::{AggregateId, EventEnvelope, EventSources, IdempotencyRecord, StateRecord};
+use outbox_domain::Version;
 
 use crate::layout::{
     aggregate_pk, outbox_at, outbox_hour, outbox_sk, request_pk, ENTITY_OUTBOX, ENTITY_REQUEST,
@@ -60,7 +60,7 @@ pub fn state_item(
     aggregate_id: AggregateId,
     record: &StateRecord,
 ) -> Result<Attributes, ItemError> {
-    let aggregate = application::AggregateRef::new(aggregate_type, aggregate_id);
+    let aggregate = outbox_application::AggregateRef::new(aggregate_type, aggregate_id);
     let item = StateItem {
         pk: aggregate_pk(&aggregate),
         sk: STATE_SK.to_owned(),
@@ -196,7 +196,7 @@ pub(crate) fn now() -> OffsetDateTime {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::{AggregateRef, EventId, IdempotencyKey, Traceparent};
+    use outbox_application::{AggregateRef, EventId, IdempotencyKey, Traceparent};
     use serde_json::json;
     use uuid::Uuid;
 

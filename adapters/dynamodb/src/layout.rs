@@ -22,8 +22,8 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, UtcOffset};
 
-use application::{AggregateRef, EventSources, IdempotencyKey};
-use domain::Version;
+use outbox_application::{AggregateRef, EventSources, IdempotencyKey};
+use outbox_domain::Version;
 
 /// The partition key attribute.
 pub const PK: &str = "pk";
@@ -200,7 +200,7 @@ mod tests {
     fn the_time_index_keys_sort_by_time_and_keep_an_aggregate_in_one_shard() {
         let aggregate = AggregateRef::new(
             "REPAIR",
-            application::AggregateId::from_uuid(uuid::Uuid::from_u128(7)),
+            outbox_application::AggregateId::from_uuid(uuid::Uuid::from_u128(7)),
         );
         let early = time::macros::datetime!(2026-11-24 16:05:07.5 UTC);
         let late = time::macros::datetime!(2026-11-24 16:59:59.25 +01:00);
@@ -222,7 +222,7 @@ mod tests {
             .map(|n| {
                 hour_shard(&AggregateRef::new(
                     "ORDER",
-                    application::AggregateId::from_uuid(uuid::Uuid::from_u128(n)),
+                    outbox_application::AggregateId::from_uuid(uuid::Uuid::from_u128(n)),
                 ))
             })
             .collect();

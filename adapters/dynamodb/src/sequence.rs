@@ -20,11 +20,11 @@ use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use application::ports::{
+use outbox_application::ports::{
     Effect, InboxError, ParkedAggregate, Parking, Sequence, SequenceOutcome, SequenceWrite,
 };
-use application::{AggregateId, AggregateRef, EventEnvelope};
-use domain::Version;
+use outbox_application::{AggregateId, AggregateRef, EventEnvelope};
+use outbox_domain::Version;
 
 use crate::errors::{failed_conditions, DynamoError};
 use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT, NEW_ITEM};

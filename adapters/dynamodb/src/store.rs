@@ -9,8 +9,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use tracing::debug;
 
-use application::ports::{AggregateStore, StoreError};
-use application::{
+use outbox_application::ports::{AggregateStore, StoreError};
+use outbox_application::{
     AggregateId, AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord,
     WriteLimits, WriteSet,
 };

@@ -13,8 +13,8 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodbstreams::types::{OperationType, Record};
 use serde_dynamo::{AttributeValue, Item};
 
-use application::ports::{DeadLetter, DeadLetterPayload, LetterSource};
-use application::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
+use outbox_application::ports::{DeadLetter, DeadLetterPayload, LetterSource};
+use outbox_application::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 
 use crate::items::outbox_envelope;
 use crate::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
@@ -98,7 +98,7 @@ pub fn decode_streams_record(record: &Record) -> Decoded {
 ///
 /// # Errors
 /// The reason, as text.
-pub fn decode_raw_item(raw: &str) -> Result<application::EventEnvelope, String> {
+pub fn decode_raw_item(raw: &str) -> Result<outbox_application::EventEnvelope, String> {
     let item: Item =
         serde_json::from_str(raw).map_err(|error| format!("not an item image: {error}"))?;
     outbox_envelope(item).map_err(|error| format!("undecodable outbox item: {error}"))
@@ -175,10 +175,10 @@ fn is_outbox(keys: &Item, image: &Item) -> bool {
 mod tests {
     use super::*;
     use crate::items::outbox_item;
-    use application::ports::LetterSource;
-    use application::{AggregateId, AggregateRef, EventEnvelope, EventId, Traceparent};
+    use outbox_application::ports::LetterSource;
+    use outbox_application::{AggregateId, AggregateRef, EventEnvelope, EventId, Traceparent};
     use aws_lambda_events::event::dynamodb::Event;
-    use domain::Version;
+    use outbox_domain::Version;
     use serde_json::json;
     use std::time::Duration;
     use time::OffsetDateTime;
@@ -229,7 +229,7 @@ mod tests {
         outbox_item(
             envelope,
             Duration::from_secs(60),
-            &application::EventSources::default(),
+            &outbox_application::EventSources::default(),
         )
         .unwrap()
         .into()
@@ -326,7 +326,7 @@ mod tests {
         let item = outbox_item(
             &event,
             Duration::from_secs(60),
-            &application::EventSources::default(),
+            &outbox_application::EventSources::default(),
         )
         .unwrap();
         let image = item

@@ -5,7 +5,7 @@
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use time::OffsetDateTime;
 
-use application::SequenceNumber;
+use outbox_application::SequenceNumber;
 
 use crate::checkpoint::Checkpoints;
 use crate::stream_relay::{streams_error, StreamRelayError};

@@ -21,8 +21,8 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use application::ports::{ChangeFeed, DeadLetterError, FeedError, FeedReport};
-use application::{BoxError, BusRefused, ChangeRecord, Relay, SequenceNumber, ShardTracker};
+use outbox_application::ports::{ChangeFeed, DeadLetterError, FeedError, FeedReport};
+use outbox_application::{BoxError, BusRefused, ChangeRecord, Relay, SequenceNumber, ShardTracker};
 
 use crate::checkpoint::{Checkpoint, CheckpointError, Checkpoints};
 use crate::stream_decode::{decode_streams_record, Decoded};
@@ -403,11 +403,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::ports::{
+    use outbox_application::ports::{
         BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
         PublishError, PublishOutcome,
     };
-    use application::EventEnvelope;
+    use outbox_application::EventEnvelope;
     use async_trait::async_trait;
     use std::sync::Arc;
 

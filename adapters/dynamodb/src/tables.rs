@@ -13,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use application::BoxError;
+use outbox_application::BoxError;
 
 use crate::layout::{TableLayout, EXPIRES_AT, OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX, PK, SK};
 

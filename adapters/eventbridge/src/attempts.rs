@@ -6,8 +6,8 @@ use std::future::Future;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use tracing::{debug, warn};
 
-use application::ports::{PublishError, PublishOutcome};
-use application::{BoxError, EventEnvelope};
+use outbox_application::ports::{PublishError, PublishOutcome};
+use outbox_application::{BoxError, EventEnvelope};
 
 use crate::retry::RetryPolicy;
 

@@ -22,8 +22,8 @@ use aws_sdk_eventbridgev2::types::{
 };
 use aws_sdk_eventbridgev2::Client;
 
-use application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
-use application::{EventEnvelope, EventSources};
+use outbox_application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
+use outbox_application::{EventEnvelope, EventSources};
 
 use crate::attempts::{classify, publish_entries, Verdict};
 use crate::retry::RetryPolicy;
@@ -164,7 +164,7 @@ impl EventPublisher for CustomBusPublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::{AggregateId, AggregateRef, EventId, Traceparent};
+    use outbox_application::{AggregateId, AggregateRef, EventId, Traceparent};
     use aws_sdk_eventbridgev2::operation::put_events::{
         PutEventsError, PutEventsInput, PutEventsOutput,
     };
@@ -172,7 +172,7 @@ mod tests {
         AccessDeniedException, InternalException, ThrottlingException,
     };
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use domain::Version;
+    use outbox_domain::Version;
     use std::time::Duration;
     use time::OffsetDateTime;
     use uuid::Uuid;

@@ -8,8 +8,8 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
-use application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
-use application::{EventEnvelope, EventSources, Traceparent};
+use outbox_application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
+use outbox_application::{EventEnvelope, EventSources, Traceparent};
 
 use crate::attempts::{classify, publish_entries, Verdict};
 use crate::retry::RetryPolicy;
@@ -141,14 +141,14 @@ impl EventPublisher for EventBridgePublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::{AggregateId, AggregateRef, EventId, Traceparent};
+    use outbox_application::{AggregateId, AggregateRef, EventId, Traceparent};
     use aws_sdk_eventbridge::operation::put_events::{
         PutEventsError, PutEventsInput, PutEventsOutput,
     };
     use aws_sdk_eventbridge::types::error::InternalException;
     use aws_sdk_eventbridge::types::PutEventsResultEntry;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
-    use domain::Version;
+    use outbox_domain::Version;
     use std::time::Duration;
     use time::OffsetDateTime;
     use uuid::Uuid;

@@ -10,9 +10,9 @@ use lambda_http::{Body, Response};
 use serde_json::json;
 use tracing::error;
 
-use application::ports::StoreError;
-use application::CommandError;
-use domain::{Rejection, RejectionKind};
+use outbox_application::ports::StoreError;
+use outbox_application::CommandError;
+use outbox_domain::{Rejection, RejectionKind};
 
 /// An error response of the command API.
 #[derive(Debug, Clone, PartialEq, Eq)]

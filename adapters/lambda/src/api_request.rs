@@ -7,9 +7,9 @@
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use domain::order::{OrderCommand, OrderLine, OrderStatus, Quantity};
-use domain::repair::RepairCommand;
-use domain::{Money, Text};
+use outbox_domain::order::{OrderCommand, OrderLine, OrderStatus, Quantity};
+use outbox_domain::repair::RepairCommand;
+use outbox_domain::{Money, Text};
 
 use crate::api_error::ApiError;
 

@@ -27,12 +27,12 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{info, info_span, Instrument};
 
-use application::{
+use outbox_application::{
     AggregateId, CommandOutcome, CommandService, IdempotencyKey, RequestMeta, Target, Traceparent,
 };
-use domain::order::Order;
-use domain::repair::Repair;
-use domain::{Aggregate, Rejection};
+use outbox_domain::order::Order;
+use outbox_domain::repair::Repair;
+use outbox_domain::{Aggregate, Rejection};
 
 use crate::api_error::ApiError;
 use crate::{api_request, http_event, telemetry};
@@ -129,9 +129,9 @@ impl CommandApi {
             (["repairs", id], &Method::GET) => self.show::<Repair>(id, "repairId").await,
             (["repairs", id, action], &Method::POST) => {
                 let command = match *action {
-                    "start" => domain::repair::RepairCommand::StartWork,
+                    "start" => outbox_domain::repair::RepairCommand::StartWork,
                     "line-items" => api_request::add_line_item(body()?)?,
-                    "complete" => domain::repair::RepairCommand::CompleteRepair,
+                    "complete" => outbox_domain::repair::RepairCommand::CompleteRepair,
                     "cancel" => api_request::cancel_repair(body()?)?,
                     _ => return Err(no_route(method, request.uri().path())),
                 };
@@ -147,7 +147,7 @@ impl CommandApi {
             (["orders", id, action], &Method::POST) => {
                 let command = match *action {
                     "status" => api_request::change_status(body()?)?,
-                    "cancel" => domain::order::OrderCommand::CancelOrder,
+                    "cancel" => outbox_domain::order::OrderCommand::CancelOrder,
                     _ => return Err(no_route(method, request.uri().path())),
                 };
                 self.execute::<Order>(request, existing(id)?, &command, "orderId")

@@ -16,8 +16,8 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use serde_json::Value;
 use tracing::{info, info_span, warn, Instrument};
 
-use application::{ConsumeService, Delivery, DeliveryContent, EventEnvelope};
-use dynamodb_adapter::items::outbox_envelope;
+use outbox_application::{ConsumeService, Delivery, DeliveryContent, EventEnvelope};
+use outbox_dynamodb::items::outbox_envelope;
 
 use crate::telemetry;
 

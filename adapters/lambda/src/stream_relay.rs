@@ -13,9 +13,9 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::{info, warn};
 
-use application::ports::DeadLetterError;
-use application::{BusRefused, ChangeRecord, Relay};
-use dynamodb_adapter::{decode_lambda_record, Decoded};
+use outbox_application::ports::DeadLetterError;
+use outbox_application::{BusRefused, ChangeRecord, Relay};
+use outbox_dynamodb::{decode_lambda_record, Decoded};
 
 use crate::telemetry;
 

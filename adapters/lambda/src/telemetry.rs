@@ -5,7 +5,7 @@
 
 use time::OffsetDateTime;
 
-use application::{ChangeContent, ChangeRecord, Consumed, EventEnvelope, RelayReport};
+use outbox_application::{ChangeContent, ChangeRecord, Consumed, EventEnvelope, RelayReport};
 
 /// The metrics' CloudWatch namespace.
 pub const NAMESPACE: &str = "Outbox";

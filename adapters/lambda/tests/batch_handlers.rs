@@ -16,13 +16,13 @@ use fixtures::{
     stream_event, stream_record,
 };
 
-use application::ports::{DeadLetterPayload, Inbox, LetterSource};
-use application::reactions::Invoicing;
-use application::{ConsumeService, EventEnvelope, EventSources, Relay, SequenceNumber};
-use domain::Version;
-use lambda_adapter::{consume_sqs_batch, relay_stream_batch};
-use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryInbox};
-use simulation::faults::{
+use outbox_application::ports::{DeadLetterPayload, Inbox, LetterSource};
+use outbox_application::reactions::Invoicing;
+use outbox_application::{ConsumeService, EventEnvelope, EventSources, Relay, SequenceNumber};
+use outbox_domain::Version;
+use outbox_lambda::{consume_sqs_batch, relay_stream_batch};
+use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryInbox};
+use outbox_simulation::faults::{
     DeadLetterFault, FaultyDeadLetters, FaultyInbox, FaultyPublisher, InboxFault, PublisherFault,
 };
 
@@ -253,16 +253,16 @@ async fn a_consumer_trusts_no_envelope_a_rule_breaking_one_is_dead_lettered_with
 
 #[tokio::test]
 async fn every_consumer_gets_the_same_effect_from_the_lambda_relay_a_pipe_and_a_custom_event_bus() {
-    use application::envelope::EventContext;
-    use application::{reactions, AggregateId};
-    use domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
-    use domain::{Money, Text};
+    use outbox_application::envelope::EventContext;
+    use outbox_application::{reactions, AggregateId};
+    use outbox_domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
+    use outbox_domain::{Money, Text};
 
     let context = EventContext {
         occurred_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
         correlation_id: "corr".into(),
         causation_id: "req".into(),
-        traceparent: application::Traceparent::root(
+        traceparent: outbox_application::Traceparent::root(
             uuid::Uuid::from_u128(1),
             uuid::Uuid::from_u128(2),
         ),
@@ -372,7 +372,7 @@ async fn an_ordered_consumer_applies_a_reversed_batch_in_order_and_hands_back_wh
     let inbox = MemoryInbox::new();
     let consume = ConsumeService::new(
         Arc::new(inbox.clone()),
-        Arc::new(application::reactions::OrderTracking),
+        Arc::new(outbox_application::reactions::OrderTracking),
         Arc::new(MemoryDeadLetterQueue::new()),
     );
     let first = order(7);

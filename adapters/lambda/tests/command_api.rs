@@ -14,10 +14,10 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
-use application::{CommandPolicy, CommandService};
-use lambda_adapter::CommandApi;
-use memory_adapter::{MemoryStore, SequentialIds, StepClock};
-use simulation::faults::{FaultyStore, StoreFault};
+use outbox_application::{CommandPolicy, CommandService};
+use outbox_lambda::CommandApi;
+use outbox_memory::{MemoryStore, SequentialIds, StepClock};
+use outbox_simulation::faults::{FaultyStore, StoreFault};
 
 /// An API Gateway HTTP API (payload 2.0) event, as AWS documents it.
 fn event(
@@ -27,7 +27,7 @@ fn event(
     headers: Value,
     body: Option<&str>,
 ) -> lambda_http::Request {
-    lambda_adapter::http_event::request_from_event(raw_event(method, path, stage, headers, body))
+    outbox_lambda::http_event::request_from_event(raw_event(method, path, stage, headers, body))
         .expect("a documented v2 event is read")
 }
 

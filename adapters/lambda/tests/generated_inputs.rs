@@ -28,15 +28,15 @@ use base64::Engine;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use application::ports::{RandomIds, SystemClock};
-use application::{CommandPolicy, CommandService, EventEnvelope, EventSources, Relay};
-use domain::repair::{Repair, RepairEvent};
+use outbox_application::ports::{RandomIds, SystemClock};
+use outbox_application::{CommandPolicy, CommandService, EventEnvelope, EventSources, Relay};
+use outbox_domain::repair::{Repair, RepairEvent};
 use fixtures::{
     bridged, completed, envelope, outbox_image, piped, raw_event, sqs_event, sqs_message,
     stream_event, stream_record,
 };
-use lambda_adapter::{consume_sqs_batch, relay_stream_batch, CommandApi};
-use memory_adapter::{MemoryBus, MemoryDeadLetterQueue, MemoryStore};
+use outbox_lambda::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryStore};
 
 fn cases() -> u32 {
     std::env::var("GENERATED_CASES")
@@ -652,7 +652,7 @@ fn envelope_in(detail: &Value) -> Option<EventEnvelope> {
     if detail.get("dynamodb").is_some() {
         let record: aws_lambda_events::event::dynamodb::EventRecord =
             serde_json::from_value(detail.clone()).ok()?;
-        return dynamodb_adapter::items::outbox_envelope(record.change.new_image).ok();
+        return outbox_dynamodb::items::outbox_envelope(record.change.new_image).ok();
     }
     serde_json::from_value(detail.clone()).ok()
 }

@@ -23,10 +23,10 @@ use quamina::Quamina;
 use serde_json::{json, Value};
 use time::{Duration, OffsetDateTime};
 
-use application::ports::{
+use outbox_application::ports::{
     BatchLimits, BusOrder, Clock, EventPublisher, PublishError, PublishOutcome, SystemClock,
 };
-use application::{EventEnvelope, EventId, EventSources};
+use outbox_application::{EventEnvelope, EventId, EventSources};
 
 use crate::queue::MemoryQueue;
 
@@ -242,10 +242,10 @@ impl EventPublisher for MemoryBus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::envelope::EventContext;
-    use application::{AggregateId, Traceparent};
-    use domain::order::{Order, OrderEvent, OrderStatus};
-    use domain::Version;
+    use outbox_application::envelope::EventContext;
+    use outbox_application::{AggregateId, Traceparent};
+    use outbox_domain::order::{Order, OrderEvent, OrderStatus};
+    use outbox_domain::Version;
     use uuid::Uuid;
 
     fn status_changed(version: u64) -> EventEnvelope {

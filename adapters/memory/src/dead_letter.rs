@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use application::ports::{
+use outbox_application::ports::{
     DeadLetter, DeadLetterError, DeadLetterQueue, DeadLetterStore, LetterDepth, LetterPage,
     StoredLetter,
 };

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use application::ports::{Clock, IdGenerator};
+use outbox_application::ports::{Clock, IdGenerator};
 use time::{Duration, OffsetDateTime};
 use uuid::Uuid;
 

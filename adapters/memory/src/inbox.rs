@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use application::ports::{
+use outbox_application::ports::{
     Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
     SequenceWrite, Skip,
 };
-use application::{AggregateRef, EventEnvelope, EventId};
-use domain::Version;
+use outbox_application::{AggregateRef, EventEnvelope, EventId};
+use outbox_domain::Version;
 
 /// A consumer's position on an aggregate.
 type SequenceKey = (String, AggregateRef);

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use time::OffsetDateTime;
 
-use application::EventEnvelope;
+use outbox_application::EventEnvelope;
 
 /// One delivery of a message.
 #[derive(Debug, Clone, PartialEq)]

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use application::ports::{AggregateStore, StoreError};
-use application::{
+use outbox_application::ports::{AggregateStore, StoreError};
+use outbox_application::{
     AggregateRef, EventEnvelope, IdempotencyKey, IdempotencyRecord, StateRecord, WriteLimits,
     WriteSet,
 };
-use domain::Version;
+use outbox_domain::Version;
 
 #[derive(Debug, Default)]
 struct Tables {

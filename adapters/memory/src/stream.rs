@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 use serde_json::Value;
 
-use application::ports::{ChangeFeed, FeedError, FeedReport};
-use application::{
+use outbox_application::ports::{ChangeFeed, FeedError, FeedReport};
+use outbox_application::{
     ChangeContent, ChangeRecord, EventEnvelope, RecordIdentity, Relay, SequenceNumber, ShardTracker,
 };
 

@@ -12,7 +12,7 @@ use aws_sdk_sqs::Client;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use application::ports::{
+use outbox_application::ports::{
     DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, DeadLetterStore, LetterDepth,
     LetterPage, MalformedLetter, StoredLetter,
 };
@@ -229,8 +229,8 @@ impl DeadLetterStore for SqsDeadLetterQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use application::ports::{sha256_hex, LetterSource};
-    use application::{RecordIdentity, SequenceNumber};
+    use outbox_application::ports::{sha256_hex, LetterSource};
+    use outbox_application::{RecordIdentity, SequenceNumber};
 
     fn identity() -> RecordIdentity {
         RecordIdentity {

@@ -101,7 +101,7 @@ pub trait Inbox: Send + Sync {
         &self,
         consumer: &str,
         aggregate: &AggregateRef,
-        version: domain::Version,
+        version: outbox_domain::Version,
     ) -> Result<Option<EventEnvelope>, InboxError>;
 
     /// Every parked aggregate of every consumer.

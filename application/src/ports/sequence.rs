@@ -8,7 +8,7 @@
 
 use time::OffsetDateTime;
 
-use domain::Version;
+use outbox_domain::Version;
 
 use crate::envelope::EventEnvelope;
 use crate::ids::AggregateRef;

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use domain::Version;
+use outbox_domain::Version;
 
 use crate::ids::{AggregateRef, IdempotencyKey};
 use crate::write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use domain::repair::{Repair, RepairEvent};
-use domain::Aggregate;
+use outbox_domain::repair::{Repair, RepairEvent};
+use outbox_domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;

@@ -57,9 +57,9 @@ mod tests {
     use crate::envelope::EventContext;
     use crate::ids::AggregateId;
     use crate::trace::Traceparent;
-    use domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
-    use domain::repair::{Repair, RepairEvent};
-    use domain::{Aggregate, DomainEvent, Money, Text, Version};
+    use outbox_domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
+    use outbox_domain::repair::{Repair, RepairEvent};
+    use outbox_domain::{Aggregate, DomainEvent, Money, Text, Version};
     use std::collections::BTreeSet;
     use uuid::Uuid;
 

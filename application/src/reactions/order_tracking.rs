@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use domain::order::{Order, OrderEvent, OrderStatus};
-use domain::Aggregate;
-use domain::Version;
+use outbox_domain::order::{Order, OrderEvent, OrderStatus};
+use outbox_domain::Aggregate;
+use outbox_domain::Version;
 
 use super::effect_of;
 use crate::consume::Reaction;

@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use domain::order::{Order, OrderEvent};
-use domain::Aggregate;
+use outbox_domain::order::{Order, OrderEvent};
+use outbox_domain::Aggregate;
 
 use super::effect_of;
 use crate::consume::Reaction;

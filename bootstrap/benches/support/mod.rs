@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use application::{AggregateId, AggregateRef, EventEnvelope, EventId, EventSources, Traceparent};
-use domain::Version;
+use outbox_application::{AggregateId, AggregateRef, EventEnvelope, EventId, EventSources, Traceparent};
+use outbox_domain::Version;
 
 /// How long the stand-in `PutEvents` takes to answer.
 pub const ROUND_TRIP: Duration = Duration::from_millis(20);
@@ -93,7 +93,7 @@ pub fn stream_batch(shape: Shape, n: usize) -> Vec<u8> {
     let records: Vec<Value> = (0..n)
         .map(|index| {
             let (aggregate, version) = shape.place(index, n);
-            let item = dynamodb_adapter::items::outbox_item(
+            let item = outbox_dynamodb::items::outbox_item(
                 &envelope(aggregate, version),
                 Duration::from_secs(86_400),
                 &EventSources::default(),

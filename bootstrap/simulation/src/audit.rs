@@ -17,12 +17,12 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use application::ports::{BusOrder, DeadLetter, DeadLetterPayload, Effect};
-use application::{AggregateRef, EventEnvelope, EventId, Reaction, StateRecord};
-use domain::order::Order;
-use domain::repair::Repair;
-use domain::{fold, Aggregate};
-use memory_adapter::Acceptance;
+use outbox_application::ports::{BusOrder, DeadLetter, DeadLetterPayload, Effect};
+use outbox_application::{AggregateRef, EventEnvelope, EventId, Reaction, StateRecord};
+use outbox_domain::order::Order;
+use outbox_domain::repair::Repair;
+use outbox_domain::{fold, Aggregate};
+use outbox_memory::Acceptance;
 use time::Duration;
 
 use crate::journal::CommitAttempt;
@@ -399,12 +399,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use application::envelope::EventContext;
-    use application::reactions::Invoicing;
-    use application::ReactionError;
-    use application::{AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet};
-    use domain::repair::{RepairCommand, RepairEvent};
-    use domain::{decide, Money, Text, Version};
+    use outbox_application::envelope::EventContext;
+    use outbox_application::reactions::Invoicing;
+    use outbox_application::ReactionError;
+    use outbox_application::{AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet};
+    use outbox_domain::repair::{RepairCommand, RepairEvent};
+    use outbox_domain::{decide, Money, Text, Version};
     use uuid::Uuid;
 
     fn text(raw: &str) -> Text {
@@ -573,15 +573,15 @@ mod tests {
             }]
         );
         observed.dead_letters.push(DeadLetter::new(
-            application::ports::LetterSource::StreamRecord {
-                sequence: application::SequenceNumber::new("3"),
+            outbox_application::ports::LetterSource::StreamRecord {
+                sequence: outbox_application::SequenceNumber::new("3"),
             },
             "refused",
             1,
             DeadLetterPayload::Event {
                 envelope: lost.event,
             },
-            application::RecordIdentity::default(),
+            outbox_application::RecordIdentity::default(),
         ));
         assert_eq!(audit_delivery(&observed), Vec::new());
     }
@@ -594,8 +594,8 @@ mod tests {
             "repair-log"
         }
 
-        fn subscription(&self) -> application::Subscription {
-            application::Subscription {
+        fn subscription(&self) -> outbox_application::Subscription {
+            outbox_application::Subscription {
                 aggregate_type: Repair::TYPE,
                 event_types: &RepairEvent::TYPES,
                 ordered: Some(&RepairEvent::TYPES),
@@ -642,15 +642,15 @@ mod tests {
 
         let lost = observed.published.remove(1).event;
         observed.dead_letters.push(DeadLetter::new(
-            application::ports::LetterSource::StreamRecord {
-                sequence: application::SequenceNumber::new("2"),
+            outbox_application::ports::LetterSource::StreamRecord {
+                sequence: outbox_application::SequenceNumber::new("2"),
             },
             "refused",
             1,
             DeadLetterPayload::Event {
                 envelope: lost.clone(),
             },
-            application::RecordIdentity::default(),
+            outbox_application::RecordIdentity::default(),
         ));
         observed.consumers = vec![logged(&outbox[..1])];
         assert_eq!(

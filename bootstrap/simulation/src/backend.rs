@@ -8,11 +8,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use application::ports::{AggregateStore, ChangeFeed};
-use application::{AggregateRef, BoxError, Relay};
-use dynamodb_adapter::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
-use dynamodb_adapter::{Checkpoints, DynamoStore, StreamRelay, StreamRelayOptions};
-use memory_adapter::{MemoryStore, MemoryStream, StreamPosition};
+use outbox_application::ports::{AggregateStore, ChangeFeed};
+use outbox_application::{AggregateRef, BoxError, Relay};
+use outbox_dynamodb::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
+use outbox_dynamodb::{Checkpoints, DynamoStore, StreamRelay, StreamRelayOptions};
+use outbox_memory::{MemoryStore, MemoryStream, StreamPosition};
 
 use crate::audit::StoredAggregate;
 

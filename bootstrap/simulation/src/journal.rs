@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use application::ports::{AggregateStore, StoreError};
-use application::{
+use outbox_application::ports::{AggregateStore, StoreError};
+use outbox_application::{
     AggregateRef, IdempotencyKey, IdempotencyRecord, StateRecord, WriteLimits, WriteSet,
 };
 

@@ -9,15 +9,15 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use application::ports::{ChangeFeed, DeadLetterPayload, FeedReport};
-use application::reactions;
-use application::{
+use outbox_application::ports::{ChangeFeed, DeadLetterPayload, FeedReport};
+use outbox_application::reactions;
+use outbox_application::{
     AggregateRef, BoxError, CommandError, CommandOutcome, CommandPolicy, CommandService,
     ConsumeService, Consumed, Delivery, DeliveryContent, EventId, EventSources, Reaction, Relay,
     RequestMeta, Target,
 };
-use domain::Aggregate;
-use memory_adapter::{
+use outbox_domain::Aggregate;
+use outbox_memory::{
     MemoryBus, MemoryDeadLetterQueue, MemoryInbox, MemoryQueue, PatternError, SequentialIds,
     StepClock,
 };
@@ -157,8 +157,8 @@ impl Pipeline {
         let commands = if real_time {
             CommandService::new(
                 Arc::new(store.clone()),
-                Arc::new(application::ports::SystemClock),
-                Arc::new(application::ports::RandomIds),
+                Arc::new(outbox_application::ports::SystemClock),
+                Arc::new(outbox_application::ports::RandomIds),
                 CommandPolicy::default(),
             )
         } else {

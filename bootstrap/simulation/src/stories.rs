@@ -8,10 +8,10 @@
 
 use std::collections::BTreeSet;
 
-use application::{AggregateRef, IdempotencyKey, RequestMeta, Target};
-use domain::order::{Order, OrderCommand, OrderLine, OrderStatus, Quantity};
-use domain::repair::{Repair, RepairCommand};
-use domain::{Aggregate, Money, Text};
+use outbox_application::{AggregateRef, IdempotencyKey, RequestMeta, Target};
+use outbox_domain::order::{Order, OrderCommand, OrderLine, OrderStatus, Quantity};
+use outbox_domain::repair::{Repair, RepairCommand};
+use outbox_domain::{Aggregate, Money, Text};
 
 use crate::dice::Dice;
 use crate::pipeline::Pipeline;

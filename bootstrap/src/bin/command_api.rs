@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_command_api().await
+    outbox_bootstrap::lambda::run_command_api().await
 }

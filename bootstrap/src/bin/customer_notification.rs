@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use application::reactions::CustomerNotification;
+use outbox_application::reactions::CustomerNotification;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_consumer(Arc::new(CustomerNotification)).await
+    outbox_bootstrap::lambda::run_consumer(Arc::new(CustomerNotification)).await
 }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use application::reactions::Invoicing;
+use outbox_application::reactions::Invoicing;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_consumer(Arc::new(Invoicing)).await
+    outbox_bootstrap::lambda::run_consumer(Arc::new(Invoicing)).await
 }

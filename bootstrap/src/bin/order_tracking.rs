@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use application::reactions::OrderTracking;
+use outbox_application::reactions::OrderTracking;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_consumer(Arc::new(OrderTracking)).await
+    outbox_bootstrap::lambda::run_consumer(Arc::new(OrderTracking)).await
 }

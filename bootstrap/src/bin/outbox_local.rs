@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use bootstrap::local::{demo, redrive, replay, serve, status, unpark, Cli, Command, LocalError};
+use outbox_bootstrap::local::{demo, redrive, replay, serve, status, unpark, Cli, Command, LocalError};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -15,7 +15,7 @@ fn main() -> ExitCode {
         Command::Serve(_) => "info",
         _ => "error",
     };
-    bootstrap::logging::init(default_log);
+    outbox_bootstrap::logging::init(default_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_outbox_relay().await
+    outbox_bootstrap::lambda::run_outbox_relay().await
 }

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use application::reactions::RestaurantNotification;
+use outbox_application::reactions::RestaurantNotification;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_consumer(Arc::new(RestaurantNotification)).await
+    outbox_bootstrap::lambda::run_consumer(Arc::new(RestaurantNotification)).await
 }

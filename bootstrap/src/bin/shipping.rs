@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use application::reactions::Shipping;
+use outbox_application::reactions::Shipping;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    bootstrap::lambda::run_consumer(Arc::new(Shipping)).await
+    outbox_bootstrap::lambda::run_consumer(Arc::new(Shipping)).await
 }

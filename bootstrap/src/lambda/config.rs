@@ -14,8 +14,8 @@
 //!
 //! `AWS_REGION`, `AWS_ENDPOINT_URL` and credentials are read by the SDK's own loader.
 
-use application::{EventSources, ParkingPolicy, DEFAULT_CALLS_IN_FLIGHT};
-use dynamodb_adapter::TableLayout;
+use outbox_application::{EventSources, ParkingPolicy, DEFAULT_CALLS_IN_FLIGHT};
+use outbox_dynamodb::TableLayout;
 
 /// Why the configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

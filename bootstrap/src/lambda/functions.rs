@@ -9,14 +9,14 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-use application::consume::Reaction;
-use application::ports::{EventPublisher, RandomIds, SystemClock};
-use application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
-use dynamodb_adapter::{DynamoInbox, DynamoStore};
-use eventbridge_adapter::{CustomBusPublisher, EventBridgePublisher};
-use lambda_adapter::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
+use outbox_application::consume::Reaction;
+use outbox_application::ports::{EventPublisher, RandomIds, SystemClock};
+use outbox_application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
+use outbox_dynamodb::{DynamoInbox, DynamoStore};
+use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
+use outbox_lambda::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
 use metrics_cloudwatch_embedded::Collector;
-use sqs_adapter::SqsDeadLetterQueue;
+use outbox_sqs::SqsDeadLetterQueue;
 
 use super::config::{BusTarget, CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 use super::init_error::report_init_error;

@@ -16,11 +16,11 @@ use std::time::Duration;
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use application::ports::SystemClock;
-use application::EventSources;
-use dynamodb_adapter::DynamoStore;
-use memory_adapter::MemoryBus;
-use simulation::{
+use outbox_application::ports::SystemClock;
+use outbox_application::EventSources;
+use outbox_dynamodb::DynamoStore;
+use outbox_memory::MemoryBus;
+use outbox_simulation::{
     audit, audit_delivery, Backend, Client, Dice, DynamoBackend, MemoryBackend, Pipeline,
     RunReport, Violation,
 };

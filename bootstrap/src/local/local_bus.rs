@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use application::ports::{
+use outbox_application::ports::{
     BatchLimits, DeadLetterQueue, EventPublisher, Inbox, PublishError, PublishOutcome, SystemClock,
 };
-use application::{
+use outbox_application::{
     reactions, ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope, EventSources,
 };
-use memory_adapter::{MemoryBus, MemoryQueue, PatternError};
+use outbox_memory::{MemoryBus, MemoryQueue, PatternError};
 use tracing::{info, warn};
 
 /// Deliveries a consumer takes from its queue at a time.

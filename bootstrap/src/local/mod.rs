@@ -24,10 +24,10 @@ pub mod unpark;
 
 pub use demo::{run, BusKind, DemoOptions, StoreKind};
 
-use application::{AggregateId, AggregateRef};
-use domain::order::Order;
-use domain::repair::Repair;
-use domain::Aggregate;
+use outbox_application::{AggregateId, AggregateRef};
+use outbox_domain::order::Order;
+use outbox_domain::repair::Repair;
+use outbox_domain::Aggregate;
 
 /// The command line of `outbox-local`.
 #[derive(Debug, clap::Parser)]
@@ -66,7 +66,7 @@ pub enum LocalError {
     Embedded(#[from] crate::embedded::EmbeddedError),
     /// The tables could not be set up or described.
     #[error(transparent)]
-    Tables(#[from] dynamodb_adapter::TableError),
+    Tables(#[from] outbox_dynamodb::TableError),
     /// A table the command needs does not exist.
     #[error("table {0} does not exist (check --table or TABLE_NAME, and the region)")]
     UnknownTable(String),
@@ -78,22 +78,22 @@ pub enum LocalError {
     Config(String),
     /// The pipeline could not be wired.
     #[error(transparent)]
-    Routing(#[from] memory_adapter::PatternError),
+    Routing(#[from] outbox_memory::PatternError),
     /// The store could not be read or written outside a command.
     #[error("the store failed: {0}")]
-    Store(#[source] application::BoxError),
+    Store(#[source] outbox_application::BoxError),
     /// The outbox archive could not be read.
     #[error(transparent)]
-    Replay(#[from] application::ReplayError),
+    Replay(#[from] outbox_application::ReplayError),
     /// The dead-letter queue could not be read or written.
     #[error(transparent)]
-    DeadLetters(#[from] application::ports::DeadLetterError),
+    DeadLetters(#[from] outbox_application::ports::DeadLetterError),
     /// A parked aggregate could not be unparked.
     #[error(transparent)]
-    Unpark(#[from] application::UnparkError),
+    Unpark(#[from] outbox_application::UnparkError),
     /// The stream could not be read.
     #[error(transparent)]
-    Stream(#[from] dynamodb_adapter::StreamRelayError),
+    Stream(#[from] outbox_dynamodb::StreamRelayError),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     File {

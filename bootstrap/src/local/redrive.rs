@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
-use application::ports::StoredLetter;
-use application::{AggregateRef, LetterFilter, RedriveService, RedriveSummary, Redriven};
-use dynamodb_adapter::decode_raw_item;
+use outbox_application::ports::StoredLetter;
+use outbox_application::{AggregateRef, LetterFilter, RedriveService, RedriveSummary, Redriven};
+use outbox_dynamodb::decode_raw_item;
 
 use super::local_bus::Drained;
 use super::stack::{Stack, StoreArgs};

@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use application::ports::{ArchiveCursor, ArchiveWindow};
-use application::{AggregateRef, Relay, ReplayProgress, ReplayService};
-use dynamodb_adapter::DynamoArchive;
+use outbox_application::ports::{ArchiveCursor, ArchiveWindow};
+use outbox_application::{AggregateRef, Relay, ReplayProgress, ReplayService};
+use outbox_dynamodb::DynamoArchive;
 
 use super::local_bus::Drained;
 use super::stack::{Stack, StoreArgs};

@@ -20,12 +20,12 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-use application::ports::{RandomIds, SystemClock};
-use application::{CommandPolicy, CommandService, Relay};
-use dynamodb_adapter::{
+use outbox_application::ports::{RandomIds, SystemClock};
+use outbox_application::{CommandPolicy, CommandService, Relay};
+use outbox_dynamodb::{
     DynamoDeadLetterQueue, DynamoInbox, DynamoStore, StreamRelay, StreamRelayOptions,
 };
-use lambda_adapter::CommandApi;
+use outbox_lambda::CommandApi;
 
 use super::demo::BusKind;
 use super::local_bus::{Drained, LocalBus, LoggedBus};

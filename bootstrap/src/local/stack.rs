@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
-use dynamodb_adapter::{create_tables, stream_arn, Checkpoints, TableLayout};
+use outbox_dynamodb::{create_tables, stream_arn, Checkpoints, TableLayout};
 
 use crate::clients::sdk_config;
 use crate::embedded::EmbeddedDynamo;
@@ -151,7 +151,7 @@ impl Stack {
                 Err(LocalError::UnknownTable(table.to_owned()))
             }
             Err(error) => Err(LocalError::Unreachable(
-                dynamodb_adapter::DynamoError::from(error).to_string(),
+                outbox_dynamodb::DynamoError::from(error).to_string(),
             )),
         }
     }

@@ -7,9 +7,9 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use application::ports::Inbox;
-use application::reactions;
-use dynamodb_adapter::{stream_lag, DynamoInbox};
+use outbox_application::ports::Inbox;
+use outbox_application::reactions;
+use outbox_dynamodb::{stream_lag, DynamoInbox};
 
 use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};

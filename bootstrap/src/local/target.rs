@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use application::ports::{DeadLetterStore, EventPublisher};
-use application::{EventSources, DEFAULT_CALLS_IN_FLIGHT};
-use dynamodb_adapter::{DynamoDeadLetterQueue, DynamoInbox};
-use sqs_adapter::SqsDeadLetterQueue;
+use outbox_application::ports::{DeadLetterStore, EventPublisher};
+use outbox_application::{EventSources, DEFAULT_CALLS_IN_FLIGHT};
+use outbox_dynamodb::{DynamoDeadLetterQueue, DynamoInbox};
+use outbox_sqs::SqsDeadLetterQueue;
 
 use crate::lambda::config::bus_target;
 use crate::lambda::functions::publisher;

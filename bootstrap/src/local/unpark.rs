@@ -6,9 +6,9 @@
 
 use std::sync::Arc;
 
-use application::ports::DeadLetterQueue;
-use application::{reactions, AggregateRef, ConsumeService, Released};
-use dynamodb_adapter::DynamoInbox;
+use outbox_application::ports::DeadLetterQueue;
+use outbox_application::{reactions, AggregateRef, ConsumeService, Released};
+use outbox_dynamodb::DynamoInbox;
 
 use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};

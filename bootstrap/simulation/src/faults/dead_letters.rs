@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use application::ports::{DeadLetter, DeadLetterError, DeadLetterQueue};
+use outbox_application::ports::{DeadLetter, DeadLetterError, DeadLetterQueue};
 
 use super::{FaultPlan, InjectedFault};
 

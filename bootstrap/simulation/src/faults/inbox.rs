@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use application::ports::{
+use outbox_application::ports::{
     Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
     SequenceWrite,
 };
-use application::{AggregateRef, EventEnvelope, EventId};
-use domain::Version;
+use outbox_application::{AggregateRef, EventEnvelope, EventId};
+use outbox_domain::Version;
 
 use super::{FaultPlan, InjectedFault};
 

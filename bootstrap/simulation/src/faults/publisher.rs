@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
-use application::EventEnvelope;
+use outbox_application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
+use outbox_application::EventEnvelope;
 
 use super::{FaultPlan, InjectedFault};
 
