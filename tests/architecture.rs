@@ -111,7 +111,11 @@ fn the_memory_adapter_names_no_reaction_and_no_concrete_aggregate() {
     assert!(files.len() >= 5, "the memory adapter's files are read");
     for (file, code) in files {
         for line in code.lines().filter(|l| !l.trim_start().starts_with("//")) {
-            for path in ["outbox_domain::repair", "outbox_domain::order", "outbox_application::reactions"] {
+            for path in [
+                "outbox_seeds_domain::repair",
+                "outbox_seeds_domain::order",
+                "outbox_seeds::reactions",
+            ] {
                 assert!(!line.contains(path), "{file} names {path}: {line}");
             }
             let names = line.split(|c: char| !c.is_alphanumeric() && c != '_');

@@ -123,7 +123,7 @@ impl Backend {
             .await
             .expect("dynoxide must start in-process");
         let clients = LocalClients::new(&server.endpoint());
-        let mut layout = TableLayout::single_table("workshop");
+        let mut layout = TableLayout::single_table("workshop", outbox_seeds::service().sources());
         if separate_outbox {
             layout = layout.with_outbox_table("workshop-outbox");
         }
@@ -143,7 +143,7 @@ impl Backend {
             false,
             false,
             clients,
-            TableLayout::single_table(table),
+            TableLayout::single_table(table, outbox_seeds::service().sources()),
             None,
         )
         .await

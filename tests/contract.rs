@@ -20,15 +20,15 @@ use outbox_application::ports::{
     BatchLimits, BusOrder, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome,
     StoreError,
 };
-use outbox_application::reactions::{Invoicing, OrderTracking};
 use outbox_application::{
     AggregateId, CommandError, CommandPolicy, CommandService, ConsumeError, ConsumeService,
     Consumed, EventEnvelope, EventId, IdempotencyKey, LimitError, ParkingPolicy, Relay,
     RequestMeta, Target, Traceparent, WriteLimits, WriteSet,
 };
-use outbox_domain::repair::{Repair, RepairCommand};
 use outbox_domain::{decide, fold, Version};
 use outbox_memory::{MemoryDeadLetterQueue, SequentialIds, StepClock};
+use outbox_seeds::reactions::{Invoicing, OrderTracking};
+use outbox_seeds_domain::repair::{Repair, RepairCommand};
 use outbox_tests::backends::{Backend, BackendInbox, RelayWorker};
 use outbox_tests::{delivery, keyed, line_item, open_repair, order_events, text};
 
@@ -793,8 +793,8 @@ async fn an_ordered_event_costs_what_an_unordered_one_does(backend: Backend) {
         )
     };
     let tracking = service(Arc::new(OrderTracking));
-    let restaurant = service(Arc::new(outbox_application::reactions::RestaurantNotification));
-    let shipping = service(Arc::new(outbox_application::reactions::Shipping));
+    let restaurant = service(Arc::new(outbox_seeds::reactions::RestaurantNotification));
+    let shipping = service(Arc::new(outbox_seeds::reactions::Shipping));
     log.take();
     let cost =
         |outcome: Result<Consumed, ConsumeError>| (outcome.map_err(|e| e.to_string()), log.take());

@@ -22,12 +22,12 @@ use outbox_application::consume::Reaction;
 use outbox_application::ports::{
     DeadLetterPayload, DeadLetterStore, Effect, EventPublisher, Inbox, RandomIds, SystemClock,
 };
-use outbox_application::reactions;
-use outbox_application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
+use outbox_application::{CommandPolicy, CommandService, ConsumeService, Relay};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_dynamodb::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
 use outbox_eventbridge::EventBridgePublisher;
 use outbox_lambda::{consume_sqs_batch, relay_stream_batch, CommandApi};
+use outbox_seeds::reactions;
 use outbox_simulation::faults::{FaultyInbox, FaultyPublisher, InboxFault, PublisherFault};
 use outbox_sqs::SqsDeadLetterQueue;
 use outbox_tests::{moto, put_foreign_outbox_item};
@@ -60,9 +60,13 @@ struct World {
 impl World {
     async fn create() -> Self {
         let clients = moto::clients();
-        let layout = TableLayout::single_table(moto::unique("e2e"));
+        let layout =
+            TableLayout::single_table(moto::unique("e2e"), outbox_seeds::service().sources());
         create_tables(&clients.dynamodb, &layout).await.unwrap();
-        let inbox_layout = TableLayout::single_table(moto::unique("e2e-consumers"));
+        let inbox_layout = TableLayout::single_table(
+            moto::unique("e2e-consumers"),
+            outbox_seeds::service().sources(),
+        );
         create_tables(&clients.dynamodb, &inbox_layout)
             .await
             .unwrap();
@@ -87,7 +91,7 @@ impl World {
     async fn consumer(&self, reaction: Arc<dyn Reaction>) -> Consumer {
         let pattern = reaction
             .subscription()
-            .event_pattern(&EventSources::default());
+            .event_pattern(&outbox_seeds::service().sources());
         let queue_url = self.subscribe(reaction.name(), &pattern).await;
         let marks = DynamoInbox::new(self.clients.dynamodb.clone(), &self.inbox_table);
         let inbox = FaultyInbox::new(Arc::new(marks.clone()));
@@ -440,7 +444,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         Arc::new(RandomIds),
         CommandPolicy::default(),
     );
-    let api = CommandApi::new(commands);
+    let api = CommandApi::new(commands, &outbox_seeds::service());
     run_commands(&api).await;
     let outbox = store.outbox().await.unwrap();
     assert_eq!(
@@ -452,7 +456,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     put_foreign_outbox_item(&world.clients.dynamodb, &world.layout.table).await;
 
     let mut consumers = Vec::new();
-    for reaction in reactions::all() {
+    for reaction in outbox_seeds::service().consumers().to_vec() {
         // The rule's pattern is the reaction's declared subscription, as in
         // the in-memory bus and the deployment template.
         let consumer = world.consumer(reaction).await;
@@ -474,7 +478,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     let publisher = FaultyPublisher::new(Arc::new(EventBridgePublisher::new(
         world.clients.eventbridge.clone(),
         &world.bus,
-        EventSources::default(),
+        outbox_seeds::service().sources(),
     )));
     let reject = |entries: &[usize]| PublisherFault::Reject {
         entries: entries.iter().copied().collect(),
@@ -607,7 +611,7 @@ async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
     let publisher = EventBridgePublisher::new(
         world.clients.eventbridge.clone(),
         &world.bus,
-        EventSources::default(),
+        outbox_seeds::service().sources(),
     );
     // Versions 6, 5, 4 first: none can be applied, each is handed back.
     for index in [5, 4, 3] {

@@ -22,20 +22,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use outbox_application::ports::{BusOrder, DeadLetterPayload};
-use outbox_application::{AggregateId, CommandOutcome, EventSources, IdempotencyKey, RequestMeta, Target};
+use outbox_application::{AggregateId, CommandOutcome, IdempotencyKey, RequestMeta, Target};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_bootstrap::embedded::EmbeddedDynamo;
-use outbox_domain::order::{Order, OrderCommand, OrderStatus};
-use outbox_domain::repair::{Repair, RepairCommand};
 use outbox_dynamodb::{create_tables, stream_arn, DynamoStore, TableLayout};
 use outbox_memory::{MemoryBus, StepClock, DEDUPLICATION_WINDOW};
-use proptest::prelude::*;
-use proptest::test_runner::{RngAlgorithm, TestError, TestRng, TestRunner};
+use outbox_seeds_domain::order::{Order, OrderCommand, OrderStatus};
+use outbox_seeds_domain::repair::{Repair, RepairCommand};
 use outbox_simulation::faults::{DeadLetterFault, InboxFault, PublisherFault, StoreFault};
 use outbox_simulation::{
     audit, audit_delivery, Backend, BusPromise, DynamoBackend, MemoryBackend, Pipeline, Violation,
 };
 use outbox_tests::{line_item, open_repair, place_order, runtime, text};
+use proptest::prelude::*;
+use proptest::test_runner::{RngAlgorithm, TestError, TestRng, TestRunner};
 
 /// The aggregate slots per kind a case works on.
 const SLOTS: usize = 3;
@@ -295,14 +295,17 @@ struct Bus {
 impl Bus {
     fn classic() -> Self {
         Self {
-            bus: MemoryBus::new(EventSources::default()),
+            bus: MemoryBus::new(outbox_seeds::service().sources()),
             held_to: None,
         }
     }
 
     fn custom() -> Self {
         Self {
-            bus: MemoryBus::custom(EventSources::default(), Arc::new(StepClock::default())),
+            bus: MemoryBus::custom(
+                outbox_seeds::service().sources(),
+                Arc::new(StepClock::default()),
+            ),
             held_to: None,
         }
     }
@@ -333,7 +336,14 @@ async fn run_case(
     audit_every_step: bool,
     settle_within: Duration,
 ) -> Result<(), TestCaseError> {
-    let pipeline = Pipeline::with_bus(backend, batch_size, false, bus.bus).expect("valid routes");
+    let pipeline = Pipeline::with_bus(
+        &outbox_seeds::service(),
+        backend,
+        batch_size,
+        false,
+        bus.bus,
+    )
+    .expect("valid routes");
     let mut client = Client::default();
     for (index, step) in steps.iter().enumerate() {
         match step {
@@ -409,7 +419,10 @@ async fn run_case(
 /// A fresh table on the shared dynoxide server.
 async fn dynoxide_backend(endpoint: &str) -> Arc<dyn Backend> {
     let clients = LocalClients::new(endpoint);
-    let layout = TableLayout::single_table(format!("prop-{}", uuid::Uuid::now_v7().simple()));
+    let layout = TableLayout::single_table(
+        format!("prop-{}", uuid::Uuid::now_v7().simple()),
+        outbox_seeds::service().sources(),
+    );
     create_tables(&clients.dynamodb, &layout)
         .await
         .expect("tables");

@@ -7,9 +7,9 @@ pub mod load;
 pub mod moto;
 
 use outbox_application::{IdempotencyKey, RequestMeta};
-use outbox_domain::order::{OrderCommand, OrderLine, Quantity};
-use outbox_domain::repair::RepairCommand;
 use outbox_domain::{Money, Text};
+use outbox_seeds_domain::order::{OrderCommand, OrderLine, Quantity};
+use outbox_seeds_domain::repair::RepairCommand;
 
 /// Text for tests; panics on blank input, which tests never pass.
 pub fn text(raw: &str) -> Text {
@@ -85,11 +85,18 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// A simulated pipeline on the in-memory store, with that store.
-pub fn memory_pipeline(batch_size: usize) -> (outbox_simulation::Pipeline, outbox_memory::MemoryStore) {
+pub fn memory_pipeline(
+    batch_size: usize,
+) -> (outbox_simulation::Pipeline, outbox_memory::MemoryStore) {
     let backend = outbox_simulation::MemoryBackend::default();
     let store = backend.store.clone();
-    let pipeline = outbox_simulation::Pipeline::new(std::sync::Arc::new(backend), batch_size, false)
-        .expect("the seed subscriptions are valid event patterns");
+    let pipeline = outbox_simulation::Pipeline::new(
+        &outbox_seeds::service(),
+        std::sync::Arc::new(backend),
+        batch_size,
+        false,
+    )
+    .expect("the seed subscriptions are valid event patterns");
     (pipeline, store)
 }
 
@@ -102,7 +109,9 @@ pub async fn settle_all(pipeline: &outbox_simulation::Pipeline) -> bool {
 }
 
 /// Every invariant, after every step and at rest, over every stored aggregate.
-pub async fn audit_at_rest(pipeline: &outbox_simulation::Pipeline) -> Vec<outbox_simulation::Violation> {
+pub async fn audit_at_rest(
+    pipeline: &outbox_simulation::Pipeline,
+) -> Vec<outbox_simulation::Violation> {
     let aggregates = pipeline.backend.aggregates().await.expect("aggregates");
     let observed = pipeline.observe(&aggregates).await.expect("observation");
     let mut violations = outbox_simulation::audit(&observed);
@@ -130,9 +139,9 @@ pub async fn one_event_of_each_type() -> Vec<outbox_application::EventEnvelope> 
     use std::sync::Arc;
 
     use outbox_application::{CommandPolicy, CommandService, Target};
-    use outbox_domain::order::{Order, OrderCommand, OrderStatus};
-    use outbox_domain::repair::Repair;
     use outbox_memory::{MemoryStore, SequentialIds, StepClock};
+    use outbox_seeds_domain::order::{Order, OrderCommand, OrderStatus};
+    use outbox_seeds_domain::repair::Repair;
 
     let store = MemoryStore::new();
     let service = CommandService::new(
@@ -197,11 +206,15 @@ pub async fn one_event_of_each_type() -> Vec<outbox_application::EventEnvelope> 
 /// The events of one order, versions `1..=n` (`n ≥ 1`): placed, moved on
 /// through the statuses, and cancelled at the end if `cancelled`, as its
 /// outbox would hold them.
-pub fn order_events(order: u128, n: u64, cancelled: bool) -> Vec<outbox_application::EventEnvelope> {
+pub fn order_events(
+    order: u128,
+    n: u64,
+    cancelled: bool,
+) -> Vec<outbox_application::EventEnvelope> {
     use outbox_application::envelope::EventContext;
     use outbox_application::{AggregateId, EventEnvelope, Traceparent};
-    use outbox_domain::order::{Order, OrderEvent, OrderStatus};
     use outbox_domain::Version;
+    use outbox_seeds_domain::order::{Order, OrderEvent, OrderStatus};
 
     let id = AggregateId::from_uuid(uuid::Uuid::from_u128(order));
     let statuses = [

@@ -2,8 +2,8 @@
 //! every invariant holds under faults, and the data survives a restart; and on
 //! a Custom Event Bus, every invariant of its promise holds under faults.
 
-use outbox_bootstrap::local::{run, BusKind, Cli, Command, DemoOptions, StoreKind};
 use clap::Parser;
+use outbox_bootstrap::local::{run, BusKind, Cli, Command, DemoOptions, StoreKind};
 
 /// The options of `outbox-local demo <args>`, as the binary parses them.
 fn demo(args: &[&str]) -> DemoOptions {
@@ -21,16 +21,16 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
     let options = demo(&[
         "--fault-rate",
         "0.25",
-        "--repairs",
-        "4",
-        "--orders",
+        "--stories",
         "4",
         "--data",
         &data_arg,
     ]);
     assert_eq!(options.store, StoreKind::Dynoxide);
 
-    let first = run(&options).await.expect("first run");
+    let first = run(&outbox_seeds::service(), &options)
+        .await
+        .expect("first run");
     assert!(first.violations.is_empty(), "{first}");
     assert_eq!(first.aggregates_stored, 8, "{first}");
     assert!(first.faults_injected > 0, "{first}");
@@ -39,7 +39,9 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
         "the malformed record is dead-lettered: {first}"
     );
 
-    let second = run(&options).await.expect("second run on the same data");
+    let second = run(&outbox_seeds::service(), &options)
+        .await
+        .expect("second run on the same data");
     assert!(second.violations.is_empty(), "{second}");
     assert_eq!(
         second.aggregates_stored, 16,
@@ -60,13 +62,13 @@ async fn on_a_custom_event_bus_the_seed_stories_hold_under_faults() {
         "custom",
         "--fault-rate",
         "0.3",
-        "--repairs",
-        "6",
-        "--orders",
+        "--stories",
         "6",
     ]);
     assert_eq!(options.bus, BusKind::Custom);
-    let report = run(&options).await.expect("the run");
+    let report = run(&outbox_seeds::service(), &options)
+        .await
+        .expect("the run");
     assert!(report.violations.is_empty(), "{report}");
     assert!(report.faults_injected > 0, "{report}");
     assert_eq!(report.aggregates_stored, 12, "{report}");

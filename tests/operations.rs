@@ -17,14 +17,14 @@ use outbox_application::ports::{
     PublishError, PublishOutcome,
 };
 use outbox_application::{
-    AggregateRef, CommandPolicy, CommandService, ConsumeService, EventEnvelope, EventSources,
-    LetterFilter, RecordIdentity, RedriveService, Redriven, Relay, ReplayService, RequestMeta,
-    SequenceNumber, Target,
+    AggregateRef, CommandPolicy, CommandService, ConsumeService, EventEnvelope, LetterFilter,
+    RecordIdentity, RedriveService, Redriven, Relay, ReplayService, RequestMeta, SequenceNumber,
+    Target,
 };
-use outbox_domain::repair::{Repair, RepairCommand};
 use outbox_memory::{
     MemoryBus, MemoryDeadLetterQueue, MemoryInbox, MemoryStore, SequentialIds, StepClock,
 };
+use outbox_seeds_domain::repair::{Repair, RepairCommand};
 use outbox_tests::{line_item, open_repair, runtime};
 use time::macros::datetime;
 
@@ -89,7 +89,7 @@ fn a_replay_publishes_a_window_per_aggregate_in_version_order_and_resumes() {
         assert_eq!(outbox.len(), 300);
 
         // A Custom Event Bus keeps acceptance order per aggregate and drops repeats.
-        let bus = MemoryBus::custom(EventSources::default(), Arc::new(SystemClock));
+        let bus = MemoryBus::custom(outbox_seeds::service().sources(), Arc::new(SystemClock));
         let letters = MemoryDeadLetterQueue::new();
         let relay = Relay::new(Arc::new(bus.clone()), Arc::new(letters.clone()));
         let replay = ReplayService::new(Arc::new(store.clone()), relay);
@@ -141,7 +141,7 @@ fn a_replay_of_one_aggregate_reads_only_its_events() {
     runtime().block_on(async {
         let store = repairs(5).await;
         let wanted = store.aggregates()[2].clone();
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         let relay = Relay::new(
             Arc::new(bus.clone()),
             Arc::new(MemoryDeadLetterQueue::new()),
@@ -171,11 +171,11 @@ struct Refusing {
 #[async_trait::async_trait]
 impl EventPublisher for Refusing {
     fn limits(&self) -> BatchLimits {
-        MemoryBus::default().limits()
+        MemoryBus::new(outbox_seeds::service().sources()).limits()
     }
 
     fn entry_size(&self, event: &EventEnvelope) -> usize {
-        MemoryBus::default().entry_size(event)
+        MemoryBus::new(outbox_seeds::service().sources()).entry_size(event)
     }
 
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
@@ -259,7 +259,7 @@ fn a_redrive_deletes_a_letter_only_once_its_event_was_accepted_and_never_loses_p
         );
         assert_eq!(letters.waiting().len(), 3);
 
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         let service = RedriveService::new(
             Arc::new(letters.clone()),
             Arc::new(bus.clone()),
@@ -328,9 +328,11 @@ fn a_redrive_by_reason_or_aggregate_leaves_the_others_and_a_consumer_letter_goes
             .await
             .unwrap();
 
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         let inbox = MemoryInbox::new();
-        let invoicing = outbox_application::reactions::all()
+        let invoicing = outbox_seeds::service()
+            .consumers()
+            .to_vec()
             .into_iter()
             .find(|r| r.name() == "invoicing")
             .unwrap();

@@ -21,14 +21,14 @@ use outbox_application::ports::{
     DeadLetter, DeadLetterPayload, DeadLetterQueue, LetterSource, RandomIds, SystemClock,
 };
 use outbox_application::{
-    CommandPolicy, CommandService, EventEnvelope, EventId, EventSources, RecordIdentity,
-    RequestMeta, SequenceNumber, Target,
+    CommandPolicy, CommandService, EventEnvelope, EventId, RecordIdentity, RequestMeta,
+    SequenceNumber, Target,
 };
 use outbox_bootstrap::local::{redrive, replay, status, Cli, Command, LocalError};
-use outbox_domain::repair::{Repair, RepairCommand};
 use outbox_dynamodb::items::outbox_item;
 use outbox_dynamodb::{create_tables, TableLayout};
 use outbox_memory::MemoryStore;
+use outbox_seeds_domain::repair::{Repair, RepairCommand};
 use outbox_sqs::SqsDeadLetterQueue;
 use outbox_tests::{line_item, moto, open_repair};
 
@@ -85,8 +85,12 @@ async fn write_outbox(
         let mut requests: Vec<WriteRequest> = chunk
             .iter()
             .map(|event| {
-                let item =
-                    outbox_item(event, layout.outbox_retention, &EventSources::default()).unwrap();
+                let item = outbox_item(
+                    event,
+                    layout.outbox_retention,
+                    &outbox_seeds::service().sources(),
+                )
+                .unwrap();
                 WriteRequest::builder()
                     .put_request(PutRequest::builder().set_item(Some(item)).build().unwrap())
                     .build()
@@ -196,12 +200,13 @@ impl MotoStack {
     async fn new() -> Self {
         let clients = moto::clients();
         let endpoint = std::env::var("MOTO_ENDPOINT").unwrap();
-        let layout = TableLayout::single_table(moto::unique("ops"));
+        let layout =
+            TableLayout::single_table(moto::unique("ops"), outbox_seeds::service().sources());
         create_tables(&clients.dynamodb, &layout).await.unwrap();
         let bus = moto::bus(&clients, "ops").await;
         let pattern = json!({
-            "source": [EventSources::default().source_of("Repair")],
-            "detail-type": [outbox_domain::repair::RepairEvent::REPAIR_COMPLETED],
+            "source": [outbox_seeds::service().sources().source_of("Repair")],
+            "detail-type": [outbox_seeds_domain::repair::RepairEvent::REPAIR_COMPLETED],
         });
         let queue = moto::subscribed_queue(&clients, &bus, "ops-repairs", &pattern).await;
         // Consumers delete what they read: no message may come back under them.
@@ -259,7 +264,7 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     assert_eq!(all.len(), REPAIRS * 5);
     let completed: BTreeSet<EventId> = events
         .iter()
-        .filter(|e| e.event_type == outbox_domain::repair::RepairEvent::REPAIR_COMPLETED)
+        .filter(|e| e.event_type == outbox_seeds_domain::repair::RepairEvent::REPAIR_COMPLETED)
         .map(|e| e.event_id)
         .collect();
 
@@ -278,7 +283,9 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     let Command::Replay(dry) = parse(&stack.args(&[&window[..], &["--dry-run"]].concat())) else {
         unreachable!()
     };
-    let counted = replay::replay(&dry).await.unwrap();
+    let counted = replay::replay(&outbox_seeds::service(), &dry)
+        .await
+        .unwrap();
     assert_eq!(
         (counted.progress.events, counted.progress.published),
         (all.len(), 0)
@@ -302,7 +309,8 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
         unreachable!()
     };
     let clock = Instant::now();
-    let interrupted = tokio::spawn(async move { replay::replay(&first).await });
+    let interrupted =
+        tokio::spawn(async move { replay::replay(&outbox_seeds::service(), &first).await });
     while !position.exists() {
         assert!(
             !interrupted.is_finished(),
@@ -327,7 +335,9 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     let Command::Replay(resume) = parse(&stack.args(&[&window[..], &["--resume"]].concat())) else {
         unreachable!()
     };
-    let resumed = replay::replay(&resume).await.unwrap();
+    let resumed = replay::replay(&outbox_seeds::service(), &resume)
+        .await
+        .unwrap();
     let elapsed = clock.elapsed();
     assert!(
         resumed.progress.events > 0 && resumed.progress.events < all.len(),
@@ -379,7 +389,9 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     ])) else {
         unreachable!()
     };
-    let refused = replay::replay(&mismatched).await.unwrap_err();
+    let refused = replay::replay(&outbox_seeds::service(), &mismatched)
+        .await
+        .unwrap_err();
     assert!(refused.to_string().contains("another window"), "{refused}");
     let _ = std::fs::remove_file(&position);
     let Command::Replay(backwards) = parse(&stack.args(&["replay", "--from", &to, "--to", &from]))
@@ -387,7 +399,7 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
         unreachable!()
     };
     assert!(matches!(
-        replay::replay(&backwards).await,
+        replay::replay(&outbox_seeds::service(), &backwards).await,
         Err(LocalError::Config(_))
     ));
 }
@@ -406,7 +418,10 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     ]) else {
         unreachable!()
     };
-    let error = status::status(&unknown).await.err().unwrap();
+    let error = status::status(&outbox_seeds::service(), &unknown)
+        .await
+        .err()
+        .unwrap();
     assert!(
         matches!(&error, LocalError::UnknownTable(t) if t == "no-such-table"),
         "{error}"
@@ -430,7 +445,9 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     ])) else {
         unreachable!()
     };
-    let nothing = replay::replay(&empty).await.unwrap();
+    let nothing = replay::replay(&outbox_seeds::service(), &empty)
+        .await
+        .unwrap();
     assert_eq!(
         (nothing.progress.events, nothing.progress.published),
         (0, 0)
@@ -441,7 +458,7 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     // A completed repair: the event the stack's queue subscribes to.
     let refused = events
         .iter()
-        .find(|e| e.event_type == outbox_domain::repair::RepairEvent::REPAIR_COMPLETED)
+        .find(|e| e.event_type == outbox_seeds_domain::repair::RepairEvent::REPAIR_COMPLETED)
         .unwrap()
         .clone();
     letters
@@ -471,7 +488,9 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Status(before) = parse(&stack.args(&["status"])) else {
         unreachable!()
     };
-    let before = status::status(&before).await.unwrap();
+    let before = status::status(&outbox_seeds::service(), &before)
+        .await
+        .unwrap();
     assert_eq!(before.dead_letters, 2, "{before}");
     assert!(before.oldest_letter_seconds.is_some(), "{before}");
     assert!(before.lagging(), "nothing relayed the stream yet: {before}");
@@ -479,7 +498,9 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Redrive(listed) = parse(&stack.args(&["redrive", "--list"])) else {
         unreachable!()
     };
-    let listed = redrive::redrive(&listed).await.unwrap();
+    let listed = redrive::redrive(&outbox_seeds::service(), &listed)
+        .await
+        .unwrap();
     assert_eq!(listed.lines.len(), 2, "{listed}");
     assert!(
         listed.lines.iter().any(|l| l.contains("malformed message")),
@@ -498,7 +519,9 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Redrive(all) = parse(&stack.args(&["redrive", "--all"])) else {
         unreachable!()
     };
-    let redriven = redrive::redrive(&all).await.unwrap();
+    let redriven = redrive::redrive(&outbox_seeds::service(), &all)
+        .await
+        .unwrap();
     assert_eq!(
         (redriven.summary.accepted, redriven.summary.malformed),
         (1, 1),
@@ -509,7 +532,9 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Status(after) = parse(&stack.args(&["status"])) else {
         unreachable!()
     };
-    let after = status::status(&after).await.unwrap();
+    let after = status::status(&outbox_seeds::service(), &after)
+        .await
+        .unwrap();
     assert_eq!(
         after.dead_letters, 1,
         "only the malformed message is left: {after}"
@@ -533,14 +558,14 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
         unreachable!()
     };
     assert!(matches!(
-        replay::replay(&early).await,
+        replay::replay(&outbox_seeds::service(), &early).await,
         Err(LocalError::UnknownTable(_))
     ));
     let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
         .await
         .unwrap();
     let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-    let layout = TableLayout::single_table("outbox-local");
+    let layout = TableLayout::single_table("outbox-local", outbox_seeds::service().sources());
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
     let events = outbox_events(REPAIRS).await;
@@ -562,7 +587,9 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
     ]) else {
         unreachable!()
     };
-    let first = replay::replay(&options).await.unwrap();
+    let first = replay::replay(&outbox_seeds::service(), &options)
+        .await
+        .unwrap();
     assert_eq!(first.progress.published, REPAIRS * 5, "{first}");
     let consumed = first.consumed.unwrap();
     // Each repair's RepairCompleted reaches invoicing and customer notification.
@@ -571,7 +598,9 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
         (2 * REPAIRS, 0),
         "{first}"
     );
-    let second = replay::replay(&options).await.unwrap();
+    let second = replay::replay(&outbox_seeds::service(), &options)
+        .await
+        .unwrap();
     let consumed = second.consumed.unwrap();
     assert_eq!(
         (consumed.applied, consumed.duplicates),
@@ -594,14 +623,14 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
             .await
             .unwrap();
         let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-        let layout = TableLayout::single_table("outbox-local");
+        let layout = TableLayout::single_table("outbox-local", outbox_seeds::service().sources());
         create_tables(&clients.dynamodb, &layout).await.unwrap();
         // Version 1 never arrives; 2 and 3 wait past the bound and park the order.
         let inbox =
             outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
         let tracking = outbox_application::ConsumeService::new(
             Arc::new(inbox),
-            Arc::new(outbox_application::reactions::OrderTracking),
+            Arc::new(outbox_seeds::reactions::OrderTracking),
             Arc::new(outbox_memory::MemoryDeadLetterQueue::new()),
         );
         for event in &events[1..] {
@@ -614,7 +643,9 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let Command::Status(options) = parse(&["status", "--data", &data_arg]) else {
         unreachable!()
     };
-    let parked = status::status(&options).await.unwrap();
+    let parked = status::status(&outbox_seeds::service(), &options)
+        .await
+        .unwrap();
     assert_eq!(parked.parked.len(), 1, "{parked}");
     let entry = &parked.parked[0];
     assert_eq!(
@@ -654,7 +685,7 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
         let Command::Unpark(options) = line(&["--consumer", consumer]).unwrap().command else {
             unreachable!()
         };
-        let refused = outbox_bootstrap::local::unpark::unpark(&options)
+        let refused = outbox_bootstrap::local::unpark::unpark(&outbox_seeds::service(), &options)
             .await
             .unwrap_err();
         assert!(refused.to_string().contains(error), "{refused}");
@@ -663,7 +694,9 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let Command::Unpark(plain) = line(&["--consumer", "order-tracking"]).unwrap().command else {
         unreachable!()
     };
-    let waiting = outbox_bootstrap::local::unpark::unpark(&plain).await.unwrap();
+    let waiting = outbox_bootstrap::local::unpark::unpark(&outbox_seeds::service(), &plain)
+        .await
+        .unwrap();
     assert_eq!(waiting.released.applied, 0);
     assert!(
         waiting
@@ -686,10 +719,14 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     else {
         unreachable!()
     };
-    let released = outbox_bootstrap::local::unpark::unpark(&skip).await.unwrap();
+    let released = outbox_bootstrap::local::unpark::unpark(&outbox_seeds::service(), &skip)
+        .await
+        .unwrap();
     assert_eq!(released.released.applied, 2, "{released}");
     assert!(released.to_string().contains("unparked"), "{released}");
-    let after = status::status(&options).await.unwrap();
+    let after = status::status(&outbox_seeds::service(), &options)
+        .await
+        .unwrap();
     assert!(after.parked.is_empty(), "{after}");
     let tracking = after
         .consumers

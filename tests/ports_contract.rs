@@ -20,9 +20,7 @@ use outbox_application::ports::{
     BatchLimits, BusOrder, DeadLetter, DeadLetterPayload, DeadLetterQueue, DeadLetterStore,
     EventPublisher, LetterSource, PublishOutcome,
 };
-use outbox_application::{
-    reactions, EventEnvelope, EventId, EventSources, RecordIdentity, SequenceNumber,
-};
+use outbox_application::{EventEnvelope, EventId, RecordIdentity, SequenceNumber};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_eventbridge::EventBridgePublisher;
 use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
@@ -45,7 +43,7 @@ enum Bus {
 impl Bus {
     fn memory() -> Self {
         Self::Memory {
-            bus: MemoryBus::new(EventSources::default()),
+            bus: MemoryBus::new(outbox_seeds::service().sources()),
             queues: Vec::new(),
         }
     }
@@ -66,7 +64,7 @@ impl Bus {
             Self::EventBridge { clients, bus, .. } => Arc::new(EventBridgePublisher::new(
                 clients.eventbridge.clone(),
                 bus,
-                EventSources::default(),
+                outbox_seeds::service().sources(),
             )),
         }
     }
@@ -130,9 +128,9 @@ impl Bus {
 }
 
 async fn each_subscription_receives_exactly_the_events_routed_to_it(mut bus: Bus) {
-    let sources = EventSources::default();
+    let sources = outbox_seeds::service().sources();
     let mut queues = Vec::new();
-    for reaction in reactions::all() {
+    for reaction in outbox_seeds::service().consumers().to_vec() {
         let index = bus
             .subscribe(&reaction.subscription().event_pattern(&sources))
             .await;
@@ -168,7 +166,7 @@ async fn limits_and_entry_sizes_are_eventbridge_s(bus: Bus) {
             order: BusOrder::Unordered,
         }
     );
-    let sources = EventSources::default();
+    let sources = outbox_seeds::service().sources();
     for event in one_event_of_each_type().await {
         let detail = serde_json::to_string(&event).unwrap();
         assert_eq!(

@@ -22,14 +22,14 @@ use std::time::Duration;
 
 use outbox_application::ports::{Effect, Inbox};
 use outbox_application::{
-    reactions, ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope,
-    EventId, ParkingPolicy,
+    ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope, EventId,
+    ParkingPolicy,
 };
-use outbox_domain::order::Order;
 use outbox_domain::Aggregate;
 use outbox_memory::{MemoryDeadLetterQueue, MemoryInbox};
-use proptest::prelude::*;
+use outbox_seeds_domain::order::Order;
 use outbox_tests::{order_events, runtime};
+use proptest::prelude::*;
 
 /// Deliveries of an event ahead of a gap before its aggregate parks.
 const PARK_AFTER: u32 = 4;
@@ -68,7 +68,9 @@ fn orders() -> impl Strategy<Value = Vec<(u64, bool)>> {
 
 /// The order consumers: two ordered, one unordered.
 fn order_consumers(inbox: &MemoryInbox) -> Vec<ConsumeService> {
-    reactions::all()
+    outbox_seeds::service()
+        .consumers()
+        .to_vec()
         .into_iter()
         .filter(|r| r.subscription().aggregate_type == Order::TYPE)
         .map(|reaction| {

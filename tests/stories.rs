@@ -1,15 +1,15 @@
 //! The seed stories, end to end on the in-memory pipeline.
 
-use outbox_application::reactions::{
+use outbox_application::{RequestMeta, Target};
+use outbox_seeds::reactions::{
     Invoice, Invoicing, OrderTracking, Shipment, Shipping, TrackingEntry,
 };
-use outbox_application::{RequestMeta, Target};
-use outbox_domain::order::{Order, OrderCommand, OrderStatus};
-use outbox_domain::repair::{Repair, RepairCommand};
-use serde_json::json;
+use outbox_seeds_domain::order::{Order, OrderCommand, OrderStatus};
+use outbox_seeds_domain::repair::{Repair, RepairCommand};
 use outbox_tests::{
     audit_at_rest, keyed, line_item, memory_pipeline, open_repair, place_order, runtime, settle_all,
 };
+use serde_json::json;
 
 #[test]
 fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {

@@ -1,7 +1,9 @@
-//! `template.yaml` held against the code: every consumer's rule pattern (classic
-//! bus) and subscriber filter (Custom Event Bus) is its reaction's declared
-//! subscription, FIFO exactly for the ordered ones, every function runs the
-//! binary it names, and its environment is exactly what that binary reads.
+//! `template.yaml` held against the code: it is exactly what the reference
+//! service's declaration renders; every consumer's rule pattern (classic bus)
+//! and subscriber filter (Custom Event Bus) is its reaction's declared
+//! subscription under its aggregate's declared source, FIFO exactly for the
+//! ordered ones; every function runs the binary it names, and its environment
+//! is exactly what that binary reads.
 
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
@@ -10,12 +12,32 @@ use std::collections::BTreeSet;
 
 use serde_yaml::Value;
 
-use outbox_application::{reactions, EventSources};
-use outbox_bootstrap::lambda::config::{CommandApiConfig, ConsumerConfig, RelayConfig, Variables};
+use outbox_application::Service;
+use outbox_bootstrap::lambda::config::{
+    CommandApiConfig, ConsumerConfig, RelayConfig, Variables, CONSUMER_NAME,
+};
+
+/// The service the template deploys.
+fn service() -> Service {
+    outbox_reference::service()
+}
+
+fn committed() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    std::fs::read_to_string(path).unwrap()
+}
 
 fn template() -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    serde_yaml::from_str(&committed()).unwrap()
+}
+
+#[test]
+fn the_committed_template_is_the_one_the_declaration_renders() {
+    let rendered = outbox_bootstrap::deploy::template(&service());
+    assert!(
+        committed() == rendered,
+        "template.yaml is stale: run `cargo run --bin outbox-local -- template > template.yaml`"
+    );
 }
 
 fn resource<'t>(template: &'t Value, name: &str) -> &'t Value {
@@ -50,9 +72,9 @@ fn resources_of_type<'t>(template: &'t Value, kind: &str) -> Vec<(&'t str, &'t V
 #[test]
 fn each_consumer_rule_routes_exactly_its_reactions_declared_subscription() {
     let template = template();
-    let sources = EventSources::default();
+    let sources = service().sources();
     let mut expected_rules = BTreeSet::new();
-    for reaction in reactions::all() {
+    for reaction in service().consumers().to_vec() {
         let name = format!("{}Rule", pascal(reaction.name()));
         let rule = resource(&template, &name);
         let pattern: serde_json::Value =
@@ -76,7 +98,7 @@ fn each_consumer_rule_routes_exactly_its_reactions_declared_subscription() {
 fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_ordered() {
     let template = template();
     let mut expected = BTreeSet::new();
-    for reaction in reactions::all() {
+    for reaction in service().consumers().to_vec() {
         let subscription = reaction.subscription();
         let name = format!("{}Subscriber", pascal(reaction.name()));
         let subscriber = resource(&template, &name);
@@ -175,7 +197,7 @@ fn every_function_runs_its_binary_with_exactly_the_variables_it_reads() {
     let functions = resources_of_type(&template, "AWS::Serverless::Function");
     assert_eq!(
         functions.len(),
-        2 + reactions::all().len(),
+        2 + service().consumers().to_vec().len(),
         "API, relay, consumers"
     );
     assert_reads_exactly(
@@ -190,13 +212,19 @@ fn every_function_runs_its_binary_with_exactly_the_variables_it_reads() {
         "outbox-relay",
         RelayConfig::VARIABLES,
     );
-    for reaction in reactions::all() {
+    for reaction in service().consumers().to_vec() {
         let name = format!("{}Function", pascal(reaction.name()));
+        let function = resource(&template, &name);
         assert_reads_exactly(
             &name,
-            resource(&template, &name),
-            reaction.name(),
+            function,
+            "outbox-consumer",
             ConsumerConfig::VARIABLES,
+        );
+        assert_eq!(
+            function["Properties"]["Environment"]["Variables"][CONSUMER_NAME].as_str(),
+            Some(reaction.name()),
+            "{name} runs the consumer it is named for"
         );
     }
 }
@@ -310,7 +338,7 @@ fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries()
 #[test]
 fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
     let template = template();
-    for reaction in reactions::all() {
+    for reaction in service().consumers().to_vec() {
         let name = pascal(reaction.name());
         let function = &resource(&template, &format!("{name}Function"))["Properties"];
         let actions = function["Policies"][0]["Statement"][0]["Action"]

@@ -15,9 +15,9 @@ use uuid::Uuid;
 
 use outbox_application::envelope::EventContext;
 use outbox_application::{AggregateId, EventEnvelope, Traceparent};
-use outbox_domain::order::{Order, OrderCommand, OrderLine, Quantity};
-use outbox_domain::repair::{Repair, RepairCommand, RepairEvent};
 use outbox_domain::{decide, fold, Aggregate, Money, Text, Version};
+use outbox_seeds_domain::order::{Order, OrderCommand, OrderLine, Quantity};
+use outbox_seeds_domain::repair::{Repair, RepairCommand, RepairEvent};
 
 fn text(raw: &str) -> Text {
     Text::parse("bench", raw).expect("bench text is valid")
@@ -51,7 +51,7 @@ fn envelope() -> EventEnvelope {
         causation_id: "req-0196".into(),
         traceparent: Traceparent::root(Uuid::from_u128(1), Uuid::from_u128(2)),
     };
-    let event = outbox_domain::order::OrderEvent::OrderPlaced {
+    let event = outbox_seeds_domain::order::OrderEvent::OrderPlaced {
         customer: text("Ada Lovelace"),
         items: (0..3)
             .map(|i| OrderLine {

@@ -72,7 +72,7 @@ pub enum CommandError<E: std::error::Error + 'static> {
         actual: Option<Version>,
     },
     /// The idempotency key was used before for a different request.
-    #[error("idempotency key {0:?} was used for a different request")]
+    #[error("idempotency key \"{}\" was used for a different request", .0.as_str())]
     IdempotencyKeyReused(IdempotencyKey),
     /// The write would exceed the store's limits; nothing was written.
     #[error("too large: {0}")]
@@ -86,6 +86,32 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The command, the state or an event could not be encoded: a defect, not retryable.
     #[error(transparent)]
     Encoding(#[from] EncodeError),
+}
+
+impl<E: std::error::Error + 'static> CommandError<E> {
+    /// The same error with the domain's refusal turned into `F` by `map`.
+    pub fn map_rejection<F: std::error::Error + 'static>(
+        self,
+        map: impl FnOnce(E) -> F,
+    ) -> CommandError<F> {
+        match self {
+            CommandError::Rejected(rejection) => CommandError::Rejected(map(rejection)),
+            CommandError::Conflict {
+                attempts,
+                expected,
+                actual,
+            } => CommandError::Conflict {
+                attempts,
+                expected,
+                actual,
+            },
+            CommandError::IdempotencyKeyReused(key) => CommandError::IdempotencyKeyReused(key),
+            CommandError::TooLarge(limit) => CommandError::TooLarge(limit),
+            CommandError::Unavailable(error) => CommandError::Unavailable(error),
+            CommandError::Failed(error) => CommandError::Failed(error),
+            CommandError::Encoding(error) => CommandError::Encoding(error),
+        }
+    }
 }
 
 impl<E: std::error::Error + 'static> From<StoreError> for CommandError<E> {
@@ -206,8 +232,8 @@ impl CommandService {
                 None => (A::State::default(), Version::INITIAL),
                 Some(record) => (decode_state::<A>(&record)?, record.version),
             };
-            let decision =
-                outbox_domain::decide::<A>(&state, version, command).map_err(CommandError::Rejected)?;
+            let decision = outbox_domain::decide::<A>(&state, version, command)
+                .map_err(CommandError::Rejected)?;
             let request = meta.idempotency_key.clone().map(|key| (key, fingerprint));
             let write = WriteSet::from_decision(id, &decision, &context, request_id, request)?;
             write.check(&limits)?;
@@ -311,9 +337,11 @@ mod tests {
     use super::*;
     use crate::ports::store::MockAggregateStore;
     use crate::ports::{RandomIds, SystemClock};
-    use outbox_domain::repair::{Repair, RepairCommand, RepairError, RepairSheet, RepairStatus};
-    use outbox_domain::Text;
     use mockall::predicate::always;
+    use outbox_domain::Text;
+    use outbox_seeds_domain::repair::{
+        Repair, RepairCommand, RepairError, RepairSheet, RepairStatus,
+    };
 
     fn text(raw: &str) -> Text {
         Text::parse("t", raw).unwrap()

@@ -52,7 +52,11 @@ pub enum ReactionError {
 /// A consumer's decision on an event: the effect to record, or nothing.
 pub trait Reaction: Send + Sync {
     /// The consumer's stable name; the inbox key's first half. Never rename one.
+    /// Lowercase letters, digits and dashes, e.g. `order-tracking`.
     fn name(&self) -> &'static str;
+
+    /// One line on what the consumer does, e.g. for its function's description.
+    fn description(&self) -> &'static str;
 
     /// The events routed to this consumer.
     fn subscription(&self) -> Subscription;
@@ -549,12 +553,41 @@ mod tests {
     use crate::ids::AggregateId;
     use crate::ports::dead_letter::MockDeadLetterQueue;
     use crate::ports::inbox::MockInbox;
-    use crate::reactions::Invoicing;
+    use crate::ports::Effect;
     use crate::trace::Traceparent;
-    use outbox_domain::repair::{Repair, RepairEvent};
-    use outbox_domain::{Money, Text, Version};
+    use outbox_domain::{Aggregate, Money, Text, Version};
+    use outbox_seeds_domain::repair::{Repair, RepairEvent};
     use time::OffsetDateTime;
     use uuid::Uuid;
+
+    /// Bills a completed repair: the consumer under test.
+    struct Invoicing;
+
+    impl Reaction for Invoicing {
+        fn name(&self) -> &'static str {
+            "invoicing"
+        }
+
+        fn description(&self) -> &'static str {
+            "Bills completed repairs."
+        }
+
+        fn subscription(&self) -> Subscription {
+            Subscription {
+                aggregate_type: Repair::TYPE,
+                event_types: &[RepairEvent::REPAIR_COMPLETED],
+                ordered: None,
+            }
+        }
+
+        fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+            let RepairEvent::RepairCompleted { total_cents, .. } = event.decode::<Repair>()? else {
+                return Ok(None);
+            };
+            let bill = serde_json::json!({ "amountCents": total_cents.cents() });
+            Ok(Some(Effect::of("Invoice", event, &bill)?))
+        }
+    }
 
     fn completed() -> EventEnvelope {
         let context = EventContext {

@@ -214,8 +214,8 @@ impl EventEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_domain::repair::{Repair, RepairEvent};
     use outbox_domain::{Money, Text};
+    use outbox_seeds_domain::repair::{Repair, RepairEvent};
     use uuid::Uuid;
 
     fn context() -> EventContext {

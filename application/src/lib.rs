@@ -6,26 +6,31 @@
 //! [`ports`]: [`command`] (load → decide → commit atomically), [`relay`] (outbox
 //! records in stream order → the bus, failures reported by position, poison to the
 //! dead-letter queue) and [`consume`] (an effect applied once per event, or a
-//! dead letter). [`routing`] declares once which consumer receives which events,
-//! and [`shard`] holds the checkpoint arithmetic every change-feed reader shares.
+//! dead letter). A [`Service`] declares, in one place, a service's aggregates
+//! (source, [`routes`], demo story) and consumers; [`routing`] turns a
+//! consumer's subscription into the bus's patterns, and [`shard`] holds the
+//! checkpoint arithmetic every change-feed reader shares.
 //! No AWS type appears here; adapters implement the ports.
 
+pub mod any;
 pub mod change;
 pub mod command;
 pub mod consume;
 pub mod envelope;
 pub mod ids;
 pub mod ports;
-pub mod reactions;
 pub mod redrive;
 pub mod relay;
 pub mod replay;
+pub mod routes;
 pub mod routing;
 pub mod sequencing;
+pub mod service;
 pub mod shard;
 pub mod trace;
 pub mod write_set;
 
+pub use any::{AnyCommand, AnyRejection, TypedCommand};
 pub use change::{ChangeContent, ChangeRecord, RecordIdentity, SequenceNumber};
 pub use command::{
     CommandError, CommandOutcome, CommandPolicy, CommandService, RequestMeta, Target,
@@ -39,8 +44,12 @@ pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
 pub use redrive::{LetterFilter, RawDecoder, RedriveService, RedriveSummary, Redriven};
 pub use relay::{BusRefused, Relay, RelayReport, DEFAULT_CALLS_IN_FLIGHT};
 pub use replay::{ReplayError, ReplayProgress, ReplayService};
+pub use routes::{InputError, Json, NoBody, Route, Routes};
 pub use routing::{EventSources, Subscription};
 pub use sequencing::{ParkingPolicy, Waited};
+pub use service::{
+    AggregateDeclaration, DeclaredAggregate, Service, ServiceError, Story, StoryStep,
+};
 pub use shard::{AfterRead, ShardTracker};
 pub use trace::{Traceparent, TraceparentError};
 pub use write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};

@@ -13,10 +13,6 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use outbox_domain::order::Order;
-use outbox_domain::repair::Repair;
-use outbox_domain::Aggregate;
-
 use crate::envelope::EventEnvelope;
 
 /// The events one consumer receives: these event types of one aggregate type.
@@ -77,26 +73,25 @@ impl Subscription {
     }
 }
 
-/// The `source` each aggregate type's events are published under.
+/// The `source` each aggregate type's events are published under, from the
+/// [`Service`](crate::Service) declaration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventSources {
     by_aggregate: BTreeMap<String, String>,
-    fallback: String,
 }
 
 impl EventSources {
-    /// The car workshop's source (seed `000`), for repairs.
-    pub const REPAIRS: &'static str = "carworkshop.outbox";
-    /// The order service's source (seeds `001`, `002`), for orders.
-    pub const ORDERS: &'static str = "orders.outbox";
-    /// The source of any other aggregate type.
-    pub const FALLBACK: &'static str = "outbox";
+    /// The source of an event whose aggregate type the declaration does not
+    /// name; no rule of a declared consumer matches it.
+    pub const UNDECLARED: &'static str = "outbox.undeclared";
 
-    /// Every event under `source`, e.g. from the `EVENT_SOURCE` setting.
-    pub fn single(source: impl Into<String>) -> Self {
+    /// Each aggregate type's source, from `(aggregate type, source)` pairs.
+    pub fn new<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Self {
-            by_aggregate: BTreeMap::new(),
-            fallback: source.into(),
+            by_aggregate: pairs
+                .into_iter()
+                .map(|(aggregate_type, source)| (aggregate_type.to_owned(), source.to_owned()))
+                .collect(),
         }
     }
 
@@ -104,38 +99,26 @@ impl EventSources {
     pub fn source_of(&self, aggregate_type: &str) -> &str {
         self.by_aggregate
             .get(aggregate_type)
-            .unwrap_or(&self.fallback)
-    }
-}
-
-impl Default for EventSources {
-    /// Repairs under [`EventSources::REPAIRS`], orders under [`EventSources::ORDERS`].
-    fn default() -> Self {
-        Self {
-            by_aggregate: BTreeMap::from([
-                (Repair::TYPE.to_owned(), Self::REPAIRS.to_owned()),
-                (Order::TYPE.to_owned(), Self::ORDERS.to_owned()),
-            ]),
-            fallback: Self::FALLBACK.to_owned(),
-        }
+            .map_or(Self::UNDECLARED, String::as_str)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_domain::order::OrderEvent;
+    use outbox_domain::Aggregate;
+    use outbox_seeds_domain::order::{Order, OrderEvent};
+
+    fn seed_sources() -> EventSources {
+        EventSources::new([("Repair", "carworkshop.outbox"), ("Order", "orders.outbox")])
+    }
 
     #[test]
-    fn each_seed_system_publishes_under_its_own_source_unless_one_is_configured() {
-        let sources = EventSources::default();
+    fn each_aggregate_type_publishes_under_its_declared_source() {
+        let sources = seed_sources();
         assert_eq!(sources.source_of("Repair"), "carworkshop.outbox");
         assert_eq!(sources.source_of("Order"), "orders.outbox");
-        assert_eq!(sources.source_of("Invoice"), "outbox");
-        assert_eq!(
-            EventSources::single("fleetfix.outbox").source_of("Repair"),
-            "fleetfix.outbox"
-        );
+        assert_eq!(sources.source_of("Invoice"), EventSources::UNDECLARED);
     }
 
     #[test]
@@ -146,7 +129,7 @@ mod tests {
             ordered: None,
         };
         assert_eq!(
-            subscription.event_pattern(&EventSources::default()),
+            subscription.event_pattern(&seed_sources()),
             json!({"source": ["orders.outbox"], "detail-type": ["OrderPlaced"]})
         );
         assert_eq!(
@@ -163,7 +146,7 @@ mod tests {
             ordered: Some(&OrderEvent::TYPES),
         };
         assert_eq!(
-            subscription.event_pattern(&EventSources::default())["detail-type"],
+            subscription.event_pattern(&seed_sources())["detail-type"],
             json!(OrderEvent::TYPES)
         );
         assert_eq!(

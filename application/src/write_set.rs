@@ -208,8 +208,8 @@ fn estimate<T: Serialize>(item: &T) -> usize {
 mod tests {
     use super::*;
     use crate::trace::Traceparent;
-    use outbox_domain::repair::{Repair, RepairCommand};
     use outbox_domain::{decide, Text};
+    use outbox_seeds_domain::repair::{Repair, RepairCommand};
     use time::OffsetDateTime;
 
     fn context() -> EventContext {

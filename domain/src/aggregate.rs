@@ -58,6 +58,9 @@ impl std::fmt::Display for Version {
 pub trait DomainEvent:
     Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync
 {
+    /// Every event type name of this aggregate, each as [`DomainEvent::event_type`] returns it.
+    const EVENT_TYPES: &'static [&'static str];
+
     /// The stable, persisted name of this event's type. Never rename one.
     fn event_type(&self) -> &'static str;
 

@@ -2,15 +2,12 @@
 //!
 //! Everything here is synchronous and free of I/O: an aggregate *decides* on a
 //! command given its current state and returns the domain events that record the
-//! decision; its state changes only by *evolving* through those events. The two
-//! seed systems live here: the car workshop [`repair`] and the food [`order`].
+//! decision; its state changes only by *evolving* through those events.
 //! Nothing in this crate knows about DynamoDB, EventBridge or Lambda.
 
 pub mod aggregate;
 pub mod money;
-pub mod order;
 pub mod rejection;
-pub mod repair;
 pub mod scenario;
 pub mod text;
 

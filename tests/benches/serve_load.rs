@@ -50,7 +50,7 @@ async fn replay_all(data: &str) -> outbox_bootstrap::local::replay::ReplayReport
     else {
         unreachable!("a replay command line")
     };
-    outbox_bootstrap::local::replay::replay(&options)
+    outbox_bootstrap::local::replay::replay(&outbox_seeds::service(), &options)
         .await
         .expect("the replay runs")
 }
@@ -127,7 +127,7 @@ async fn run() -> ExitCode {
     let address = listener.local_addr().expect("an address");
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        serve(&options, listener, async {
+        serve(&outbox_seeds::service(), &options, listener, async {
             let _ = stopped.await;
         })
         .await
@@ -143,7 +143,9 @@ async fn run() -> ExitCode {
     else {
         unreachable!("a status command line")
     };
-    let after = status(&options).await.expect("status");
+    let after = status(&outbox_seeds::service(), &options)
+        .await
+        .expect("status");
     let applied = applied_at(&data).await;
     let replayed = replay_all(&data_arg).await;
     for suffix in ["", "-wal", "-shm"] {

@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use outbox_application::ports::{ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive};
+use outbox_application::ports::{
+    ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive,
+};
 
 use crate::errors::DynamoError;
 use crate::items::{outbox_envelope, Attributes};

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::OffsetDateTime;
 
-use outbox_application::{AggregateId, EventEnvelope, EventSources, IdempotencyRecord, StateRecord};
+use outbox_application::{
+    AggregateId, EventEnvelope, EventSources, IdempotencyRecord, StateRecord,
+};
 use outbox_domain::Version;
 
 use crate::layout::{
@@ -221,7 +223,12 @@ mod tests {
     #[test]
     fn an_outbox_item_round_trips_and_carries_keys_and_ttl() {
         let event = envelope();
-        let item = outbox_item(&event, Duration::from_secs(60), &EventSources::default()).unwrap();
+        let item = outbox_item(
+            &event,
+            Duration::from_secs(60),
+            &outbox_seeds::service().sources(),
+        )
+        .unwrap();
         assert_eq!(item[ENTITY_TYPE].as_s().unwrap(), ENTITY_OUTBOX);
         assert_eq!(item[SK].as_s().unwrap(), "EVENT#00000000000000000003");
         assert_eq!(item[EXPIRES_AT].as_n().unwrap(), "1700000060");
@@ -268,7 +275,7 @@ mod tests {
         let mut item = outbox_item(
             &envelope(),
             Duration::from_secs(60),
-            &EventSources::default(),
+            &outbox_seeds::service().sources(),
         )
         .unwrap();
         item.insert("aggregateVersion".into(), AttributeValue::S("three".into()));

@@ -90,10 +90,11 @@ impl TableLayout {
     /// Idempotency keys are honoured for a day.
     pub const DEFAULT_REQUEST_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
-    /// The single-table layout on `table`; checkpoints go to
-    /// `<table>-checkpoints`, dead letters to `<table>-dead-letters`, the
-    /// consumers' inbox to `<table>-inbox`.
-    pub fn single_table(table: impl Into<String>) -> Self {
+    /// The single-table layout on `table`, outbox items carrying `sources`
+    /// (the service declaration's); checkpoints go to `<table>-checkpoints`,
+    /// dead letters to `<table>-dead-letters`, the consumers' inbox to
+    /// `<table>-inbox`.
+    pub fn single_table(table: impl Into<String>, sources: EventSources) -> Self {
         let table = table.into();
         Self {
             checkpoint_table: format!("{table}-checkpoints"),
@@ -103,7 +104,7 @@ impl TableLayout {
             outbox_table: None,
             outbox_retention: Self::DEFAULT_OUTBOX_RETENTION,
             request_retention: Self::DEFAULT_REQUEST_RETENTION,
-            sources: EventSources::default(),
+            sources,
         }
     }
 
@@ -235,7 +236,7 @@ mod tests {
 
     #[test]
     fn the_outbox_table_defaults_to_the_main_table() {
-        let layout = TableLayout::single_table("workshop");
+        let layout = TableLayout::single_table("workshop", outbox_seeds::service().sources());
         assert_eq!(layout.outbox_table(), "workshop");
         assert_eq!(layout.checkpoint_table, "workshop-checkpoints");
         assert_eq!(layout.with_outbox_table("events").outbox_table(), "events");

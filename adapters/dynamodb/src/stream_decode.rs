@@ -175,9 +175,9 @@ fn is_outbox(keys: &Item, image: &Item) -> bool {
 mod tests {
     use super::*;
     use crate::items::outbox_item;
+    use aws_lambda_events::event::dynamodb::Event;
     use outbox_application::ports::LetterSource;
     use outbox_application::{AggregateId, AggregateRef, EventEnvelope, EventId, Traceparent};
-    use aws_lambda_events::event::dynamodb::Event;
     use outbox_domain::Version;
     use serde_json::json;
     use std::time::Duration;
@@ -229,7 +229,7 @@ mod tests {
         outbox_item(
             envelope,
             Duration::from_secs(60),
-            &outbox_application::EventSources::default(),
+            &outbox_seeds::service().sources(),
         )
         .unwrap()
         .into()
@@ -326,7 +326,7 @@ mod tests {
         let item = outbox_item(
             &event,
             Duration::from_secs(60),
-            &outbox_application::EventSources::default(),
+            &outbox_seeds::service().sources(),
         )
         .unwrap();
         let image = item

@@ -403,12 +403,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use async_trait::async_trait;
     use outbox_application::ports::{
         BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
         PublishError, PublishOutcome,
     };
     use outbox_application::EventEnvelope;
-    use async_trait::async_trait;
     use std::sync::Arc;
 
     struct Nowhere;

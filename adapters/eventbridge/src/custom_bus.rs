@@ -22,7 +22,9 @@ use aws_sdk_eventbridgev2::types::{
 };
 use aws_sdk_eventbridgev2::Client;
 
-use outbox_application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
+use outbox_application::ports::{
+    BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome,
+};
 use outbox_application::{EventEnvelope, EventSources};
 
 use crate::attempts::{classify, publish_entries, Verdict};
@@ -164,7 +166,6 @@ impl EventPublisher for CustomBusPublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_application::{AggregateId, AggregateRef, EventId, Traceparent};
     use aws_sdk_eventbridgev2::operation::put_events::{
         PutEventsError, PutEventsInput, PutEventsOutput,
     };
@@ -172,6 +173,7 @@ mod tests {
         AccessDeniedException, InternalException, ThrottlingException,
     };
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use outbox_application::{AggregateId, AggregateRef, EventId, Traceparent};
     use outbox_domain::Version;
     use std::time::Duration;
     use time::OffsetDateTime;
@@ -230,11 +232,13 @@ mod tests {
     }
 
     fn publisher(client: Client, max_attempts: u32) -> CustomBusPublisher {
-        CustomBusPublisher::new(client, ARN, EventSources::default()).with_retry(RetryPolicy {
-            max_attempts,
-            base_delay: Duration::from_millis(1),
-            max_delay: Duration::from_millis(2),
-        })
+        CustomBusPublisher::new(client, ARN, outbox_seeds::service().sources()).with_retry(
+            RetryPolicy {
+                max_attempts,
+                base_delay: Duration::from_millis(1),
+                max_delay: Duration::from_millis(2),
+            },
+        )
     }
 
     /// The (group, deduplication id) of each entry of `request`.

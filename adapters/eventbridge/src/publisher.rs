@@ -8,7 +8,9 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
-use outbox_application::ports::{BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome};
+use outbox_application::ports::{
+    BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome,
+};
 use outbox_application::{EventEnvelope, EventSources, Traceparent};
 
 use crate::attempts::{classify, publish_entries, Verdict};
@@ -141,13 +143,13 @@ impl EventPublisher for EventBridgePublisher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_application::{AggregateId, AggregateRef, EventId, Traceparent};
     use aws_sdk_eventbridge::operation::put_events::{
         PutEventsError, PutEventsInput, PutEventsOutput,
     };
     use aws_sdk_eventbridge::types::error::InternalException;
     use aws_sdk_eventbridge::types::PutEventsResultEntry;
     use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use outbox_application::{AggregateId, AggregateRef, EventId, Traceparent};
     use outbox_domain::Version;
     use std::time::Duration;
     use time::OffsetDateTime;
@@ -190,13 +192,12 @@ mod tests {
     }
 
     fn publisher(client: Client, max_attempts: u32) -> EventBridgePublisher {
-        EventBridgePublisher::new(client, "outbox-bus", EventSources::default()).with_retry(
-            RetryPolicy {
+        EventBridgePublisher::new(client, "outbox-bus", outbox_seeds::service().sources())
+            .with_retry(RetryPolicy {
                 max_attempts,
                 base_delay: Duration::from_millis(1),
                 max_delay: Duration::from_millis(2),
-            },
-        )
+            })
     }
 
     fn details(request: &PutEventsInput) -> Vec<String> {

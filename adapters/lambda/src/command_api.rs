@@ -1,23 +1,21 @@
 //! The command API: the public HTTP contract, for API Gateway HTTP API (payload
-//! v2) and Lambda Function URLs, which share one event shape.
+//! v2) and Lambda Function URLs, which share one event shape, over every
+//! aggregate a [`Service`] declares with [`Routes`](outbox_application::Routes):
 //!
-//! | route | command | success |
-//! | --- | --- | --- |
-//! | `POST /repairs` `{vehicle, customer, description}` | open | 201 `{repairId, version}` |
-//! | `GET /repairs/{id}` | — | 200 `{repairId, version, state}` |
-//! | `POST /repairs/{id}/start` | start work | 200 `{repairId, version}` |
-//! | `POST /repairs/{id}/line-items` `{description, priceCents}` | add a line item | 200 |
-//! | `POST /repairs/{id}/complete` | complete | 200 |
-//! | `POST /repairs/{id}/cancel` `{reason}` | cancel | 200 |
-//! | `POST /orders` `{customer, items:[{sku, quantity, unitPriceCents}]}` | place | 201 `{orderId, version}` |
-//! | `GET /orders/{id}` | — | 200 `{orderId, version, state}` |
-//! | `POST /orders/{id}/status` `{status}` | change status | 200 |
-//! | `POST /orders/{id}/cancel` | cancel | 200 |
+//! | route | success |
+//! | --- | --- |
+//! | `POST /{collection}` + the create route's JSON body | 201 `{<idField>, version}` |
+//! | `GET /{collection}/{id}` | 200 `{<idField>, version, state}` |
+//! | `POST /{collection}/{id}/{action}` + the action's JSON body, or none | 200 `{<idField>, version}` |
 //!
-//! `Idempotency-Key` makes a command safe to repeat: the repeat gets the first
-//! response (with `Idempotent-Replayed: true`) and records no new events.
-//! `X-Correlation-Id` and `traceparent` are carried into the events. Errors are
-//! [`ApiError`]s; nothing a client sends makes the handler panic or answer 500.
+//! Shared by every aggregate's routes: `Idempotency-Key` makes a command safe
+//! to repeat (the repeat gets the first response, with `Idempotent-Replayed:
+//! true`, and records no new events; the header given twice is a 400);
+//! `X-Correlation-Id` and `traceparent` are carried into the events; a body
+//! must be `application/json` and one JSON object, and a route that takes no
+//! body refuses one; errors are [`ApiError`]s; each command is counted by
+//! aggregate type and outcome. Nothing a client sends makes the handler panic
+//! or answer 500.
 
 use lambda_http::http::header::CONTENT_TYPE;
 use lambda_http::http::{Method, StatusCode};
@@ -27,15 +25,15 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use tracing::{info, info_span, Instrument};
 
+use std::sync::Arc;
+
 use outbox_application::{
-    AggregateId, CommandOutcome, CommandService, IdempotencyKey, RequestMeta, Target, Traceparent,
+    AggregateId, AnyCommand, CommandOutcome, CommandService, DeclaredAggregate, IdempotencyKey,
+    InputError, RequestMeta, Service, Target, Traceparent,
 };
-use outbox_domain::order::Order;
-use outbox_domain::repair::Repair;
-use outbox_domain::{Aggregate, Rejection};
 
 use crate::api_error::ApiError;
-use crate::{api_request, http_event, telemetry};
+use crate::{http_event, telemetry};
 
 /// The header that makes a command safe to repeat.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
@@ -48,16 +46,26 @@ pub const TRACEPARENT: &str = "traceparent";
 /// Set on the response to a repeated request.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// The command API over the command use case.
+/// The command API over the command use case, serving every declared
+/// aggregate that has routes.
 #[derive(Clone)]
 pub struct CommandApi {
     commands: CommandService,
+    served: Vec<Arc<dyn DeclaredAggregate>>,
 }
 
 impl CommandApi {
-    /// The API over `commands`.
-    pub fn new(commands: CommandService) -> Self {
-        Self { commands }
+    /// The API over `commands`, serving the routes `service` declares.
+    pub fn new(commands: CommandService, service: &Service) -> Self {
+        Self {
+            commands,
+            served: service
+                .aggregates()
+                .iter()
+                .filter(|aggregate| aggregate.collection().is_some())
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Answers a raw HTTP API v2 / Function URL `event` with its response event;
@@ -108,9 +116,11 @@ impl CommandApi {
             .split('/')
             .filter(|s| !s.is_empty())
             .collect();
+        let method = request.method();
+        let path = request.uri().path();
         // `/repairs/../orders/{id}` names no resource: dot segments are no route.
         if segments.iter().any(|s| *s == "." || *s == "..") {
-            return Err(no_route(request.method(), request.uri().path()));
+            return Err(no_route(method, path));
         }
         if segments
             .first()
@@ -118,79 +128,54 @@ impl CommandApi {
         {
             segments.remove(0);
         }
-        let body = || json_body(request);
-        let method = request.method();
-        match (segments.as_slice(), method) {
-            (["repairs"], &Method::POST) => {
-                let command = api_request::open_repair(body()?)?;
-                self.execute::<Repair>(request, Target::New, &command, "repairId")
+        let Some((collection, rest)) = segments.split_first() else {
+            return Err(no_route(method, path));
+        };
+        let Some(aggregate) = self
+            .served
+            .iter()
+            .find(|aggregate| aggregate.collection() == Some(*collection))
+        else {
+            return Err(no_route(method, path));
+        };
+        let aggregate = aggregate.as_ref();
+        match (rest, method) {
+            ([], &Method::POST) => {
+                let command = parse(request, aggregate, None)?;
+                self.execute(request, aggregate, Target::New, command.as_ref())
                     .await
             }
-            (["repairs", id], &Method::GET) => self.show::<Repair>(id, "repairId").await,
-            (["repairs", id, action], &Method::POST) => {
-                let command = match *action {
-                    "start" => outbox_domain::repair::RepairCommand::StartWork,
-                    "line-items" => api_request::add_line_item(body()?)?,
-                    "complete" => outbox_domain::repair::RepairCommand::CompleteRepair,
-                    "cancel" => api_request::cancel_repair(body()?)?,
-                    _ => return Err(no_route(method, request.uri().path())),
-                };
-                self.execute::<Repair>(request, existing(id)?, &command, "repairId")
+            ([id], &Method::GET) => self.show(aggregate, id).await,
+            ([id, action], &Method::POST) => {
+                let command = parse(request, aggregate, Some(action))?;
+                self.execute(request, aggregate, existing(id)?, command.as_ref())
                     .await
             }
-            (["orders"], &Method::POST) => {
-                let command = api_request::place_order(body()?)?;
-                self.execute::<Order>(request, Target::New, &command, "orderId")
-                    .await
-            }
-            (["orders", id], &Method::GET) => self.show::<Order>(id, "orderId").await,
-            (["orders", id, action], &Method::POST) => {
-                let command = match *action {
-                    "status" => api_request::change_status(body()?)?,
-                    "cancel" => outbox_domain::order::OrderCommand::CancelOrder,
-                    _ => return Err(no_route(method, request.uri().path())),
-                };
-                self.execute::<Order>(request, existing(id)?, &command, "orderId")
-                    .await
-            }
-            (
-                ["repairs"]
-                | ["repairs", _]
-                | ["repairs", _, _]
-                | ["orders"]
-                | ["orders", _]
-                | ["orders", _, _],
-                _,
-            ) => Err(ApiError::new(
+            ([] | [_] | [_, _], _) => Err(ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "MethodNotAllowed",
-                format!("{method} is not allowed on {}", request.uri().path()),
+                format!("{method} is not allowed on {}", truncated(path)),
             )),
-            _ => Err(no_route(method, request.uri().path())),
+            _ => Err(no_route(method, path)),
         }
     }
 
-    async fn execute<A>(
+    async fn execute(
         &self,
         request: &Request,
+        aggregate: &dyn DeclaredAggregate,
         target: Target,
-        command: &A::Command,
-        id_field: &'static str,
-    ) -> Result<Response<Body>, ApiError>
-    where
-        A: Aggregate,
-        A::Error: Rejection,
-    {
+        command: &dyn AnyCommand,
+    ) -> Result<Response<Body>, ApiError> {
         let result = match meta(request) {
-            Ok(meta) => self
-                .commands
-                .execute::<A>(target, command, &meta)
+            Ok(meta) => command
+                .execute(&self.commands, target, &meta)
                 .await
                 .map_err(ApiError::from),
             Err(error) => Err(error),
         };
         telemetry::command(
-            A::TYPE,
+            aggregate.aggregate_type(),
             result.as_ref().map_or_else(ApiError::code, |_| "ok"),
         );
         let outcome = result?;
@@ -198,26 +183,64 @@ impl CommandApi {
             Target::New => StatusCode::CREATED,
             Target::Existing(_) => StatusCode::OK,
         };
-        Ok(written(status, id_field, &outcome))
+        Ok(written(status, id_field(aggregate), &outcome))
     }
 
-    async fn show<A>(&self, id: &str, id_field: &'static str) -> Result<Response<Body>, ApiError>
-    where
-        A: Aggregate,
-        A::Error: Rejection,
-    {
+    async fn show(
+        &self,
+        aggregate: &dyn DeclaredAggregate,
+        id: &str,
+    ) -> Result<Response<Body>, ApiError> {
         let id = aggregate_id(id)?;
-        match self.commands.load::<A>(id).await? {
+        match aggregate.show(&self.commands, id).await? {
             Some((state, version)) => Ok(json_response(
                 StatusCode::OK,
-                &json!({ id_field: id, "version": version, "state": state }),
+                &json!({ id_field(aggregate): id, "version": version, "state": state }),
             )),
             None => Err(ApiError::not_found(
                 "NotFound",
-                format!("no {} {id}", A::TYPE),
+                format!("no {} {id}", aggregate.aggregate_type()),
             )),
         }
     }
+}
+
+/// The field a served aggregate's id is answered under.
+fn id_field(aggregate: &dyn DeclaredAggregate) -> &'static str {
+    aggregate.id_field().unwrap_or("id")
+}
+
+/// The command the create route (`action` `None`) or an action asks for: a
+/// route that reads a body needs `application/json`; one that reads none
+/// refuses a body.
+fn parse(
+    request: &Request,
+    aggregate: &dyn DeclaredAggregate,
+    action: Option<&str>,
+) -> Result<Box<dyn AnyCommand>, ApiError> {
+    let path = request.uri().path();
+    let Some(takes_body) = aggregate.takes_body(action) else {
+        return Err(no_route(request.method(), path));
+    };
+    let body = if takes_body {
+        json_body(request)?
+    } else {
+        request.body().as_ref()
+    };
+    let parsed = match action {
+        None => aggregate.parse_create(body),
+        Some(name) => aggregate.parse_action(name, body),
+    };
+    match parsed {
+        Some(Ok(command)) => Ok(command),
+        Some(Err(InputError::Malformed(message))) => Err(ApiError::malformed(message)),
+        Some(Err(InputError::Invalid(message))) => Err(ApiError::invalid(message)),
+        None => Err(no_route(request.method(), path)),
+    }
+}
+
+fn truncated(path: &str) -> String {
+    path.chars().take(200).collect()
 }
 
 /// The API Gateway stage a request came through; `lambda_http` puts a named
@@ -232,10 +255,7 @@ fn stage(request: &Request) -> Option<String> {
 fn no_route(method: &Method, path: &str) -> ApiError {
     ApiError::not_found(
         "RouteNotFound",
-        format!(
-            "no route for {method} {}",
-            path.chars().take(200).collect::<String>()
-        ),
+        format!("no route for {method} {}", truncated(path)),
     )
 }
 
@@ -272,9 +292,14 @@ fn existing(raw: &str) -> Result<Target, ApiError> {
 /// The request metadata from the headers.
 fn meta(request: &Request) -> Result<RequestMeta, ApiError> {
     let header = |name: &str| -> Result<Option<&str>, ApiError> {
-        request
-            .headers()
-            .get(name)
+        let mut values = request.headers().get_all(name).iter();
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(ApiError::invalid(format!(
+                "the {name} header must be given once"
+            )));
+        }
+        first
             .map(|value| {
                 value.to_str().map_err(|_| {
                     ApiError::invalid(format!("the {name} header is not visible ASCII"))

@@ -9,7 +9,6 @@
 //!   case → `batchItemFailures` naming the messages to deliver again.
 
 pub mod api_error;
-pub mod api_request;
 pub mod command_api;
 pub mod http_event;
 pub mod sqs_consumer;

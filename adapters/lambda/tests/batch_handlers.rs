@@ -17,18 +17,18 @@ use fixtures::{
 };
 
 use outbox_application::ports::{DeadLetterPayload, Inbox, LetterSource};
-use outbox_application::reactions::Invoicing;
-use outbox_application::{ConsumeService, EventEnvelope, EventSources, Relay, SequenceNumber};
+use outbox_application::{ConsumeService, EventEnvelope, Relay, SequenceNumber};
 use outbox_domain::Version;
 use outbox_lambda::{consume_sqs_batch, relay_stream_batch};
 use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryInbox};
+use outbox_seeds::reactions::Invoicing;
 use outbox_simulation::faults::{
     DeadLetterFault, FaultyDeadLetters, FaultyInbox, FaultyPublisher, InboxFault, PublisherFault,
 };
 
 #[tokio::test]
 async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison() {
-    let bus = MemoryBus::new(EventSources::default());
+    let bus = MemoryBus::new(outbox_seeds::service().sources());
     let dead_letters = MemoryDeadLetterQueue::new();
     let relay = Relay::new(Arc::new(bus.clone()), Arc::new(dead_letters.clone()));
     let first = envelope(
@@ -72,7 +72,7 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison()
 
 #[tokio::test]
 async fn a_record_without_a_sequence_number_is_dead_lettered_and_the_rest_relayed() {
-    let bus = MemoryBus::new(EventSources::default());
+    let bus = MemoryBus::new(outbox_seeds::service().sources());
     let dead_letters = MemoryDeadLetterQueue::new();
     let faulty_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
     let relay = Relay::new(Arc::new(bus.clone()), Arc::new(faulty_letters.clone()));
@@ -115,7 +115,7 @@ async fn a_record_without_a_sequence_number_is_dead_lettered_and_the_rest_relaye
 
 #[tokio::test]
 async fn the_stream_handler_names_the_first_unpublished_record_for_lambda_to_retry_from() {
-    let bus = MemoryBus::new(EventSources::default());
+    let bus = MemoryBus::new(outbox_seeds::service().sources());
     let faulty = FaultyPublisher::new(Arc::new(bus.clone()));
     let relay = Relay::new(
         Arc::new(faulty.clone()),
@@ -254,9 +254,9 @@ async fn a_consumer_trusts_no_envelope_a_rule_breaking_one_is_dead_lettered_with
 #[tokio::test]
 async fn every_consumer_gets_the_same_effect_from_the_lambda_relay_a_pipe_and_a_custom_event_bus() {
     use outbox_application::envelope::EventContext;
-    use outbox_application::{reactions, AggregateId};
-    use outbox_domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
+    use outbox_application::AggregateId;
     use outbox_domain::{Money, Text};
+    use outbox_seeds_domain::order::{Order, OrderEvent, OrderLine, OrderStatus, Quantity};
 
     let context = EventContext {
         occurred_at: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
@@ -286,7 +286,7 @@ async fn every_consumer_gets_the_same_effect_from_the_lambda_relay_a_pipe_and_a_
         EventEnvelope::wrap::<Order>(order, Version::new(1), &placed, &context).unwrap(),
         EventEnvelope::wrap::<Order>(order, Version::new(2), &moved, &context).unwrap(),
     ];
-    for reaction in reactions::all() {
+    for reaction in outbox_seeds::service().consumers().to_vec() {
         let mut effects = Vec::new();
         for shape in ["lambda relay", "pipe", "custom event bus"] {
             let inbox = MemoryInbox::new();
@@ -372,7 +372,7 @@ async fn an_ordered_consumer_applies_a_reversed_batch_in_order_and_hands_back_wh
     let inbox = MemoryInbox::new();
     let consume = ConsumeService::new(
         Arc::new(inbox.clone()),
-        Arc::new(outbox_application::reactions::OrderTracking),
+        Arc::new(outbox_seeds::reactions::OrderTracking),
         Arc::new(MemoryDeadLetterQueue::new()),
     );
     let first = order(7);

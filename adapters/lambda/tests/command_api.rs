@@ -48,7 +48,7 @@ impl Api {
             CommandPolicy::default(),
         );
         Self {
-            api: CommandApi::new(commands),
+            api: CommandApi::new(commands, &outbox_seeds::service()),
             store,
             faults,
         }

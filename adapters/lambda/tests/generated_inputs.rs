@@ -28,15 +28,15 @@ use base64::Engine;
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use outbox_application::ports::{RandomIds, SystemClock};
-use outbox_application::{CommandPolicy, CommandService, EventEnvelope, EventSources, Relay};
-use outbox_domain::repair::{Repair, RepairEvent};
 use fixtures::{
     bridged, completed, envelope, outbox_image, piped, raw_event, sqs_event, sqs_message,
     stream_event, stream_record,
 };
+use outbox_application::ports::{RandomIds, SystemClock};
+use outbox_application::{CommandPolicy, CommandService, EventEnvelope, Relay};
 use outbox_lambda::{consume_sqs_batch, relay_stream_batch, CommandApi};
 use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryStore};
+use outbox_seeds_domain::repair::{Repair, RepairEvent};
 
 fn cases() -> u32 {
     std::env::var("GENERATED_CASES")
@@ -317,7 +317,7 @@ fn check_http_case(case: &HttpCase) -> Result<(), TestCaseError> {
             Arc::new(SystemClock),
             Arc::new(RandomIds),
             CommandPolicy::default(),
-        ));
+        ), &outbox_seeds::service());
         let json_headers = json!({"content-type": "application/json"});
         let create = |path: &str, body: Value| {
             raw_event("POST", path, "$default", json_headers.clone(), Some(&body.to_string()))
@@ -477,7 +477,7 @@ fn stream_record_of(index: usize, case: &StreamCase) -> (Value, bool) {
 
 fn check_stream_case(cases: &[StreamCase]) -> Result<(), TestCaseError> {
     runtime().block_on(async {
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         let dead_letters = MemoryDeadLetterQueue::new();
         let relay = Relay::new(Arc::new(bus.clone()), Arc::new(dead_letters.clone()));
         let mut records = Vec::new();

@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 
-use outbox_application::ports::{ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive};
+use outbox_application::ports::{
+    ArchiveCursor, ArchiveError, ArchivePage, ArchiveWindow, OutboxArchive,
+};
 
 use crate::store::MemoryStore;
 

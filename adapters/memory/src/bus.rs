@@ -74,12 +74,6 @@ pub struct MemoryBus {
     deduplication_window: Duration,
 }
 
-impl Default for MemoryBus {
-    fn default() -> Self {
-        Self::new(EventSources::default())
-    }
-}
-
 impl MemoryBus {
     /// A classic bus with no subscriptions, publishing each event under its
     /// `sources` source.
@@ -244,8 +238,8 @@ mod tests {
     use super::*;
     use outbox_application::envelope::EventContext;
     use outbox_application::{AggregateId, Traceparent};
-    use outbox_domain::order::{Order, OrderEvent, OrderStatus};
     use outbox_domain::Version;
+    use outbox_seeds_domain::order::{Order, OrderEvent, OrderStatus};
     use uuid::Uuid;
 
     fn status_changed(version: u64) -> EventEnvelope {
@@ -270,7 +264,7 @@ mod tests {
 
     #[tokio::test]
     async fn events_are_routed_by_eventbridge_patterns_with_prefix_and_anything_but() {
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         let (by_type, by_prefix, by_exclusion, elsewhere) = (
             MemoryQueue::new(),
             MemoryQueue::new(),
@@ -306,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_malformed_pattern_is_a_typed_error() {
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         assert!(bus
             .subscribe(&json!({"source": "not-a-list"}), MemoryQueue::new())
             .is_err());
@@ -325,7 +319,7 @@ mod tests {
     #[tokio::test]
     async fn a_custom_bus_drops_a_repeat_within_five_minutes_and_delivers_it_after() {
         let clock = Arc::new(SetClock::default());
-        let bus = MemoryBus::custom(EventSources::default(), clock.clone());
+        let bus = MemoryBus::custom(outbox_seeds::service().sources(), clock.clone());
         let queue = MemoryQueue::new();
         bus.subscribe(&json!({"source": ["orders.outbox"]}), queue.clone())
             .expect("a valid pattern");
@@ -355,7 +349,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_classic_bus_delivers_every_repeat_and_promises_no_order() {
-        let bus = MemoryBus::new(EventSources::default());
+        let bus = MemoryBus::new(outbox_seeds::service().sources());
         let queue = MemoryQueue::new();
         bus.subscribe(&json!({"source": ["orders.outbox"]}), queue.clone())
             .expect("a valid pattern");

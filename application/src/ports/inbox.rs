@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::envelope::EventEnvelope;
+use crate::envelope::{EncodeError, EventEnvelope};
 use crate::ids::{AggregateRef, EventId};
 use crate::ports::sequence::{ParkedAggregate, Sequence, SequenceOutcome, SequenceWrite};
 use crate::BoxError;
@@ -20,6 +20,25 @@ pub struct Effect {
     pub event_id: EventId,
     /// The record.
     pub data: Value,
+}
+
+impl Effect {
+    /// `data` recorded as an effect of `kind` caused by `event`.
+    ///
+    /// # Errors
+    /// [`EncodeError`] when `data` does not serialize.
+    pub fn of(
+        kind: &str,
+        event: &EventEnvelope,
+        data: &impl Serialize,
+    ) -> Result<Self, EncodeError> {
+        let data = serde_json::to_value(data).map_err(EncodeError::of("effect"))?;
+        Ok(Self {
+            kind: kind.to_owned(),
+            event_id: event.event_id,
+            data,
+        })
+    }
 }
 
 /// Whether the effect was applied now.

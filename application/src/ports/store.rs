@@ -22,7 +22,7 @@ pub enum StoreError {
         actual: Option<Version>,
     },
     /// The idempotency key was recorded already; nothing was written.
-    #[error("request {0:?} was committed already")]
+    #[error("request \"{}\" was committed already", .0.as_str())]
     DuplicateRequest(IdempotencyKey),
     /// An event id exists already; nothing was written.
     #[error("an outbox record of {0} exists already")]

@@ -318,8 +318,8 @@ mod tests {
     use crate::ports::publisher::MockEventPublisher;
     use crate::ports::DeadLetterError;
     use crate::trace::Traceparent;
-    use outbox_domain::repair::{Repair, RepairEvent};
     use outbox_domain::Version;
+    use outbox_seeds_domain::repair::{Repair, RepairEvent};
     use std::sync::Mutex;
     use time::OffsetDateTime;
     use uuid::Uuid;

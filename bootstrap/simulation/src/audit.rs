@@ -18,10 +18,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use outbox_application::ports::{BusOrder, DeadLetter, DeadLetterPayload, Effect};
-use outbox_application::{AggregateRef, EventEnvelope, EventId, Reaction, StateRecord};
-use outbox_domain::order::Order;
-use outbox_domain::repair::Repair;
-use outbox_domain::{fold, Aggregate};
+use outbox_application::{
+    AggregateRef, DeclaredAggregate, EventEnvelope, EventId, Reaction, StateRecord,
+};
 use outbox_memory::Acceptance;
 use time::Duration;
 
@@ -153,6 +152,8 @@ pub struct Observation {
     pub dead_letters: Vec<DeadLetter>,
     /// Every consumer.
     pub consumers: Vec<ConsumerRecord>,
+    /// The declared aggregates, to replay each stored one's outbox.
+    pub aggregates: Vec<Arc<dyn DeclaredAggregate>>,
 }
 
 impl Observation {
@@ -164,7 +165,11 @@ impl Observation {
 
 /// The invariants that hold after every step.
 pub fn audit(observed: &Observation) -> Vec<Violation> {
-    let mut violations: Vec<Violation> = observed.stored.iter().flat_map(check_aggregate).collect();
+    let mut violations: Vec<Violation> = observed
+        .stored
+        .iter()
+        .flat_map(|stored| check_aggregate(&observed.aggregates, stored))
+        .collect();
     let outbox: Vec<&EventEnvelope> = observed.outbox().collect();
     for attempt in observed.attempts.iter().filter(|attempt| !attempt.applied) {
         for event in &attempt.write.outbox {
@@ -334,26 +339,28 @@ fn check_consumer(
     violations
 }
 
-/// Invariant 1 for one aggregate, whichever its type.
-fn check_aggregate(stored: &StoredAggregate) -> Vec<Violation> {
-    match stored.aggregate.aggregate_type.as_str() {
-        Repair::TYPE => check_fold::<Repair>(stored),
-        Order::TYPE => check_fold::<Order>(stored),
-        other => vec![Violation::StateDiverges {
-            aggregate: stored.aggregate.clone(),
-            detail: format!("unknown aggregate type {other}"),
-        }],
-    }
-}
-
-/// Folds the outbox of an aggregate and compares it with its stored state.
-fn check_fold<A: Aggregate>(stored: &StoredAggregate) -> Vec<Violation> {
+/// Invariant 1 for one aggregate, whichever its type: its outbox numbered
+/// `1..=n` with no gap, its stored version `n`, and its stored state what
+/// folding the outbox gives.
+fn check_aggregate(
+    aggregates: &[Arc<dyn DeclaredAggregate>],
+    stored: &StoredAggregate,
+) -> Vec<Violation> {
     let aggregate = &stored.aggregate;
     let diverges = |detail: String| {
         vec![Violation::StateDiverges {
             aggregate: aggregate.clone(),
             detail,
         }]
+    };
+    let Some(declared) = aggregates
+        .iter()
+        .find(|declared| declared.aggregate_type() == aggregate.aggregate_type)
+    else {
+        return diverges(format!(
+            "unknown aggregate type {}",
+            aggregate.aggregate_type
+        ));
     };
     let versions: Vec<u64> = stored
         .outbox
@@ -366,15 +373,6 @@ fn check_fold<A: Aggregate>(stored: &StoredAggregate) -> Vec<Violation> {
             versions,
         }];
     }
-    let events = match stored
-        .outbox
-        .iter()
-        .map(EventEnvelope::decode::<A>)
-        .collect::<Result<Vec<_>, _>>()
-    {
-        Ok(events) => events,
-        Err(error) => return diverges(format!("undecodable event: {error}")),
-    };
     let Some(record) = &stored.state else {
         return diverges("no stored state".to_owned());
     };
@@ -385,11 +383,9 @@ fn check_fold<A: Aggregate>(stored: &StoredAggregate) -> Vec<Violation> {
             versions.len()
         ));
     }
-    let replayed = fold::<A>(A::State::default(), &events);
-    match serde_json::from_value::<A::State>(record.state.clone()) {
-        Ok(state) if state == replayed => Vec::new(),
-        Ok(state) => diverges(format!("stored {state:?} but replayed {replayed:?}")),
-        Err(error) => diverges(format!("undecodable state: {error}")),
+    match declared.check_replay(&record.state, &stored.outbox) {
+        Ok(()) => Vec::new(),
+        Err(detail) => diverges(detail),
     }
 }
 
@@ -400,11 +396,13 @@ mod tests {
 
     use super::*;
     use outbox_application::envelope::EventContext;
-    use outbox_application::reactions::Invoicing;
     use outbox_application::ReactionError;
-    use outbox_application::{AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet};
-    use outbox_domain::repair::{RepairCommand, RepairEvent};
-    use outbox_domain::{decide, Money, Text, Version};
+    use outbox_application::{
+        AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet,
+    };
+    use outbox_domain::{decide, Aggregate, Money, Text, Version};
+    use outbox_seeds::reactions::Invoicing;
+    use outbox_seeds_domain::repair::{Repair, RepairCommand, RepairEvent};
     use uuid::Uuid;
 
     fn text(raw: &str) -> Text {
@@ -491,6 +489,7 @@ mod tests {
                 reaction: Arc::new(Invoicing),
                 effects: vec![invoice],
             }],
+            aggregates: outbox_seeds::service().aggregates().to_vec(),
         }
     }
 
@@ -590,6 +589,10 @@ mod tests {
     struct RepairLog;
 
     impl Reaction for RepairLog {
+        fn description(&self) -> &'static str {
+            "Logs every repair event in order."
+        }
+
         fn name(&self) -> &'static str {
             "repair-log"
         }

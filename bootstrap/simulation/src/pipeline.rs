@@ -10,11 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use outbox_application::ports::{ChangeFeed, DeadLetterPayload, FeedReport};
-use outbox_application::reactions;
 use outbox_application::{
-    AggregateRef, BoxError, CommandError, CommandOutcome, CommandPolicy, CommandService,
-    ConsumeService, Consumed, Delivery, DeliveryContent, EventId, EventSources, Reaction, Relay,
-    RequestMeta, Target,
+    AggregateRef, AnyCommand, AnyRejection, BoxError, CommandError, CommandOutcome, CommandPolicy,
+    CommandService, ConsumeService, Consumed, Delivery, DeliveryContent, EventId, Reaction, Relay,
+    RequestMeta, Service, Target,
 };
 use outbox_domain::Aggregate;
 use outbox_memory::{
@@ -62,6 +61,8 @@ pub struct PipelineStats {
 
 /// The pipeline. Its parts are public so tests can inject faults and inspect.
 pub struct Pipeline {
+    /// What runs: the service's aggregates and consumers.
+    pub service: Service,
     /// Where aggregates live.
     pub backend: Arc<dyn Backend>,
     /// The store as the command use case sees it: faults over the journal.
@@ -80,7 +81,7 @@ pub struct Pipeline {
     pub inbox: MemoryInbox,
     /// The command use case.
     pub commands: CommandService,
-    /// The seed stories' consumers.
+    /// The service's consumers.
     pub consumers: Vec<Consumer>,
     feed: tokio::sync::Mutex<Box<dyn ChangeFeed>>,
     stats: Mutex<PipelineStats>,
@@ -91,27 +92,29 @@ impl Pipeline {
     /// Deliveries one consumer takes from its queue at a time.
     pub const RECEIVE_BATCH: usize = 10;
 
-    /// A pipeline over `backend` with the seed stories' consumers, reading the
-    /// change feed `batch_size` records at a time, publishing to a classic bus.
+    /// A pipeline of `service` over `backend`, reading the change feed
+    /// `batch_size` records at a time, publishing to a classic bus.
     /// Deterministic clock and ids unless `real_time` (data that outlives the
     /// run needs real ids).
     ///
     /// # Errors
     /// [`PatternError`] when a subscription's event pattern is invalid.
     pub fn new(
+        service: &Service,
         backend: Arc<dyn Backend>,
         batch_size: usize,
         real_time: bool,
     ) -> Result<Self, PatternError> {
         Self::with_bus(
+            service,
             backend,
             batch_size,
             real_time,
-            MemoryBus::new(EventSources::default()),
+            MemoryBus::new(service.sources()),
         )
     }
 
-    /// The same pipeline publishing to `bus`, which has the default event
+    /// The same pipeline publishing to `bus`, which has the service's event
     /// sources and no subscriptions yet
     /// (a classic bus, or a Custom Event Bus that keeps order per aggregate
     /// and drops repeats).
@@ -119,6 +122,7 @@ impl Pipeline {
     /// # Errors
     /// [`PatternError`] when a subscription's event pattern is invalid.
     pub fn with_bus(
+        service: &Service,
         backend: Arc<dyn Backend>,
         batch_size: usize,
         real_time: bool,
@@ -126,13 +130,13 @@ impl Pipeline {
     ) -> Result<Self, PatternError> {
         let journal = JournaledStore::new(backend.store());
         let store = FaultyStore::new(Arc::new(journal.clone()));
-        let sources = EventSources::default();
+        let sources = service.sources();
         let publisher = FaultyPublisher::new(Arc::new(bus.clone()));
         let dead_letters = MemoryDeadLetterQueue::new();
         let faulty_dead_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
         let inbox = MemoryInbox::new();
         let mut consumers = Vec::new();
-        for reaction in reactions::all() {
+        for reaction in service.consumers().iter().cloned() {
             let queue = MemoryQueue::new();
             bus.subscribe(
                 &reaction.subscription().event_pattern(&sources),
@@ -170,6 +174,7 @@ impl Pipeline {
             )
         };
         Ok(Self {
+            service: service.clone(),
             feed: tokio::sync::Mutex::new(backend.feed(relay, batch_size)),
             backend,
             store,
@@ -221,6 +226,30 @@ impl Pipeline {
         let mut tries = 1;
         loop {
             match self.commands.execute::<A>(target, command, meta).await {
+                Err(CommandError::Unavailable(_))
+                    if tries < attempts && meta.idempotency_key.is_some() =>
+                {
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    /// Submits `command` as [`Pipeline::submit`] does, whatever its aggregate type.
+    ///
+    /// # Errors
+    /// The use case's [`CommandError`], after the retries.
+    pub async fn submit_any(
+        &self,
+        target: Target,
+        command: &dyn AnyCommand,
+        meta: &RequestMeta,
+        attempts: u32,
+    ) -> Result<CommandOutcome, CommandError<AnyRejection>> {
+        let mut tries = 1;
+        loop {
+            match command.execute(&self.commands, target, meta).await {
                 Err(CommandError::Unavailable(_))
                     if tries < attempts && meta.idempotency_key.is_some() =>
                 {
@@ -374,6 +403,7 @@ impl Pipeline {
                     effects: self.inbox.effects_of(c.reaction.name()),
                 })
                 .collect(),
+            aggregates: self.service.aggregates().to_vec(),
         })
     }
 

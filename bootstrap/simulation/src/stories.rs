@@ -1,17 +1,12 @@
-//! The seed stories, told by a client that retries with its idempotency keys as
-//! a real one would, letting the pipeline move on between commands.
-//!
-//! Repairs are opened, started, billed twice and completed (seed `000`:
-//! invoicing and customer notification act); orders are placed and moved
-//! through their statuses, every other one cancelled while preparing (seeds
-//! `001`, `002`: shipping, restaurant notification and tracking act).
+//! A client telling the declared aggregates' demo stories: it retries with
+//! its idempotency keys as a real one would, letting the pipeline move on
+//! between commands.
 
 use std::collections::BTreeSet;
 
-use outbox_application::{AggregateRef, IdempotencyKey, RequestMeta, Target};
-use outbox_domain::order::{Order, OrderCommand, OrderLine, OrderStatus, Quantity};
-use outbox_domain::repair::{Repair, RepairCommand};
-use outbox_domain::{Aggregate, Money, Text};
+use outbox_application::{
+    AggregateRef, AnyCommand, DeclaredAggregate, IdempotencyKey, RequestMeta, Target,
+};
 
 use crate::dice::Dice;
 use crate::pipeline::Pipeline;
@@ -49,10 +44,10 @@ impl<'p> Client<'p> {
     }
 
     /// Sends one command with faults armed, then lets the pipeline take a step.
-    async fn send<A: Aggregate>(
+    async fn send(
         &mut self,
         target: Target,
-        command: A::Command,
+        command: &dyn AnyCommand,
         key: &str,
     ) -> Option<Target> {
         self.dice.arm(self.pipeline);
@@ -61,7 +56,7 @@ impl<'p> Client<'p> {
             idempotency_key: IdempotencyKey::parse(&key).ok(),
             ..RequestMeta::default()
         };
-        let result = self.pipeline.submit::<A>(target, &command, &meta, 5).await;
+        let result = self.pipeline.submit_any(target, command, &meta, 5).await;
         self.pipeline.relay_step().await;
         self.pipeline.consume_step().await;
         match result {
@@ -79,98 +74,18 @@ impl<'p> Client<'p> {
         }
     }
 
-    /// A repair opened, started, billed twice and completed (seed `000`).
-    pub async fn repair_story(&mut self, n: usize) {
-        let text = |raw: String| Text::parse("story", &raw).ok();
-        let (Some(vehicle), Some(customer), Some(description)) = (
-            text(format!("WS-{n:03}")),
-            text(format!("Customer {n}")),
-            text("brakes squeal".into()),
-        ) else {
+    /// Tells `aggregate`'s `n`-th story: its first command creates the
+    /// aggregate (if it fails, the story ends), the rest act on it.
+    pub async fn tell(&mut self, aggregate: &dyn DeclaredAggregate, n: usize) {
+        let mut steps = aggregate.story(n).into_iter();
+        let Some((key, create)) = steps.next() else {
             return;
         };
-        let open = RepairCommand::OpenRepair {
-            vehicle,
-            customer,
-            description,
-        };
-        let Some(repair) = self
-            .send::<Repair>(Target::New, open, &format!("repair-{n}-open"))
-            .await
-        else {
+        let Some(target) = self.send(Target::New, create.as_ref(), &key).await else {
             return;
         };
-        let mut steps = vec![("start", RepairCommand::StartWork)];
-        for (item, cents) in [("pads", 4_999), ("labour", 8_000 + 100 * n as i64)] {
-            if let (Some(description), Ok(price_cents)) =
-                (text(item.into()), Money::from_cents(cents))
-            {
-                steps.push((
-                    item,
-                    RepairCommand::AddLineItem {
-                        description,
-                        price_cents,
-                    },
-                ));
-            }
-        }
-        steps.push(("complete", RepairCommand::CompleteRepair));
-        for (step, command) in steps {
-            self.send::<Repair>(repair, command, &format!("repair-{n}-{step}"))
-                .await;
-        }
-    }
-
-    /// An order placed and delivered, or cancelled while preparing (seeds `001`, `002`).
-    pub async fn order_story(&mut self, n: usize) {
-        let (Ok(customer), Ok(sku), Ok(quantity), Ok(price)) = (
-            Text::parse("customer", &format!("Diner {n}")),
-            Text::parse("sku", "PIZZA-MARGHERITA"),
-            Quantity::new(1 + n as i64 % 3),
-            Money::from_cents(1_150),
-        ) else {
-            return;
-        };
-        let place = OrderCommand::PlaceOrder {
-            customer,
-            items: vec![OrderLine {
-                sku,
-                quantity,
-                unit_price_cents: price,
-            }],
-        };
-        let Some(order) = self
-            .send::<Order>(Target::New, place, &format!("order-{n}-place"))
-            .await
-        else {
-            return;
-        };
-        let delivered = n.is_multiple_of(2);
-        let path: &[OrderStatus] = if delivered {
-            &[
-                OrderStatus::Preparing,
-                OrderStatus::ReadyForPickup,
-                OrderStatus::PickedUp,
-                OrderStatus::Delivered,
-            ]
-        } else {
-            &[OrderStatus::Preparing]
-        };
-        for to in path {
-            self.send::<Order>(
-                order,
-                OrderCommand::ChangeStatus { to: *to },
-                &format!("order-{n}-{to:?}"),
-            )
-            .await;
-        }
-        if !delivered {
-            self.send::<Order>(
-                order,
-                OrderCommand::CancelOrder,
-                &format!("order-{n}-cancel"),
-            )
-            .await;
+        for (key, command) in steps {
+            self.send(target, command.as_ref(), &key).await;
         }
     }
 }

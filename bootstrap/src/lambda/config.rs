@@ -6,15 +6,18 @@
 //! | `OUTBOX_TABLE_NAME` | command API | a separate outbox table (default: `TABLE_NAME`) |
 //! | `EVENT_BUS_NAME` | relay | a classic EventBridge bus (no order promised) |
 //! | `EVENT_BUS_ARN` | relay | a Custom Event Bus instead (order per aggregate, repeats dropped) |
-//! | `EVENT_SOURCE` | relay | one `Source` for every event (default: per aggregate type) |
 //! | `RELAY_CALLS_IN_FLIGHT` | relay | `PutEvents` calls at once, 1–16 (default 4) |
 //! | `DEAD_LETTER_QUEUE_URL` | relay, consumers | the SQS dead-letter queue |
+//! | `CONSUMER_NAME` | consumers | which declared consumer this function is, e.g. `invoicing` |
 //! | `PARK_AFTER_ATTEMPTS` | ordered consumers | deliveries of an event ahead of a gap before its aggregate parks, 1–1000 (default 5) |
 //! | `PARK_AFTER_SECONDS` | ordered consumers | or seconds since its first delivery, 1–1209600 (default 900) |
 //!
-//! `AWS_REGION`, `AWS_ENDPOINT_URL` and credentials are read by the SDK's own loader.
+//! Each aggregate type's event source comes from the service declaration, never
+//! from a variable: `EVENT_SOURCE`, which once put every event under one source
+//! that no rule matched, is refused. `AWS_REGION`, `AWS_ENDPOINT_URL` and
+//! credentials are read by the SDK's own loader.
 
-use outbox_application::{EventSources, ParkingPolicy, DEFAULT_CALLS_IN_FLIGHT};
+use outbox_application::{EventSources, ParkingPolicy, ServiceError, DEFAULT_CALLS_IN_FLIGHT};
 use outbox_dynamodb::TableLayout;
 
 /// Why the configuration is unusable.
@@ -33,6 +36,9 @@ pub enum ConfigError {
         /// What is wrong with it.
         reason: &'static str,
     },
+    /// The service declaration cannot run, or names no such consumer.
+    #[error("the service declaration: {0}")]
+    Service(#[from] ServiceError),
 }
 
 /// Reads variables through `lookup`, so tests need not touch the process environment.
@@ -103,17 +109,20 @@ impl CommandApiConfig {
     ///
     /// # Errors
     /// [`ConfigError`].
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+    pub fn from_env(sources: EventSources) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), sources)
     }
 
-    /// From `lookup`.
+    /// From `lookup`, outbox items carrying `sources` (the declaration's).
     ///
     /// # Errors
     /// [`ConfigError`].
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        sources: EventSources,
+    ) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
-        let mut layout = TableLayout::single_table(vars.required(TABLE_NAME)?);
+        let mut layout = TableLayout::single_table(vars.required(TABLE_NAME)?, sources);
         if let Some(outbox) = vars.optional(OUTBOX_TABLE_NAME)? {
             if outbox != layout.table {
                 layout = layout.with_outbox_table(outbox);
@@ -142,8 +151,10 @@ pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_BUS_ARN: &str = "EVENT_BUS_ARN";
 /// How many `PutEvents` calls the relay keeps in flight.
 pub const RELAY_CALLS_IN_FLIGHT: &str = "RELAY_CALLS_IN_FLIGHT";
-/// One `Source` for every event, instead of one per aggregate type.
+/// Refused: sources come from the service declaration.
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+/// Which declared consumer a consumer function is.
+pub const CONSUMER_NAME: &str = "CONSUMER_NAME";
 /// The dead-letter queue's URL.
 pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
 /// Deliveries of an event ahead of a gap before its aggregate parks.
@@ -164,19 +175,14 @@ impl RelayConfig {
     /// [`EVENT_BUS_ARN`] is required).
     pub const VARIABLES: Variables = Variables {
         required: &[DEAD_LETTER_QUEUE_URL],
-        optional: &[
-            EVENT_BUS_NAME,
-            EVENT_BUS_ARN,
-            EVENT_SOURCE,
-            RELAY_CALLS_IN_FLIGHT,
-        ],
+        optional: &[EVENT_BUS_NAME, EVENT_BUS_ARN, RELAY_CALLS_IN_FLIGHT],
     };
 }
 
 impl ConsumerConfig {
     /// What every consumer reads.
     pub const VARIABLES: Variables = Variables {
-        required: &[TABLE_NAME, DEAD_LETTER_QUEUE_URL],
+        required: &[CONSUMER_NAME, TABLE_NAME, DEAD_LETTER_QUEUE_URL],
         optional: &[PARK_AFTER_ATTEMPTS, PARK_AFTER_SECONDS],
     };
 }
@@ -203,8 +209,6 @@ pub struct RelayConfig {
     pub bus: BusTarget,
     /// How many publish calls the relay keeps in flight.
     pub calls_in_flight: usize,
-    /// The `Source` of each event.
-    pub sources: EventSources,
     /// Where poison records and refused events go.
     pub dead_letter_queue_url: String,
 }
@@ -224,6 +228,13 @@ impl RelayConfig {
     /// [`ConfigError`].
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let vars = Vars(lookup);
+        if let Some(source) = vars.optional(EVENT_SOURCE)? {
+            return Err(ConfigError::Invalid {
+                name: EVENT_SOURCE,
+                value: source.chars().take(100).collect(),
+                reason: "it is not read: each aggregate type's source comes from the service declaration, and one source for all would match no rule",
+            });
+        }
         let bus = bus_target(
             vars.optional(EVENT_BUS_NAME)?,
             vars.optional(EVENT_BUS_ARN)?,
@@ -238,9 +249,6 @@ impl RelayConfig {
                     "it must be a whole number from 1 to 16",
                 )?
                 .unwrap_or(DEFAULT_CALLS_IN_FLIGHT),
-            sources: vars
-                .optional(EVENT_SOURCE)?
-                .map_or_else(EventSources::default, EventSources::single),
             dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,
         })
     }
@@ -276,6 +284,8 @@ pub fn bus_target(
 /// A consumer's configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerConfig {
+    /// Which declared consumer it is.
+    pub consumer_name: String,
     /// The table of its inbox marks and effects.
     pub table_name: String,
     /// Where undecodable deliveries go.
@@ -311,6 +321,7 @@ impl ConsumerConfig {
             "it must be a whole number of seconds from 1 to 1209600 (14 days)",
         )?;
         Ok(Self {
+            consumer_name: vars.required(CONSUMER_NAME)?,
             table_name: vars.required(TABLE_NAME)?,
             dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,
             parking: ParkingPolicy {
@@ -330,6 +341,10 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
+    fn sources() -> EventSources {
+        EventSources::new([("Order", "orders.outbox")])
+    }
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: HashMap<String, String> = pairs
             .iter()
@@ -340,24 +355,24 @@ mod tests {
 
     #[test]
     fn a_complete_environment_configures_every_function() {
-        let api = CommandApiConfig::from_lookup(env(&[
-            ("TABLE_NAME", "workshop"),
-            ("OUTBOX_TABLE_NAME", "outbox"),
-        ]))
+        let api = CommandApiConfig::from_lookup(
+            env(&[("TABLE_NAME", "workshop"), ("OUTBOX_TABLE_NAME", "outbox")]),
+            sources(),
+        )
         .unwrap();
         assert_eq!(api.layout.outbox_table(), "outbox");
-        let same = CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "workshop")])).unwrap();
+        assert_eq!(api.layout.sources.source_of("Order"), "orders.outbox");
+        let same =
+            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "workshop")]), sources()).unwrap();
         assert_eq!(same.layout.outbox_table(), "workshop");
         let relay = RelayConfig::from_lookup(env(&[
             ("EVENT_BUS_NAME", "outbox-bus"),
-            ("EVENT_SOURCE", "fleetfix.outbox"),
             (
                 "DEAD_LETTER_QUEUE_URL",
                 "https://sqs.us-east-1.amazonaws.com/1/dlq",
             ),
         ]))
         .unwrap();
-        assert_eq!(relay.sources.source_of("Order"), "fleetfix.outbox");
         assert_eq!(
             relay.bus,
             BusTarget::Classic {
@@ -379,13 +394,16 @@ mod tests {
         assert_eq!(custom.bus, BusTarget::Custom { arn: arn.into() });
         assert_eq!(custom.calls_in_flight, 8);
         let consumer = ConsumerConfig::from_lookup(env(&[
+            ("CONSUMER_NAME", "invoicing"),
             ("TABLE_NAME", "invoicing"),
             ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5000/1/dlq"),
         ]))
         .unwrap();
         assert_eq!(consumer.table_name, "invoicing");
+        assert_eq!(consumer.consumer_name, "invoicing");
         assert_eq!(consumer.parking, ParkingPolicy::default());
         let ordered = ConsumerConfig::from_lookup(env(&[
+            ("CONSUMER_NAME", "order-tracking"),
             ("TABLE_NAME", "tracking"),
             ("DEAD_LETTER_QUEUE_URL", "http://127.0.0.1:5000/1/dlq"),
             ("PARK_AFTER_ATTEMPTS", "8"),
@@ -404,7 +422,7 @@ mod tests {
     #[test]
     fn missing_or_invalid_settings_are_named() {
         assert_eq!(
-            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "  ")])),
+            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "  ")]), sources()),
             Err(ConfigError::Missing("TABLE_NAME"))
         );
         assert_eq!(
@@ -422,6 +440,14 @@ mod tests {
                 EVENT_BUS_ARN,
             ),
             (vec![("EVENT_BUS_ARN", "outbox-bus"), dlq], EVENT_BUS_ARN),
+            (
+                vec![
+                    ("EVENT_BUS_NAME", "b"),
+                    ("EVENT_SOURCE", "fleetfix.outbox"),
+                    dlq,
+                ],
+                EVENT_SOURCE,
+            ),
             (
                 vec![("EVENT_BUS_NAME", "b"), ("RELAY_CALLS_IN_FLIGHT", "0"), dlq],
                 RELAY_CALLS_IN_FLIGHT,
@@ -443,7 +469,15 @@ mod tests {
                 "{vars:?}"
             );
         }
+        assert_eq!(
+            ConsumerConfig::from_lookup(env(&[
+                ("TABLE_NAME", "t"),
+                ("DEAD_LETTER_QUEUE_URL", "https://q"),
+            ])),
+            Err(ConfigError::Missing("CONSUMER_NAME"))
+        );
         let invalid = ConsumerConfig::from_lookup(env(&[
+            ("CONSUMER_NAME", "c"),
             ("TABLE_NAME", "t"),
             ("DEAD_LETTER_QUEUE_URL", "dlq"),
         ]));
@@ -460,6 +494,7 @@ mod tests {
             (PARK_AFTER_SECONDS, "1209601"),
         ] {
             let invalid = ConsumerConfig::from_lookup(env(&[
+                ("CONSUMER_NAME", "c"),
                 ("TABLE_NAME", "t"),
                 ("DEAD_LETTER_QUEUE_URL", "https://q"),
                 (name, value),
@@ -470,7 +505,7 @@ mod tests {
             );
         }
         assert!(matches!(
-            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "two words")])),
+            CommandApiConfig::from_lookup(env(&[("TABLE_NAME", "two words")]), sources()),
             Err(ConfigError::Invalid {
                 name: "TABLE_NAME",
                 ..

@@ -1,5 +1,7 @@
-//! The entry points of the Lambda binaries: configure once, build clients once,
-//! then serve invocations until the runtime stops.
+//! The entry points of the Lambda binaries, generic over the service they
+//! run: validate the declaration and configure once, build clients once, then
+//! serve invocations until the runtime stops. A service's binaries are one
+//! line each, e.g. `outbox_bootstrap::lambda::run_consumer(my_service()).await`.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,24 +11,32 @@ use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
-use outbox_application::consume::Reaction;
+use metrics_cloudwatch_embedded::Collector;
 use outbox_application::ports::{EventPublisher, RandomIds, SystemClock};
-use outbox_application::{CommandPolicy, CommandService, ConsumeService, EventSources, Relay};
+use outbox_application::{
+    CommandPolicy, CommandService, ConsumeService, EventSources, Relay, Service,
+};
 use outbox_dynamodb::{DynamoInbox, DynamoStore};
 use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
 use outbox_lambda::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
-use metrics_cloudwatch_embedded::Collector;
 use outbox_sqs::SqsDeadLetterQueue;
 
 use super::config::{BusTarget, CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 use super::init_error::report_init_error;
 use super::logging;
 
-/// Installs the JSON logs, then reads the configuration, or reports to the
-/// Runtime API why it cannot and fails.
-async fn init<C>(read: impl FnOnce() -> Result<C, ConfigError>) -> Result<C, Error> {
+/// Installs the JSON logs, then checks the service declaration and reads the
+/// configuration, or reports to the Runtime API why it cannot and fails.
+async fn init<C>(
+    service: &Service,
+    read: impl FnOnce() -> Result<C, ConfigError>,
+) -> Result<C, Error> {
     logging::init();
-    match read() {
+    match service
+        .validate()
+        .map_err(ConfigError::from)
+        .and_then(|()| read())
+    {
         Ok(config) => Ok(config),
         Err(error) => {
             report_init_error("Runtime.ConfigError", &error).await;
@@ -69,12 +79,12 @@ async fn sdk() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest()).load().await
 }
 
-/// `command-api`: the HTTP command API over DynamoDB.
+/// `command-api`: the HTTP command API of `service` over DynamoDB.
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
-pub async fn run_command_api() -> Result<(), Error> {
-    let config = init(CommandApiConfig::from_env).await?;
+pub async fn run_command_api(service: Service) -> Result<(), Error> {
+    let config = init(&service, || CommandApiConfig::from_env(service.sources())).await?;
     let sdk = sdk().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.layout);
     let commands = CommandService::new(
@@ -83,7 +93,7 @@ pub async fn run_command_api() -> Result<(), Error> {
         Arc::new(RandomIds),
         CommandPolicy::default(),
     );
-    let api = CommandApi::new(commands);
+    let api = CommandApi::new(commands, &service);
     let collector = metrics("command-api");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let api = api.clone();
@@ -97,14 +107,15 @@ pub async fn run_command_api() -> Result<(), Error> {
 }
 
 /// `outbox-relay`: DynamoDB stream batches → EventBridge (a classic bus, or a
-/// Custom Event Bus), with batch item failures.
+/// Custom Event Bus), each event under its aggregate type's source in
+/// `service`, with batch item failures.
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
-pub async fn run_outbox_relay() -> Result<(), Error> {
-    let config = init(RelayConfig::from_env).await?;
+pub async fn run_outbox_relay(service: Service) -> Result<(), Error> {
+    let config = init(&service, RelayConfig::from_env).await?;
     let sdk = sdk().await;
-    let publisher = publisher(&sdk, config.bus, config.sources);
+    let publisher = publisher(&sdk, config.bus, service.sources());
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
     let relay =
@@ -141,12 +152,18 @@ pub fn publisher(
     }
 }
 
-/// A consumer: EventBridge events from SQS → `reaction`, once per event.
+/// A consumer: EventBridge events from SQS → the reaction of `service` that
+/// `CONSUMER_NAME` names, once per event. An unknown name is an init error.
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
-pub async fn run_consumer(reaction: Arc<dyn Reaction>) -> Result<(), Error> {
-    let config = init(ConsumerConfig::from_env).await?;
+pub async fn run_consumer(service: Service) -> Result<(), Error> {
+    let (config, reaction) = init(&service, || {
+        let config = ConsumerConfig::from_env()?;
+        let reaction = service.consumer_named(&config.consumer_name)?;
+        Ok((config, reaction))
+    })
+    .await?;
     let sdk = sdk().await;
     let inbox = DynamoInbox::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
     let dead_letters =

@@ -1,4 +1,4 @@
-//! `demo`: the seed stories through the whole pipeline, with faults.
+//! `demo`: the declared aggregates' stories through the whole pipeline, with faults.
 //!
 //! Options and wiring only; the pipeline, the faults, the stories and the audit
 //! are the `simulation` crate's. By default the store is the real DynamoDB
@@ -17,7 +17,7 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use outbox_application::ports::SystemClock;
-use outbox_application::EventSources;
+use outbox_application::Service;
 use outbox_dynamodb::DynamoStore;
 use outbox_memory::MemoryBus;
 use outbox_simulation::{
@@ -55,12 +55,9 @@ pub struct DemoOptions {
     /// Seed of the fault dice, to repeat a run.
     #[arg(long, default_value_t = 7)]
     pub seed: u64,
-    /// How many repairs to run through the workshop story.
-    #[arg(long, default_value_t = 3)]
-    pub repairs: usize,
-    /// How many orders to run through the food ordering story.
+    /// How many times to tell the story of each declared aggregate type.
     #[arg(long, default_value_t = 4)]
-    pub orders: usize,
+    pub stories: usize,
     /// Stream records per relay invocation.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub batch_size: u16,
@@ -85,17 +82,17 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
 /// How long a run may take to come to rest after its last command.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs the seed stories and audits the result.
+/// Tells each of `service`'s stories `options.stories` times and audits the result.
 ///
 /// # Errors
 /// [`LocalError`] when the store cannot be set up or read; broken invariants are
 /// reported in [`RunReport::violations`].
-pub async fn run(options: &DemoOptions) -> Result<RunReport, LocalError> {
+pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, LocalError> {
     let mut stack = None;
     let backend: Arc<dyn Backend> = match options.store {
         StoreKind::Memory => Arc::new(MemoryBackend::default()),
         StoreKind::Dynoxide => {
-            let opened = Stack::open(&options.stack, true).await?;
+            let opened = Stack::open(service, &options.stack, true).await?;
             let stream_arn = opened.stream_arn().await?;
             let backend = Arc::new(DynamoBackend {
                 store: DynamoStore::new(opened.dynamodb.clone(), opened.layout.clone()),
@@ -109,12 +106,13 @@ pub async fn run(options: &DemoOptions) -> Result<RunReport, LocalError> {
         }
     };
     let durable = options.store == StoreKind::Dynoxide;
-    let sources = EventSources::default();
+    let sources = service.sources();
     let bus = match options.bus {
         BusKind::Classic => MemoryBus::new(sources),
         BusKind::Custom => MemoryBus::custom(sources, Arc::new(SystemClock)),
     };
     let pipeline = Pipeline::with_bus(
+        service,
         Arc::clone(&backend),
         usize::from(options.batch_size),
         durable,
@@ -135,19 +133,22 @@ pub async fn run(options: &DemoOptions) -> Result<RunReport, LocalError> {
             .map_err(LocalError::Store)?;
         dice.count();
     }
-    let progress = ProgressBar::new((options.repairs + options.orders) as u64).with_style(
+    let told: Vec<_> = service
+        .aggregates()
+        .iter()
+        .filter(|aggregate| !aggregate.story(0).is_empty())
+        .collect();
+    let progress = ProgressBar::new((told.len() * options.stories) as u64).with_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} stories, {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     progress.set_prefix("demo");
     let mut client = Client::new(&pipeline, &mut dice, prefix);
-    for n in 0..options.repairs {
-        client.repair_story(n).await;
-        progress.inc(1);
-    }
-    for n in 0..options.orders {
-        client.order_story(n).await;
-        progress.inc(1);
+    for aggregate in &told {
+        for n in 0..options.stories {
+            client.tell(aggregate.as_ref(), n).await;
+            progress.inc(1);
+        }
     }
     progress.finish_and_clear();
     let tally = client.tally;

@@ -10,7 +10,7 @@ use outbox_application::ports::{
     BatchLimits, DeadLetterQueue, EventPublisher, Inbox, PublishError, PublishOutcome, SystemClock,
 };
 use outbox_application::{
-    reactions, ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope, EventSources,
+    ConsumeService, Consumed, Delivery, DeliveryContent, EventEnvelope, Service,
 };
 use outbox_memory::{MemoryBus, MemoryQueue, PatternError};
 use tracing::{info, warn};
@@ -57,24 +57,25 @@ pub struct LocalBus {
 }
 
 impl LocalBus {
-    /// The seed stories' consumers behind a classic bus (or a Custom Event Bus
-    /// when `custom`), each with `inbox` and `dead_letters`.
+    /// `service`'s consumers behind a classic bus (or a Custom Event Bus when
+    /// `custom`), each with `inbox` and `dead_letters`.
     ///
     /// # Errors
     /// [`PatternError`] when a subscription's pattern is invalid.
     pub fn new(
+        service: &Service,
         inbox: Arc<dyn Inbox>,
         dead_letters: Arc<dyn DeadLetterQueue>,
         custom: bool,
     ) -> Result<Self, PatternError> {
-        let sources = EventSources::default();
+        let sources = service.sources();
         let bus = if custom {
             MemoryBus::custom(sources.clone(), Arc::new(SystemClock))
         } else {
             MemoryBus::new(sources.clone())
         };
         let mut consumers = Vec::new();
-        for reaction in reactions::all() {
+        for reaction in service.consumers().iter().cloned() {
             let queue = MemoryQueue::new();
             bus.subscribe(
                 &reaction.subscription().event_pattern(&sources),

@@ -7,6 +7,7 @@
 //! - `status`: relay lag, dead letters, consumers and parked aggregates on one screen.
 //! - `unpark`: a parked aggregate's held events applied in order, its missing
 //!   version skipped on an operator's explicit word.
+//! - `template`: the deployment template of the service's declaration.
 //!
 //! Each reads its store from [`stack::StoreArgs`] (embedded dynoxide by
 //! default) and, for the operator's tools, its bus and dead-letter queue from
@@ -24,10 +25,11 @@ pub mod unpark;
 
 pub use demo::{run, BusKind, DemoOptions, StoreKind};
 
-use outbox_application::{AggregateId, AggregateRef};
-use outbox_domain::order::Order;
-use outbox_domain::repair::Repair;
-use outbox_domain::Aggregate;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use outbox_application::{AggregateId, AggregateRef, Service};
 
 /// The command line of `outbox-local`.
 #[derive(Debug, clap::Parser)]
@@ -56,6 +58,8 @@ pub enum Command {
     Status(status::StatusOptions),
     /// Apply a parked aggregate's held events in order, skipping its missing version if told.
     Unpark(unpark::UnparkOptions),
+    /// Print the deployment template (AWS SAM) of the service's declaration.
+    Template,
 }
 
 /// Why a subcommand could not do its work; shown as one line.
@@ -105,7 +109,8 @@ pub enum LocalError {
     },
 }
 
-/// Parses `TYPE#ID` (e.g. `REPAIR#0196…`), the aggregate's key in the table.
+/// Parses `TYPE#ID` (e.g. `REPAIR#0196…`), the aggregate's key in the table;
+/// its type is checked against the service by [`resolve_aggregate`].
 ///
 /// # Errors
 /// What is wrong with it, for clap to show.
@@ -113,10 +118,130 @@ pub fn parse_aggregate(raw: &str) -> Result<AggregateRef, String> {
     let (kind, id) = raw
         .split_once('#')
         .ok_or_else(|| format!("`{raw}` is not TYPE#ID, e.g. REPAIR#<uuid>"))?;
-    let aggregate_type = [Repair::TYPE, Order::TYPE]
-        .into_iter()
-        .find(|known| known.eq_ignore_ascii_case(kind))
-        .ok_or_else(|| format!("`{kind}` is no aggregate type (REPAIR or ORDER)"))?;
+    if kind.is_empty() {
+        return Err(format!("`{raw}` names no aggregate type"));
+    }
     let id = AggregateId::parse(id).map_err(|error| error.to_string())?;
-    Ok(AggregateRef::new(aggregate_type, id))
+    Ok(AggregateRef::new(kind, id))
+}
+
+/// `aggregate` with its type as `service` declares it (`REPAIR` → `Repair`).
+///
+/// # Errors
+/// [`LocalError::Config`] naming the declared types when it is none of them.
+pub fn resolve_aggregate(
+    service: &Service,
+    aggregate: &AggregateRef,
+) -> Result<AggregateRef, LocalError> {
+    let kind = &aggregate.aggregate_type;
+    let aggregate_type = service.aggregate_type(kind).ok_or_else(|| {
+        let known: Vec<String> = service
+            .aggregates()
+            .iter()
+            .map(|a| a.aggregate_type().to_uppercase())
+            .collect();
+        LocalError::Config(format!(
+            "`{}` is no aggregate type ({})",
+            kind.chars().take(64).collect::<String>(),
+            known.join(" or ")
+        ))
+    })?;
+    Ok(AggregateRef::new(aggregate_type, aggregate.aggregate_id))
+}
+
+/// Runs `outbox-local` for `service`: parses the command line, runs the
+/// subcommand, prints its report; every error is one line on standard error
+/// and a non-zero exit. A service's `outbox-local` binary is this one call.
+pub fn main(service: &Service) -> ExitCode {
+    let cli = Cli::parse();
+    // `serve` tells what flows through it; the tools only what goes wrong.
+    let default_log = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "error",
+    };
+    crate::logging::init(default_log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run_command(service, cli.command)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand for `service`.
+///
+/// # Errors
+/// [`LocalError`], shown as one line.
+pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode, LocalError> {
+    match command {
+        Command::Serve(options) => {
+            let listener = serve::bind(options.port).await?;
+            if let Ok(address) = listener.local_addr() {
+                eprintln!("serving the command API on http://{address} (Ctrl-C stops)");
+            }
+            let report = serve::serve(service, &options, listener, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+            eprintln!(
+                "stopped: {} published, {} applied, {} duplicates dropped",
+                report.published, report.consumed.applied, report.consumed.duplicates
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(options) => {
+            let report = demo::run(service, &options).await?;
+            print!("{report}");
+            Ok(if report.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Replay(options) => {
+            let report = replay::replay(service, &options).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Redrive(options) => {
+            let report = redrive::redrive(service, &options).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(options) => {
+            let status = status::status(service, &options).await?;
+            if options.json {
+                let json = serde_json::to_string_pretty(&status)
+                    .map_err(|error| LocalError::Config(error.to_string()))?;
+                println!("{json}");
+            } else {
+                print!("{status}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Unpark(options) => {
+            let report = unpark::unpark(service, &options).await?;
+            print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Template => {
+            service
+                .validate()
+                .map_err(|error| LocalError::Config(format!("the service declaration: {error}")))?;
+            print!("{}", crate::deploy::template(service));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

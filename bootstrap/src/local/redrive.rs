@@ -9,7 +9,9 @@ use std::sync::Arc;
 use time::OffsetDateTime;
 
 use outbox_application::ports::StoredLetter;
-use outbox_application::{AggregateRef, LetterFilter, RedriveService, RedriveSummary, Redriven};
+use outbox_application::{
+    AggregateRef, LetterFilter, RedriveService, RedriveSummary, Redriven, Service,
+};
 use outbox_dynamodb::decode_raw_item;
 
 use super::local_bus::Drained;
@@ -83,37 +85,45 @@ impl std::fmt::Display for RedriveReport {
 ///
 /// # Errors
 /// [`LocalError`]; every letter reported before was handled.
-pub async fn redrive(options: &RedriveOptions) -> Result<RedriveReport, LocalError> {
+pub async fn redrive(
+    service: &Service,
+    options: &RedriveOptions,
+) -> Result<RedriveReport, LocalError> {
     let chosen = options.all || options.reason.is_some() || options.aggregate.is_some();
     if !options.list && !chosen {
         return Err(LocalError::Config(
             "choose letters with --all, --reason or --aggregate, or show them with --list".into(),
         ));
     }
-    let stack = Stack::open(&options.stack, false).await?;
+    let aggregate = options
+        .aggregate
+        .as_ref()
+        .map(|raw| super::resolve_aggregate(service, raw))
+        .transpose()?;
+    let stack = Stack::open(service, &options.stack, false).await?;
     let target = Target::resolve(&options.target, &stack)?;
-    let mut service = RedriveService::new(
+    let mut redrive = RedriveService::new(
         target.letters.clone(),
         Arc::clone(&target.publisher),
         Arc::new(decode_raw_item),
     );
     if let Some(local) = &target.local {
         for consumer in local.consumers() {
-            service = service.with_consumer(consumer.clone());
+            redrive = redrive.with_consumer(consumer.clone());
         }
     }
     let now = OffsetDateTime::now_utc();
     let mut report = RedriveReport::default();
     if options.list {
-        for stored in service.list(options.max).await? {
+        for stored in redrive.list(options.max).await? {
             report.lines.push(describe(&stored, now, None));
         }
     } else {
         let filter = LetterFilter {
             reason: options.reason.clone(),
-            aggregate: options.aggregate.clone(),
+            aggregate,
         };
-        report.summary = service
+        report.summary = redrive
             .redrive(&filter, options.max, |stored, outcome| {
                 report.lines.push(describe(stored, now, Some(outcome)));
             })

@@ -15,7 +15,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use outbox_application::ports::{ArchiveCursor, ArchiveWindow};
-use outbox_application::{AggregateRef, Relay, ReplayProgress, ReplayService};
+use outbox_application::{AggregateRef, Relay, ReplayProgress, ReplayService, Service};
 use outbox_dynamodb::DynamoArchive;
 
 use super::local_bus::Drained;
@@ -104,7 +104,10 @@ impl std::fmt::Display for ReplayReport {
 ///
 /// # Errors
 /// [`LocalError`]; the position file then holds where to resume.
-pub async fn replay(options: &ReplayOptions) -> Result<ReplayReport, LocalError> {
+pub async fn replay(
+    service: &Service,
+    options: &ReplayOptions,
+) -> Result<ReplayReport, LocalError> {
     if options.from >= options.to {
         return Err(LocalError::Config("--from must be before --to".to_owned()));
     }
@@ -117,14 +120,18 @@ pub async fn replay(options: &ReplayOptions) -> Result<ReplayReport, LocalError>
     let window = ArchiveWindow {
         from: options.from,
         to: options.to,
-        aggregate: options.aggregate.clone(),
+        aggregate: options
+            .aggregate
+            .as_ref()
+            .map(|raw| super::resolve_aggregate(service, raw))
+            .transpose()?,
     };
     let resume = if options.resume {
         Some(read_position(options, &window)?)
     } else {
         None
     };
-    let stack = Stack::open(&options.stack, false).await?;
+    let stack = Stack::open(service, &options.stack, false).await?;
     let target = Target::resolve(&options.target, &stack)?;
     let relay = Relay::new(Arc::clone(&target.publisher), target.letters.clone())
         .with_calls_in_flight(options.target.calls_in_flight);

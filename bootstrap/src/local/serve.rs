@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use outbox_application::ports::{RandomIds, SystemClock};
-use outbox_application::{CommandPolicy, CommandService, Relay};
+use outbox_application::{CommandPolicy, CommandService, Relay, Service};
 use outbox_dynamodb::{
     DynamoDeadLetterQueue, DynamoInbox, DynamoStore, StreamRelay, StreamRelayOptions,
 };
@@ -84,11 +84,12 @@ pub async fn bind(port: u16) -> Result<TcpListener, LocalError> {
 /// # Errors
 /// [`LocalError`] when the store cannot be opened or the server fails.
 pub async fn serve(
+    service: &Service,
     options: &ServeOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ServeReport, LocalError> {
-    let stack = Stack::open(&options.stack, true).await?;
+    let stack = Stack::open(service, &options.stack, true).await?;
     let address = listener.local_addr().ok();
     let layout = stack.layout.clone();
     let commands = CommandService::new(
@@ -97,7 +98,7 @@ pub async fn serve(
         Arc::new(RandomIds),
         CommandPolicy::default(),
     );
-    let api = CommandApi::new(commands);
+    let api = CommandApi::new(commands, service);
     let dead_letters = Arc::new(DynamoDeadLetterQueue::new(
         stack.dynamodb.clone(),
         &layout.dead_letter_table,
@@ -106,7 +107,12 @@ pub async fn serve(
         stack.dynamodb.clone(),
         &layout.inbox_table,
     ));
-    let local = LocalBus::new(inbox, dead_letters.clone(), options.bus == BusKind::Custom)?;
+    let local = LocalBus::new(
+        service,
+        inbox,
+        dead_letters.clone(),
+        options.bus == BusKind::Custom,
+    )?;
     let stream_arn = stack.stream_arn().await?;
     let relay = Relay::new(Arc::new(LoggedBus(local.bus.clone())), dead_letters);
     let mut stream_relay = StreamRelay::new(

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 
+use outbox_application::{EventSources, Service};
 use outbox_dynamodb::{create_tables, stream_arn, Checkpoints, TableLayout};
 
 use crate::clients::sdk_config;
@@ -45,9 +46,9 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
-    /// The tables these flags name.
-    pub fn layout(&self) -> TableLayout {
-        let mut layout = TableLayout::single_table(&self.table);
+    /// The tables these flags name, outbox items carrying `sources`.
+    pub fn layout(&self, sources: EventSources) -> TableLayout {
+        let mut layout = TableLayout::single_table(&self.table, sources);
         if let Some(outbox) = &self.outbox_table {
             layout = layout.with_outbox_table(outbox);
         }
@@ -69,6 +70,8 @@ impl StoreArgs {
 
 /// An open store: its SDK configuration, its tables, and the embedded server if any.
 pub struct Stack {
+    /// The service whose tables these are.
+    pub service: Service,
     /// The SDK configuration of every client (DynamoDB, Streams, SQS, EventBridge).
     pub sdk: SdkConfig,
     /// DynamoDB.
@@ -85,14 +88,22 @@ pub struct Stack {
 }
 
 impl Stack {
-    /// Opens the store `args` name. With `create_missing` (the service and
+    /// Opens the store `args` name for `service`, after checking its
+    /// declaration. With `create_missing` (the service and
     /// the demo) a local store gets its tables created when missing; the
     /// operator's tools never create tables: a missing one is an error.
     ///
     /// # Errors
     /// [`LocalError`] when the server does not start or the tables are missing.
-    pub async fn open(args: &StoreArgs, create_missing: bool) -> Result<Self, LocalError> {
-        let layout = args.layout();
+    pub async fn open(
+        service: &Service,
+        args: &StoreArgs,
+        create_missing: bool,
+    ) -> Result<Self, LocalError> {
+        service
+            .validate()
+            .map_err(|error| LocalError::Config(format!("the service declaration: {error}")))?;
+        let layout = args.layout(service.sources());
         let (sdk, description, endpoint, server, local) = if let Some(url) = &args.endpoint_url {
             (
                 sdk_config(url),
@@ -118,6 +129,7 @@ impl Stack {
             create_tables(&dynamodb, &layout).await?;
         }
         let stack = Self {
+            service: service.clone(),
             streams: aws_sdk_dynamodbstreams::Client::new(&sdk),
             dynamodb,
             sdk,

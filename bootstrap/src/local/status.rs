@@ -8,7 +8,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use outbox_application::ports::Inbox;
-use outbox_application::reactions;
+use outbox_application::Service;
 use outbox_dynamodb::{stream_lag, DynamoInbox};
 
 use super::stack::{Stack, StoreArgs};
@@ -151,8 +151,8 @@ impl std::fmt::Display for Status {
 ///
 /// # Errors
 /// [`LocalError`] when a table, the stream or the queue cannot be read.
-pub async fn status(options: &StatusOptions) -> Result<Status, LocalError> {
-    let stack = Stack::open(&options.stack, false).await?;
+pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status, LocalError> {
+    let stack = Stack::open(service, &options.stack, false).await?;
     stack.require(&stack.layout.checkpoint_table).await?;
     stack.require(&stack.layout.inbox_table).await?;
     let now = OffsetDateTime::now_utc();
@@ -171,7 +171,7 @@ pub async fn status(options: &StatusOptions) -> Result<Status, LocalError> {
     let depth = Target::letters(&options.target, &stack).depth().await?;
     let inbox = DynamoInbox::new(stack.dynamodb.clone(), &stack.layout.inbox_table);
     let mut consumers = Vec::new();
-    for reaction in reactions::all() {
+    for reaction in service.consumers() {
         let tally = inbox
             .tally(reaction.name())
             .await

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use outbox_application::ports::{DeadLetterStore, EventPublisher};
-use outbox_application::{EventSources, DEFAULT_CALLS_IN_FLIGHT};
+use outbox_application::DEFAULT_CALLS_IN_FLIGHT;
 use outbox_dynamodb::{DynamoDeadLetterQueue, DynamoInbox};
 use outbox_sqs::SqsDeadLetterQueue;
 
@@ -71,7 +71,7 @@ impl Target {
                 }
                 let description = format!("{bus:?}");
                 Ok(Self {
-                    publisher: publisher(&stack.sdk, bus, EventSources::default()),
+                    publisher: publisher(&stack.sdk, bus, stack.service.sources()),
                     letters,
                     local: None,
                     description,
@@ -79,7 +79,7 @@ impl Target {
             }
             None => {
                 let inbox = DynamoInbox::new(stack.dynamodb.clone(), &stack.layout.inbox_table);
-                let local = LocalBus::new(Arc::new(inbox), letters.clone(), false)?;
+                let local = LocalBus::new(&stack.service, Arc::new(inbox), letters.clone(), false)?;
                 Ok(Self {
                     publisher: Arc::new(local.bus.clone()),
                     letters,

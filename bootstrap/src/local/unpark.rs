@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use outbox_application::ports::DeadLetterQueue;
-use outbox_application::{reactions, AggregateRef, ConsumeService, Released};
+use outbox_application::{AggregateRef, ConsumeService, Released, Service};
 use outbox_dynamodb::DynamoInbox;
 
 use super::stack::{Stack, StoreArgs};
@@ -81,25 +81,21 @@ impl std::fmt::Display for UnparkReport {
 /// # Errors
 /// [`LocalError`] for an unknown or unordered consumer, an aggregate that is
 /// not parked, a skip of a version that is held, or a store that fails.
-pub async fn unpark(options: &UnparkOptions) -> Result<UnparkReport, LocalError> {
-    let reaction = reactions::all()
-        .into_iter()
-        .find(|r| r.name() == options.consumer)
-        .ok_or_else(|| {
-            let names: Vec<&str> = reactions::all().iter().map(|r| r.name()).collect();
-            LocalError::Config(format!(
-                "no consumer `{}` (one of: {})",
-                options.consumer,
-                names.join(", ")
-            ))
-        })?;
+pub async fn unpark(
+    service: &Service,
+    options: &UnparkOptions,
+) -> Result<UnparkReport, LocalError> {
+    let reaction = service
+        .consumer_named(&options.consumer)
+        .map_err(|error| LocalError::Config(error.to_string()))?;
+    let aggregate = super::resolve_aggregate(service, &options.aggregate)?;
     if !reaction.subscription().is_ordered() {
         return Err(LocalError::Config(format!(
             "{} is unordered: it never parks",
             options.consumer
         )));
     }
-    let stack = Stack::open(&options.stack, false).await?;
+    let stack = Stack::open(service, &options.stack, false).await?;
     stack.require(&stack.layout.inbox_table).await?;
     let inbox = DynamoInbox::new(stack.dynamodb.clone(), &stack.layout.inbox_table);
     let letters: Arc<dyn DeadLetterQueue> = Target::letters(&options.target, &stack);
@@ -109,11 +105,11 @@ pub async fn unpark(options: &UnparkOptions) -> Result<UnparkReport, LocalError>
         .clone()
         .zip(options.why.clone())
         .filter(|_| options.skip);
-    let released = consume.unpark(&options.aggregate, skip).await?;
+    let released = consume.unpark(&aggregate, skip).await?;
     stack.close().await?;
     Ok(UnparkReport {
         consumer: options.consumer.clone(),
-        aggregate: options.aggregate.clone(),
+        aggregate,
         skipped: options.skip,
         released,
     })

@@ -1,0 +1,73 @@
+//! Invoicing: bills the customer when a repair is completed.
+
+use serde::{Deserialize, Serialize};
+
+use outbox_domain::Aggregate;
+use outbox_seeds_domain::repair::{Repair, RepairEvent};
+
+use outbox_application::consume::Reaction;
+use outbox_application::consume::ReactionError;
+use outbox_application::envelope::EventEnvelope;
+use outbox_application::ids::AggregateId;
+use outbox_application::ports::Effect;
+use outbox_application::routing::Subscription;
+
+/// An invoice for a completed repair.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invoice {
+    /// The repair billed.
+    pub repair_id: AggregateId,
+    /// Who pays.
+    pub customer: String,
+    /// How much, in cents.
+    pub amount_cents: u64,
+}
+
+/// The invoicing consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Invoicing;
+
+impl Invoicing {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "Invoice";
+}
+
+impl Reaction for Invoicing {
+    fn name(&self) -> &'static str {
+        "invoicing"
+    }
+
+    fn description(&self) -> &'static str {
+        "Invoices each completed repair once."
+    }
+
+    fn subscription(&self) -> Subscription {
+        Subscription {
+            aggregate_type: Repair::TYPE,
+            event_types: &[RepairEvent::REPAIR_COMPLETED],
+            ordered: None,
+        }
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+        if event.aggregate_type != Repair::TYPE || event.event_type != RepairEvent::REPAIR_COMPLETED
+        {
+            return Ok(None);
+        }
+        let RepairEvent::RepairCompleted {
+            customer,
+            total_cents,
+            ..
+        } = event.decode::<Repair>()?
+        else {
+            return Ok(None);
+        };
+        let invoice = Invoice {
+            repair_id: event.aggregate_id,
+            customer: customer.to_string(),
+            amount_cents: total_cents.cents(),
+        };
+        Ok(Some(Effect::of(Self::EFFECT, event, &invoice)?))
+    }
+}

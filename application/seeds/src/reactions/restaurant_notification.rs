@@ -1,0 +1,72 @@
+//! Restaurant notification: tells the kitchen about new and cancelled orders.
+
+use serde::{Deserialize, Serialize};
+
+use outbox_domain::Aggregate;
+use outbox_seeds_domain::order::{Order, OrderEvent};
+
+use outbox_application::consume::Reaction;
+use outbox_application::consume::ReactionError;
+use outbox_application::envelope::EventEnvelope;
+use outbox_application::ids::AggregateId;
+use outbox_application::ports::Effect;
+use outbox_application::routing::Subscription;
+
+/// A message to the restaurant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestaurantNotice {
+    /// The order it is about.
+    pub order_id: AggregateId,
+    /// What the kitchen must do.
+    pub message: String,
+}
+
+/// The restaurant notification consumer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestaurantNotification;
+
+impl RestaurantNotification {
+    /// The effect kind it records.
+    pub const EFFECT: &'static str = "RestaurantNotice";
+}
+
+impl Reaction for RestaurantNotification {
+    fn name(&self) -> &'static str {
+        "restaurant-notification"
+    }
+
+    fn description(&self) -> &'static str {
+        "Tells the kitchen about new and cancelled orders, each once."
+    }
+
+    fn subscription(&self) -> Subscription {
+        Subscription {
+            aggregate_type: Order::TYPE,
+            event_types: &[OrderEvent::ORDER_PLACED, OrderEvent::ORDER_CANCELLED],
+            ordered: Some(&OrderEvent::TYPES),
+        }
+    }
+
+    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+        if event.aggregate_type != Order::TYPE {
+            return Ok(None);
+        }
+        let message = match event.decode::<Order>()? {
+            OrderEvent::OrderPlaced { items, .. } => {
+                let lines: Vec<String> = items
+                    .iter()
+                    .map(|line| format!("{} × {}", line.quantity.get(), line.sku))
+                    .collect();
+                format!("New order: {}", lines.join(", "))
+            }
+            OrderEvent::OrderCancelled { .. } => "Order cancelled: stop preparing it".to_owned(),
+            OrderEvent::OrderStatusChanged { .. } => return Ok(None),
+        };
+        let notice = RestaurantNotice {
+            order_id: event.aggregate_id,
+            message,
+        };
+        Ok(Some(Effect::of(Self::EFFECT, event, &notice)?))
+    }
+}

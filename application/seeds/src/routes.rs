@@ -1,0 +1,223 @@
+//! The seed stories' HTTP routes: request bodies read into plain shapes
+//! (unknown fields refused), then every value through its domain type's
+//! constructor, so a bad value is a typed 400 naming the field and the rule
+//! it breaks.
+//!
+//! | route | command | success |
+//! | --- | --- | --- |
+//! | `POST /repairs` `{vehicle, customer, description}` | open | 201 `{repairId, version}` |
+//! | `GET /repairs/{id}` | — | 200 `{repairId, version, state}` |
+//! | `POST /repairs/{id}/start` | start work | 200 `{repairId, version}` |
+//! | `POST /repairs/{id}/line-items` `{description, priceCents}` | add a line item | 200 |
+//! | `POST /repairs/{id}/complete` | complete | 200 |
+//! | `POST /repairs/{id}/cancel` `{reason}` | cancel | 200 |
+//! | `POST /orders` `{customer, items:[{sku, quantity, unitPriceCents}]}` | place | 201 `{orderId, version}` |
+//! | `GET /orders/{id}` | — | 200 `{orderId, version, state}` |
+//! | `POST /orders/{id}/status` `{status}` | change status | 200 |
+//! | `POST /orders/{id}/cancel` | cancel | 200 |
+
+use serde::Deserialize;
+
+use outbox_application::{InputError, Json, NoBody, Routes};
+use outbox_domain::{Money, Text};
+use outbox_seeds_domain::order::{Order, OrderCommand, OrderLine, OrderStatus, Quantity};
+use outbox_seeds_domain::repair::{Repair, RepairCommand};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OpenRepairBody {
+    vehicle: String,
+    customer: String,
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LineItemBody {
+    description: String,
+    price_cents: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CancelRepairBody {
+    reason: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PlaceOrderBody {
+    customer: String,
+    items: Vec<OrderLineBody>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OrderLineBody {
+    sku: String,
+    quantity: i64,
+    unit_price_cents: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StatusBody {
+    status: String,
+}
+
+fn money(field: &str, cents: i64) -> Result<Money, InputError> {
+    Money::from_cents(cents).map_err(|error| InputError::field(field, error))
+}
+
+/// The repairs' routes (seed `000`).
+pub fn repairs() -> Routes<Repair> {
+    Routes::new("repairs", "repairId")
+        .create(|Json(body): Json<OpenRepairBody>| {
+            Ok(RepairCommand::OpenRepair {
+                vehicle: Text::parse("vehicle", &body.vehicle)?,
+                customer: Text::parse("customer", &body.customer)?,
+                description: Text::parse("description", &body.description)?,
+            })
+        })
+        .action("start", |NoBody| Ok(RepairCommand::StartWork))
+        .action("line-items", |Json(body): Json<LineItemBody>| {
+            Ok(RepairCommand::AddLineItem {
+                description: Text::parse("description", &body.description)?,
+                price_cents: money("priceCents", body.price_cents)?,
+            })
+        })
+        .action("complete", |NoBody| Ok(RepairCommand::CompleteRepair))
+        .action("cancel", |Json(body): Json<CancelRepairBody>| {
+            Ok(RepairCommand::CancelRepair {
+                reason: Text::parse("reason", &body.reason)?,
+            })
+        })
+}
+
+/// The orders' routes (seeds `001`, `002`).
+pub fn orders() -> Routes<Order> {
+    Routes::new("orders", "orderId")
+        .create(|Json(body): Json<PlaceOrderBody>| {
+            let items = body
+                .items
+                .iter()
+                .map(|line| {
+                    Ok(OrderLine {
+                        sku: Text::parse("sku", &line.sku)?,
+                        quantity: Quantity::new(line.quantity)
+                            .map_err(|error| InputError::invalid(error.to_string()))?,
+                        unit_price_cents: money("unitPriceCents", line.unit_price_cents)?,
+                    })
+                })
+                .collect::<Result<_, InputError>>()?;
+            Ok(OrderCommand::PlaceOrder {
+                customer: Text::parse("customer", &body.customer)?,
+                items,
+            })
+        })
+        .action("status", |Json(body): Json<StatusBody>| {
+            let to: OrderStatus = serde_json::from_value(serde_json::Value::String(
+                body.status.clone(),
+            ))
+            .map_err(|_| {
+                InputError::invalid(format!(
+                    "unknown status {:?}; one of ACCEPTED, PREPARING, READY_FOR_PICKUP, PICKED_UP, DELIVERED, CANCELLED",
+                    body.status.chars().take(64).collect::<String>()
+                ))
+            })?;
+            Ok(OrderCommand::ChangeStatus { to })
+        })
+        .action("cancel", |NoBody| Ok(OrderCommand::CancelOrder))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(error: &InputError) -> &'static str {
+        match error {
+            InputError::Malformed(_) => "MalformedRequest",
+            InputError::Invalid(_) => "InvalidInput",
+        }
+    }
+
+    #[test]
+    fn valid_bodies_become_commands() {
+        let order = orders()
+            .parse_create(
+                br#"{"customer":"Ada","items":[{"sku":"PIZZA","quantity":2,"unitPriceCents":950}]}"#,
+            )
+            .unwrap();
+        assert_eq!(order.aggregate_type(), "Order");
+        assert!(format!("{order:?}").contains("PlaceOrder"));
+        let status = orders()
+            .parse_action("status", br#"{"status":"READY_FOR_PICKUP"}"#)
+            .unwrap();
+        assert!(format!("{status:?}").contains("ChangeStatus { to: ReadyForPickup }"));
+        let item = repairs()
+            .parse_action("line-items", br#"{"description":"pads","priceCents":4999}"#)
+            .unwrap();
+        assert!(format!("{item:?}").contains("AddLineItem"));
+    }
+
+    #[test]
+    fn bad_bodies_are_typed_400s_naming_the_problem() {
+        let cases: [(&[u8], &str); 7] = [
+            (b"", "MalformedRequest"),
+            (b"{not json", "MalformedRequest"),
+            (br#"{"vehicle":"B-1","customer":"Ada"}"#, "MalformedRequest"),
+            (
+                br#"{"vehicle":"B-1","customer":"Ada","description":"x","extra":1}"#,
+                "MalformedRequest",
+            ),
+            (
+                br#"{"vehicle":"  ","customer":"Ada","description":"x"}"#,
+                "InvalidInput",
+            ),
+            (
+                br#"{"vehicle":7,"customer":"Ada","description":"x"}"#,
+                "MalformedRequest",
+            ),
+            (br#"[]"#, "MalformedRequest"),
+        ];
+        for (body, expected) in cases {
+            let error = repairs().parse_create(body).unwrap_err();
+            assert_eq!(code(&error), expected, "{}", String::from_utf8_lossy(body));
+        }
+        let refused = |result: Result<_, InputError>| code(&result.unwrap_err());
+        assert_eq!(
+            refused(
+                repairs().parse_action("line-items", br#"{"description":"x","priceCents":-1}"#)
+            ),
+            "InvalidInput"
+        );
+        assert_eq!(
+            refused(orders().parse_create(
+                br#"{"customer":"Ada","items":[{"sku":"A","quantity":0,"unitPriceCents":1}]}"#
+            )),
+            "InvalidInput"
+        );
+        assert_eq!(
+            refused(orders().parse_action("status", br#"{"status":"TELEPORTED"}"#)),
+            "InvalidInput"
+        );
+    }
+
+    #[test]
+    fn an_array_in_place_of_the_object_is_refused() {
+        let error = repairs().parse_create(br#"["V","c","d"]"#).unwrap_err();
+        assert_eq!(error.to_string(), "the body must be a JSON object");
+    }
+
+    #[test]
+    fn amounts_past_the_business_bound_are_refused() {
+        let error = repairs()
+            .parse_action(
+                "line-items",
+                br#"{"description":"x","priceCents":10000000001}"#,
+            )
+            .unwrap_err();
+        assert_eq!(code(&error), "InvalidInput");
+        assert!(error.to_string().starts_with("priceCents: "), "{error}");
+    }
+}

@@ -1,6 +1,0 @@
-//! `command-api`: the Lambda function behind API Gateway or a Function URL.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    outbox_bootstrap::lambda::run_command_api().await
-}

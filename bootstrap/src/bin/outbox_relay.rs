@@ -1,6 +1,0 @@
-//! `outbox-relay`: the Lambda function on the table's DynamoDB stream.
-
-#[tokio::main]
-async fn main() -> Result<(), lambda_runtime::Error> {
-    outbox_bootstrap::lambda::run_outbox_relay().await
-}

@@ -1,0 +1,126 @@
+//! The deployment template (`template.yaml`), rendered from a service's
+//! declaration by [`template`] (`outbox-local template`), so adding a consumer
+//! copies no YAML: `base.yaml` holds all that is shared (tables, buses, command API,
+//! relays, their alarms, parameters, outputs), `consumer.yaml` one consumer's
+//! resources, filled in once per consumer, and `subscriber_queues.yaml` its two
+//! queues in the policy of the role the Custom Event Bus subscribers assume.
+//! Adding a consumer adds a [`ConsumerResources`], no YAML.
+//!
+//! The notation of those files:
+//! - `{{Name}}` the consumer's logical-id prefix (`OrderTracking`), `{{name}}`
+//!   its name (`order-tracking`), `{{description}}`, `{{aggregate}}` (`order`),
+//!   `{{an_aggregate}}` (`an order`), `{{rule_pattern}}` (flow YAML) and
+//!   `{{subscriber_pattern}}` (a JSON string): the values of a
+//!   [`ConsumerResources`];
+//! - the lines between `{{#ordered}}` and `{{/ordered}}` are only an ordered
+//!   consumer's, those between `{{^ordered}}` and `{{/ordered}}` only an
+//!   unordered one's;
+//! - a `# generated: …` line of `base.yaml` is where the generated lines go, at
+//!   its indentation.
+
+mod notation;
+mod yaml;
+
+use serde_json::Value;
+
+use outbox_application::Service;
+
+const BASE: &str = include_str!("base.yaml");
+const CONSUMER: &str = include_str!("consumer.yaml");
+const SUBSCRIBER_QUEUES: &str = include_str!("subscriber_queues.yaml");
+
+/// What the template needs to know of one consumer.
+pub struct ConsumerResources {
+    /// The consumer's stable name, e.g. "order-tracking": the function's CONSUMER_NAME and its metrics' `Function` dimension.
+    pub name: String,
+    /// One line on what it does: the function's Description.
+    pub description: String,
+    /// Whether it applies each aggregate's events in version order (FIFO queues + FIFO subscriber on a Custom Event Bus, parking settings, ParkedAggregates alarm).
+    pub ordered: bool,
+    /// The aggregate type it consumes, e.g. "Order" (for alarm texts).
+    pub aggregate_type: String,
+    /// The classic bus rule's EventPattern, e.g. {"source":["orders.outbox"],"detail-type":["OrderPlaced"]}.
+    pub rule_pattern: Value,
+    /// The Custom Event Bus subscriber's filter on the payload, e.g. {"aggregateType":["Order"],"eventType":["OrderPlaced"]}.
+    pub subscriber_pattern: Value,
+}
+
+/// The deployment template of `service`: the resources of each consumer it
+/// declares, routed by its subscription under its aggregate type's source.
+pub fn template(service: &Service) -> String {
+    let sources = service.sources();
+    let consumers: Vec<ConsumerResources> = service
+        .consumers()
+        .iter()
+        .map(|reaction| {
+            let subscription = reaction.subscription();
+            ConsumerResources {
+                name: reaction.name().to_owned(),
+                description: reaction.description().to_owned(),
+                ordered: subscription.is_ordered(),
+                aggregate_type: subscription.aggregate_type.to_owned(),
+                rule_pattern: subscription.event_pattern(&sources),
+                subscriber_pattern: subscription.payload_pattern(),
+            }
+        })
+        .collect();
+    render(&consumers)
+}
+
+/// The whole deployment template, with the resources of each of `consumers`.
+pub fn render(consumers: &[ConsumerResources]) -> String {
+    let queues: String = consumers
+        .iter()
+        .map(|consumer| consumer.fill(SUBSCRIBER_QUEUES))
+        .collect();
+    let blocks: Vec<String> = consumers
+        .iter()
+        .map(|consumer| consumer.fill(CONSUMER))
+        .collect();
+    let base = notation::insert(BASE, "# generated: subscriber queues", &queues);
+    notation::insert(&base, "# generated: consumers", &blocks.join("\n"))
+}
+
+impl ConsumerResources {
+    /// `template` for this consumer: its ordered or unordered lines kept, its
+    /// placeholders filled.
+    fn fill(&self, template: &str) -> String {
+        let aggregate = self.aggregate_type.to_lowercase();
+        notation::fill(
+            &notation::sections(template, self.ordered),
+            &[
+                ("{{Name}}", logical_id(&self.name)),
+                ("{{name}}", self.name.clone()),
+                ("{{description}}", yaml::double_quoted(&self.description)),
+                ("{{an_aggregate}}", with_article(&aggregate)),
+                ("{{aggregate}}", aggregate),
+                ("{{rule_pattern}}", yaml::json(&self.rule_pattern)),
+                (
+                    "{{subscriber_pattern}}",
+                    yaml::single_quoted(&yaml::json(&self.subscriber_pattern)),
+                ),
+            ],
+        )
+    }
+}
+
+/// `order-tracking` → `OrderTracking`: the prefix of a consumer's logical ids.
+fn logical_id(name: &str) -> String {
+    name.split('-')
+        .flat_map(|word| {
+            let mut chars = word.chars();
+            let first = chars.next().map(|first| first.to_ascii_uppercase());
+            first.into_iter().chain(chars)
+        })
+        .collect()
+}
+
+/// `order` → `an order`, `ticket` → `a ticket`.
+fn with_article(noun: &str) -> String {
+    let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {noun}")
+}
