@@ -1,4 +1,7 @@
-//! The crate graph is the architecture: the core crates name no I/O runtime and no AWS crate.
+//! The crate graph is the architecture: the core crates name no I/O runtime and
+//! no AWS crate, and no framework crate names the service it runs: not the
+//! seed stories, not the helpdesk, not any aggregate, event type, source,
+//! route or consumer the deployed declaration holds.
 
 use std::path::Path;
 
@@ -46,7 +49,7 @@ fn the_domain_is_pure() {
             "reqwest",
             "hyper",
             "serde_dynamo",
-            "application",
+            "outbox-application",
         ],
     );
 }
@@ -62,10 +65,10 @@ fn the_application_names_no_adapter() {
             "hyper",
             "reqwest",
             "serde_dynamo",
-            "memory-adapter",
-            "dynamodb-adapter",
-            "eventbridge-adapter",
-            "sqs-adapter",
+            "outbox-memory",
+            "outbox-dynamodb",
+            "outbox-eventbridge",
+            "outbox-sqs",
         ],
     );
 }
@@ -74,7 +77,13 @@ fn the_application_names_no_adapter() {
 fn the_memory_adapter_pulls_no_aws_sdk() {
     assert_free_of(
         "adapters/memory",
-        &["aws", "lambda", "serde_dynamo", "simulation", "bootstrap"],
+        &[
+            "aws",
+            "lambda",
+            "serde_dynamo",
+            "outbox-simulation",
+            "outbox-bootstrap",
+        ],
     );
 }
 
@@ -138,7 +147,7 @@ fn the_adapters_do_not_depend_on_the_simulation() {
         "adapters/sqs",
         "adapters/lambda",
     ] {
-        assert_free_of(adapter, &["simulation"]);
+        assert_free_of(adapter, &["outbox-simulation"]);
     }
 }
 
@@ -146,7 +155,12 @@ fn the_adapters_do_not_depend_on_the_simulation() {
 fn the_dynamodb_adapter_names_no_other_adapter_and_no_emulator() {
     assert_free_of(
         "adapters/dynamodb",
-        &["memory-adapter", "bootstrap", "dynoxide", "lambda_runtime"],
+        &[
+            "outbox-memory",
+            "outbox-bootstrap",
+            "dynoxide",
+            "lambda_runtime",
+        ],
     );
 }
 
@@ -156,9 +170,9 @@ fn the_bus_and_queue_adapters_name_only_their_own_sdk() {
         assert_free_of(
             adapter,
             &[
-                "memory-adapter",
-                "dynamodb-adapter",
-                "bootstrap",
+                "outbox-memory",
+                "outbox-dynamodb",
+                "outbox-bootstrap",
                 "lambda",
                 "aws-sdk-dynamodb",
                 "aws_lambda_events",
@@ -175,8 +189,131 @@ fn the_lambda_handlers_build_no_sdk_client_and_run_no_runtime_loop() {
             "aws-sdk",
             "aws-config",
             "lambda_runtime",
-            "memory-adapter",
-            "bootstrap",
+            "outbox-memory",
+            "outbox-bootstrap",
         ],
     );
+}
+
+/// The toolkit's crates: everything but the services built on it.
+const FRAMEWORK: [&str; 10] = [
+    "domain",
+    "application",
+    "adapters/memory",
+    "adapters/dynamodb",
+    "adapters/eventbridge",
+    "adapters/sqs",
+    "adapters/lambda",
+    "bootstrap",
+    "bootstrap/simulation",
+    "bootstrap/src/deploy",
+];
+
+/// `customer-notification` → `CustomerNotification`.
+fn pascal(name: &str) -> String {
+    name.split('-')
+        .map(|word| {
+            let mut chars = word.chars();
+            chars
+                .next()
+                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// What the deployed service declares: identifiers (matched as whole words)
+/// and strings (matched anywhere in code).
+fn declared_names() -> (Vec<String>, Vec<String>) {
+    let service = outbox_reference::service();
+    let mut words = vec![
+        "outbox_seeds".to_owned(),
+        "outbox_seeds_domain".to_owned(),
+        "helpdesk".to_owned(),
+        "outbox_reference".to_owned(),
+    ];
+    let mut strings = Vec::new();
+    for aggregate in service.aggregates() {
+        words.push(aggregate.aggregate_type().to_owned());
+        words.extend(aggregate.event_types().iter().map(|t| (*t).to_owned()));
+        strings.push(aggregate.source().to_owned());
+        strings.extend(aggregate.collection().map(|c| format!("\"{c}\"")));
+        strings.extend(aggregate.collection().map(|c| format!("/{c}")));
+    }
+    for reaction in service.consumers() {
+        words.push(pascal(reaction.name()));
+        strings.push(format!("\"{}\"", reaction.name()));
+    }
+    (words, strings)
+}
+
+/// The non-comment lines of a framework crate's production code, and its
+/// template fragments.
+fn framework_lines(crate_dir: &str) -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(crate_dir);
+    let sources = if crate_dir.ends_with("deploy") {
+        let mut fragments = Vec::new();
+        for entry in std::fs::read_dir(&root).expect("the template fragments") {
+            let path = entry.expect("a directory entry").path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                let text = std::fs::read_to_string(&path).expect("a fragment");
+                fragments.push((path.display().to_string(), text));
+            }
+        }
+        fragments
+    } else {
+        production_code(crate_dir)
+    };
+    sources
+        .into_iter()
+        .flat_map(|(file, code)| {
+            code.lines()
+                .filter(|line| {
+                    let line = line.trim_start();
+                    !line.starts_with("//") && !line.starts_with('#')
+                })
+                .map(|line| (file.clone(), line.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+#[test]
+fn no_framework_crate_depends_on_a_service() {
+    for crate_dir in FRAMEWORK.iter().filter(|dir| !dir.ends_with("deploy")) {
+        assert_free_of(crate_dir, &["outbox-seeds", "helpdesk", "outbox-reference"]);
+    }
+}
+
+#[test]
+fn no_framework_crate_names_an_aggregate_event_source_route_or_consumer_of_a_service() {
+    let (words, strings) = declared_names();
+    assert!(
+        words.contains(&"RepairCompleted".to_owned()),
+        "the names are read: {words:?}"
+    );
+    assert!(
+        strings.contains(&"\"order-tracking\"".to_owned()),
+        "{strings:?}"
+    );
+    for crate_dir in FRAMEWORK {
+        let lines = framework_lines(crate_dir);
+        assert!(!lines.is_empty(), "{crate_dir} is read");
+        for (file, line) in lines {
+            for token in line.split(|c: char| !c.is_alphanumeric() && c != '_') {
+                assert!(
+                    !words.iter().any(|word| word == token),
+                    "{file} names {token}: {line}"
+                );
+            }
+            for string in &strings {
+                assert!(
+                    !line.contains(string.as_str()),
+                    "{file} names {string}: {line}"
+                );
+            }
+        }
+    }
 }

@@ -39,12 +39,13 @@ pub use consume::{
     ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, Reaction, ReactionError,
     Released, UnparkError,
 };
-pub use envelope::{EncodeError, EnvelopeError, EventEnvelope};
+pub use envelope::{EncodeError, EnvelopeError, EventContext, EventEnvelope};
 pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
+pub use ports::Effect;
 pub use redrive::{LetterFilter, RawDecoder, RedriveService, RedriveSummary, Redriven};
 pub use relay::{BusRefused, Relay, RelayReport, DEFAULT_CALLS_IN_FLIGHT};
 pub use replay::{ReplayError, ReplayProgress, ReplayService};
-pub use routes::{InputError, Json, NoBody, Route, Routes};
+pub use routes::{InputError, Json, NoBody, Route, RouteBody, Routes};
 pub use routing::{EventSources, Subscription};
 pub use sequencing::{ParkingPolicy, Waited};
 pub use service::{

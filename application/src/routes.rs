@@ -49,22 +49,24 @@
 //!     })
 //!     .action("bump", |NoBody| Ok(CounterCommand::Bump));
 //!
-//! assert!(routes.parse_create(br#"{"name":"visits"}"#).is_ok());
+//! assert!(matches!(
+//!     routes.parse_create(br#"{"name":"visits"}"#),
+//!     Ok(CounterCommand::Open { .. })
+//! ));
 //! let refused = routes.parse_create(br#"["visits"]"#).unwrap_err();
 //! assert_eq!(refused.to_string(), "the body must be a JSON object");
-//! assert!(routes.parse_action("bump", b"").is_ok());
+//! assert!(matches!(routes.parse_action("bump", b""), Ok(CounterCommand::Bump)));
 //! assert!(routes.parse_action("bump", b"x=1").is_err());
 //! ```
 
 use std::fmt;
-use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use outbox_domain::{Aggregate, MoneyError, TextError};
 
-use crate::any::{AnyCommand, TypedCommand};
+use crate::any::AnyCommand;
 
 /// What a route reads from the request body.
 pub trait RouteBody: Sized {
@@ -171,6 +173,14 @@ impl InputError {
     pub fn field(field: &str, error: impl fmt::Display) -> Self {
         Self::Invalid(format!("{field}: {error}"))
     }
+
+    /// The stable code a caller sees: `MalformedRequest` or `InvalidInput`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "MalformedRequest",
+            Self::Invalid(_) => "InvalidInput",
+        }
+    }
 }
 
 impl From<TextError> for InputError {
@@ -188,27 +198,25 @@ impl From<MoneyError> for InputError {
 /// The result of parsing a request into a command of some aggregate.
 pub type Parsed = Result<Box<dyn AnyCommand>, InputError>;
 
-/// One route: whether it reads a body, and how the body becomes the command.
-pub struct Route {
+/// How a route's body becomes its command `C`.
+type Parser<C> = Box<dyn Fn(&[u8]) -> Result<C, InputError> + Send + Sync>;
+
+/// One route: whether it reads a body, and how the body becomes command `C`.
+pub struct Route<C> {
     takes_body: bool,
-    parse: Box<dyn Fn(&[u8]) -> Parsed + Send + Sync>,
+    parse: Parser<C>,
 }
 
-impl Route {
+impl<C> Route<C> {
     /// A route whose body is `B` and whose command `to_command` makes of it.
-    fn of<A, B, F>(to_command: F) -> Self
+    fn of<B, F>(to_command: F) -> Self
     where
-        A: Aggregate + 'static,
-        A::Command: 'static,
         B: RouteBody,
-        F: Fn(B) -> Result<A::Command, InputError> + Send + Sync + 'static,
+        F: Fn(B) -> Result<C, InputError> + Send + Sync + 'static,
     {
         Self {
             takes_body: B::TAKES_BODY,
-            parse: Box::new(move |raw| {
-                let command = to_command(B::read(raw)?)?;
-                Ok(Box::new(TypedCommand::<A>::new(command)) as Box<dyn AnyCommand>)
-            }),
+            parse: Box::new(move |raw| to_command(B::read(raw)?)),
         }
     }
 
@@ -221,26 +229,21 @@ impl Route {
     ///
     /// # Errors
     /// [`InputError`] when the body does not fit the route.
-    pub fn parse(&self, body: &[u8]) -> Parsed {
+    pub fn parse(&self, body: &[u8]) -> Result<C, InputError> {
         (self.parse)(body)
     }
 }
 
 /// The routes of aggregate `A`: its collection, its id field, the command that
 /// creates one and the actions on an existing one.
-pub struct Routes<A> {
+pub struct Routes<A: Aggregate> {
     collection: &'static str,
     id_field: &'static str,
-    create: Option<Route>,
-    actions: Vec<(&'static str, Route)>,
-    aggregate: PhantomData<fn() -> A>,
+    create: Option<Route<A::Command>>,
+    actions: Vec<(&'static str, Route<A::Command>)>,
 }
 
-impl<A> Routes<A>
-where
-    A: Aggregate + 'static,
-    A::Command: 'static,
-{
+impl<A: Aggregate> Routes<A> {
     /// Routes under `/{collection}`, answering the id as `id_field`.
     pub fn new(collection: &'static str, id_field: &'static str) -> Self {
         Self {
@@ -248,7 +251,6 @@ where
             id_field,
             create: None,
             actions: Vec::new(),
-            aggregate: PhantomData,
         }
     }
 
@@ -259,7 +261,7 @@ where
         B: RouteBody,
         F: Fn(B) -> Result<A::Command, InputError> + Send + Sync + 'static,
     {
-        self.create = Some(Route::of::<A, B, F>(to_command));
+        self.create = Some(Route::of(to_command));
         self
     }
 
@@ -270,12 +272,10 @@ where
         B: RouteBody,
         F: Fn(B) -> Result<A::Command, InputError> + Send + Sync + 'static,
     {
-        self.actions.push((name, Route::of::<A, B, F>(to_command)));
+        self.actions.push((name, Route::of(to_command)));
         self
     }
-}
 
-impl<A> Routes<A> {
     /// The collection, the path's first segment.
     pub fn collection(&self) -> &'static str {
         self.collection
@@ -287,12 +287,12 @@ impl<A> Routes<A> {
     }
 
     /// The route creating an aggregate, if there is one.
-    pub fn create_route(&self) -> Option<&Route> {
+    pub fn create_route(&self) -> Option<&Route<A::Command>> {
         self.create.as_ref()
     }
 
     /// The action route `name`, if there is one.
-    pub fn action_route(&self, name: &str) -> Option<&Route> {
+    pub fn action_route(&self, name: &str) -> Option<&Route<A::Command>> {
         self.actions
             .iter()
             .find(|(action, _)| *action == name)
@@ -304,22 +304,22 @@ impl<A> Routes<A> {
         self.actions.iter().map(|(name, _)| *name)
     }
 
-    /// Parses the create route's `body`.
+    /// The command the create route makes of `body`.
     ///
     /// # Errors
     /// [`InputError`] when there is no create route or the body does not fit.
-    pub fn parse_create(&self, body: &[u8]) -> Parsed {
+    pub fn parse_create(&self, body: &[u8]) -> Result<A::Command, InputError> {
         self.create
             .as_ref()
             .ok_or_else(|| InputError::malformed("no aggregate is created here"))?
             .parse(body)
     }
 
-    /// Parses action `name`'s `body`.
+    /// The command action `name` makes of `body`.
     ///
     /// # Errors
     /// [`InputError`] when there is no such action or the body does not fit.
-    pub fn parse_action(&self, name: &str, body: &[u8]) -> Parsed {
+    pub fn parse_action(&self, name: &str, body: &[u8]) -> Result<A::Command, InputError> {
         self.action_route(name)
             .ok_or_else(|| InputError::malformed(format!("no action {name}")))?
             .parse(body)

@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
+use outbox_domain::{Aggregate, DomainEvent};
+
 use crate::envelope::EventEnvelope;
 
 /// The events one consumer receives: these event types of one aggregate type.
@@ -31,6 +33,26 @@ pub struct Subscription {
 }
 
 impl Subscription {
+    /// A consumer of `event_types` of `A`, in whatever order they come.
+    pub fn of<A: Aggregate>(event_types: &'static [&'static str]) -> Self {
+        Self {
+            aggregate_type: A::TYPE,
+            event_types,
+            ordered: None,
+        }
+    }
+
+    /// A consumer acting on `event_types` of `A` that applies each
+    /// aggregate's events in version order: it is delivered every event type
+    /// of `A`.
+    pub fn in_order<A: Aggregate>(event_types: &'static [&'static str]) -> Self {
+        Self {
+            aggregate_type: A::TYPE,
+            event_types,
+            ordered: Some(<A::Event as DomainEvent>::EVENT_TYPES),
+        }
+    }
+
     /// Whether the consumer acts on `event`.
     pub fn accepts(&self, event: &EventEnvelope) -> bool {
         event.aggregate_type == self.aggregate_type
@@ -106,7 +128,6 @@ impl EventSources {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_domain::Aggregate;
     use outbox_seeds_domain::order::{Order, OrderEvent};
 
     fn seed_sources() -> EventSources {

@@ -179,12 +179,12 @@ where
 
     fn parse_create(&self, body: &[u8]) -> Option<crate::routes::Parsed> {
         let route = self.routes.as_ref()?.create_route()?;
-        Some(route.parse(body))
+        Some(route.parse(body).map(erase::<A>))
     }
 
     fn parse_action(&self, name: &str, body: &[u8]) -> Option<crate::routes::Parsed> {
         let route = self.routes.as_ref()?.action_route(name)?;
-        Some(route.parse(body))
+        Some(route.parse(body).map(erase::<A>))
     }
 
     fn takes_body(&self, action: Option<&str>) -> Option<bool> {
@@ -234,15 +234,19 @@ where
         self.story.map_or_else(Vec::new, |story| {
             story(n)
                 .into_iter()
-                .map(|(key, command)| {
-                    (
-                        key,
-                        Box::new(TypedCommand::<A>::new(command)) as Box<dyn AnyCommand>,
-                    )
-                })
+                .map(|(key, command)| (key, erase::<A>(command)))
                 .collect()
         })
     }
+}
+
+/// `command` of `A` as an [`AnyCommand`].
+fn erase<A>(command: A::Command) -> Box<dyn AnyCommand>
+where
+    A: Aggregate + 'static,
+    A::Command: 'static,
+{
+    Box::new(TypedCommand::<A>::new(command))
 }
 
 /// Why a declaration cannot run: it would route nothing, or name one thing twice.

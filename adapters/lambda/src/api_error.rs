@@ -11,7 +11,7 @@ use serde_json::json;
 use tracing::error;
 
 use outbox_application::ports::StoreError;
-use outbox_application::CommandError;
+use outbox_application::{CommandError, InputError};
 use outbox_domain::{Rejection, RejectionKind};
 
 /// An error response of the command API.
@@ -34,12 +34,12 @@ impl ApiError {
 
     /// 400: the body is not JSON or not of the expected shape.
     pub fn malformed(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "MalformedRequest", message)
+        InputError::malformed(message).into()
     }
 
     /// 400: a value breaks a rule of its field.
     pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "InvalidInput", message)
+        InputError::invalid(message).into()
     }
 
     /// 404: no such aggregate or route.
@@ -57,9 +57,14 @@ impl ApiError {
         self.code
     }
 
+    /// The JSON body, `{"error":{"code","message"}}`.
+    pub fn body(&self) -> String {
+        json!({ "error": { "code": self.code, "message": self.message } }).to_string()
+    }
+
     /// The JSON response; throttling carries `Retry-After`.
     pub fn into_response(self) -> Response<Body> {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let body = self.body();
         let mut response = Response::builder()
             .status(self.status)
             .header(CONTENT_TYPE, "application/json");
@@ -69,8 +74,14 @@ impl ApiError {
             response = response.header(RETRY_AFTER, "1");
         }
         response
-            .body(Body::Text(body.to_string()))
+            .body(Body::Text(body))
             .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+impl From<InputError> for ApiError {
+    fn from(error: InputError) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, error.code(), error.to_string())
     }
 }
 

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use outbox_application::{
     AggregateId, AnyCommand, CommandOutcome, CommandService, DeclaredAggregate, IdempotencyKey,
-    InputError, RequestMeta, Service, Target, Traceparent,
+    RequestMeta, Service, Target, Traceparent,
 };
 
 use crate::api_error::ApiError;
@@ -232,9 +232,7 @@ fn parse(
         Some(name) => aggregate.parse_action(name, body),
     };
     match parsed {
-        Some(Ok(command)) => Ok(command),
-        Some(Err(InputError::Malformed(message))) => Err(ApiError::malformed(message)),
-        Some(Err(InputError::Invalid(message))) => Err(ApiError::invalid(message)),
+        Some(parsed) => parsed.map_err(ApiError::from),
         None => Err(no_route(request.method(), path)),
     }
 }

@@ -5,5 +5,5 @@ use outbox_application::Service;
 
 /// The reference service: the seed stories (repairs, orders) and the helpdesk.
 pub fn service() -> Service {
-    outbox_seeds::service() // TEMP: .with(helpdesk::service())
+    outbox_seeds::service().with(helpdesk::service())
 }

@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 /// `value` as JSON on one line, a space after each `,` and `:` as the patterns
-/// are written by hand; flow YAML too.
+/// are written by hand; flow YAML too. Keys are sorted, so the text is the
+/// same whichever order the map keeps.
 pub(super) fn json(value: &Value) -> String {
     match value {
         Value::Array(items) => {
@@ -11,8 +12,10 @@ pub(super) fn json(value: &Value) -> String {
             format!("[{}]", items.join(", "))
         }
         Value::Object(fields) => {
+            let mut fields: Vec<(&String, &Value)> = fields.iter().collect();
+            fields.sort_by_key(|(key, _)| *key);
             let fields: Vec<String> = fields
-                .iter()
+                .into_iter()
                 .map(|(key, value)| format!("{}: {}", Value::from(key.as_str()), json(value)))
                 .collect();
             format!("{{{}}}", fields.join(", "))

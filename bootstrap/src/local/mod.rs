@@ -14,6 +14,7 @@
 //! [`target::TargetArgs`] (the local bus by default).
 
 pub mod demo;
+pub mod http_guard;
 pub mod local_bus;
 pub mod redrive;
 pub mod replay;

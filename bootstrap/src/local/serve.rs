@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
-use axum::response::IntoResponse;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -28,12 +27,13 @@ use outbox_dynamodb::{
 use outbox_lambda::CommandApi;
 
 use super::demo::BusKind;
+use super::http_guard::{too_large, GuardedListener};
 use super::local_bus::{Drained, LocalBus, LoggedBus};
 use super::stack::{Stack, StoreArgs};
 use super::LocalError;
 
 /// The largest request body accepted.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
+const MAX_BODY_BYTES: u64 = 1024 * 1024;
 /// The pause of the consumers when their queues are empty.
 const IDLE_PAUSE: Duration = Duration::from_millis(20);
 /// Failed polls the stopping relay tolerates before it gives up its final read.
@@ -195,7 +195,7 @@ pub async fn serve(
     });
 
     let router = axum::Router::new().fallback(handle).with_state(api);
-    let served = axum::serve(listener, router)
+    let served = axum::serve(GuardedListener::new(listener, MAX_BODY_BYTES), router)
         .with_graceful_shutdown(shutdown)
         .await;
     info!("no more requests; stopping the relay, then the consumers");
@@ -218,16 +218,10 @@ async fn handle(
     request: axum::extract::Request,
 ) -> axum::response::Response {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+    let limit = usize::try_from(MAX_BODY_BYTES).unwrap_or(usize::MAX);
+    let bytes = match axum::body::to_bytes(body, limit).await {
         Ok(bytes) => bytes,
-        Err(_) => {
-            return (
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                serde_json::json!({ "error": { "code": "payload_too_large", "message": format!("the body exceeds {MAX_BODY_BYTES} bytes") } }).to_string(),
-            )
-                .into_response();
-        }
+        Err(_) => return lambda_to_axum(too_large(MAX_BODY_BYTES).into_response()),
     };
     let body = if bytes.is_empty() {
         lambda_http::Body::Empty
@@ -240,6 +234,11 @@ async fn handle(
     let response = api
         .handle(&lambda_http::Request::from_parts(parts, body))
         .await;
+    lambda_to_axum(response)
+}
+
+/// A response of the Lambda handler as axum's.
+fn lambda_to_axum(response: lambda_http::Response<lambda_http::Body>) -> axum::response::Response {
     let (parts, body) = response.into_parts();
     axum::response::Response::from_parts(parts, axum::body::Body::from(body.to_vec()))
 }

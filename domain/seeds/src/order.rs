@@ -442,7 +442,7 @@ mod tests {
 
     #[test]
     fn an_order_total_that_overflows_is_refused() {
-        let huge = line("GOLD", 1_000, i64::MAX);
+        let huge = line("GOLD", 1_000, Money::MAX.cents() as i64);
         given::<Order>(&[]).when_refused(
             OrderCommand::PlaceOrder {
                 customer: text("Grace"),

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use outbox_application::ports::Effect;
 use outbox_application::{AggregateId, EventEnvelope, Reaction, ReactionError, Subscription};
-use outbox_domain::{Aggregate, Version};
+use outbox_domain::Version;
 
 use crate::ticket::{Ticket, TicketEvent};
 
@@ -51,11 +51,7 @@ impl Reaction for SatisfactionSurvey {
     }
 
     fn subscription(&self) -> Subscription {
-        Subscription {
-            aggregate_type: Ticket::TYPE,
-            event_types: &[TicketEvent::TICKET_RESOLVED],
-            ordered: None,
-        }
+        Subscription::of::<Ticket>(&[TicketEvent::TICKET_RESOLVED])
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {

@@ -50,11 +50,7 @@ impl Reaction for TicketTimeline {
     }
 
     fn subscription(&self) -> Subscription {
-        Subscription {
-            aggregate_type: Ticket::TYPE,
-            event_types: &TicketEvent::TYPES,
-            ordered: Some(&TicketEvent::TYPES),
-        }
+        Subscription::in_order::<Ticket>(&TicketEvent::TYPES)
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {

@@ -43,11 +43,7 @@ impl Reaction for CustomerNotification {
     }
 
     fn subscription(&self) -> Subscription {
-        Subscription {
-            aggregate_type: Repair::TYPE,
-            event_types: &[RepairEvent::REPAIR_COMPLETED],
-            ordered: None,
-        }
+        Subscription::of::<Repair>(&[RepairEvent::REPAIR_COMPLETED])
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {

@@ -44,11 +44,7 @@ impl Reaction for OrderTracking {
     }
 
     fn subscription(&self) -> Subscription {
-        Subscription {
-            aggregate_type: Order::TYPE,
-            event_types: &OrderEvent::TYPES,
-            ordered: Some(&OrderEvent::TYPES),
-        }
+        Subscription::in_order::<Order>(&OrderEvent::TYPES)
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {

@@ -41,11 +41,7 @@ impl Reaction for RestaurantNotification {
     }
 
     fn subscription(&self) -> Subscription {
-        Subscription {
-            aggregate_type: Order::TYPE,
-            event_types: &[OrderEvent::ORDER_PLACED, OrderEvent::ORDER_CANCELLED],
-            ordered: Some(&OrderEvent::TYPES),
-        }
+        Subscription::in_order::<Order>(&[OrderEvent::ORDER_PLACED, OrderEvent::ORDER_CANCELLED])
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {

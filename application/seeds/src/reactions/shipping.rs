@@ -43,11 +43,7 @@ impl Reaction for Shipping {
     }
 
     fn subscription(&self) -> Subscription {
-        Subscription {
-            aggregate_type: Order::TYPE,
-            event_types: &[OrderEvent::ORDER_PLACED],
-            ordered: None,
-        }
+        Subscription::of::<Order>(&[OrderEvent::ORDER_PLACED])
     }
 
     fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
