@@ -10,21 +10,21 @@ run() { [[ "$part" == all || "$part" == "$1" ]]; }
 
 if run core; then
   echo "==> the pure core (criterion)"
-  cargo bench -p application --bench core -- --noplot --warm-up-time 1 --measurement-time 3
+  cargo bench -p outbox-application --bench core -- --noplot --warm-up-time 1 --measurement-time 3
 fi
 if run write; then
   echo "==> the write path"
-  cargo bench -p outbox-bootstrap --bench write_path
+  cargo bench -p outbox-reference --bench write_path
 fi
 if run relay; then
   echo "==> the relay at the API minimum (1,000-record batches)"
-  RELAY_BENCH_QUICK=1 cargo bench -p outbox-bootstrap --bench relay
+  RELAY_BENCH_QUICK=1 cargo bench -p outbox-reference --bench relay
 fi
 if run lambda; then
   echo "==> the Lambda functions"
-  cargo bench -p outbox-bootstrap --bench lambda
+  cargo bench -p outbox-reference --bench lambda
 fi
 if run pipeline; then
   echo "==> serve under load, the whole pipeline, and replay"
-  cargo bench -p system-tests --bench serve_load
+  cargo bench -p outbox-tests --bench serve_load
 fi

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CARGO_LAMBDA_VERSION="1.9.2"
-FUNCTIONS=(command-api outbox-relay invoicing customer-notification shipping restaurant-notification order-tracking)
+# One binary serves every consumer; each consumer function sets CONSUMER_NAME.
+FUNCTIONS=(command-api outbox-relay outbox-consumer)
 
 if ! command -v cargo-lambda >/dev/null 2>&1; then
   echo "==> pip install cargo-lambda==${CARGO_LAMBDA_VERSION}"
@@ -20,7 +21,7 @@ for function in "${FUNCTIONS[@]}"; do
   args+=(--bin "$function")
 done
 echo "==> cargo lambda build --release --arm64 --output-format zip"
-cargo lambda build --release --arm64 --output-format zip --locked -p outbox-bootstrap "${args[@]}"
+cargo lambda build --release --arm64 --output-format zip --locked -p outbox-reference "${args[@]}"
 
 for function in "${FUNCTIONS[@]}"; do
   zip="target/lambda/${function}/bootstrap.zip"

@@ -281,3 +281,91 @@ async fn concurrent_clients_with_repeated_keys_get_every_event_to_every_consumer
     assert_eq!(after.dead_letters, 0, "{after}");
     let _ = std::fs::remove_file(&data);
 }
+
+/// Sends `raw` bytes as they are, while reading the whole answer (the server
+/// closes); a server that answers before the request ends may stop reading it.
+async fn raw_exchange(address: SocketAddr, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    let raw = raw.to_vec();
+    let sending = tokio::spawn(async move {
+        let _ = writer.write_all(&raw).await;
+        writer
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        reader.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the server answers and closes");
+    drop(sending.await);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_http_layer_refuses_itself_carries_the_json_error_too() {
+    let data = data_file();
+    let server = Running::start(&data).await;
+    let long_uri = format!(
+        "GET /repairs/{} HTTP/1.1\r\nhost: x\r\n\r\n",
+        "a".repeat(9000)
+    );
+    let many: String = (0..70).map(|n| format!("x-{n}: 1\r\n")).collect();
+    let many_headers = format!("GET /repairs HTTP/1.1\r\nhost: x\r\n{many}\r\n");
+    let over_a_mebibyte = format!(
+        "POST /repairs HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        1024 * 1024 + 1
+    );
+    for (raw, status, code) in [
+        (
+            b"POST /repairs HTTP/1.1\r\nhost: x\r\ncontent-length: ten\r\n\r\n".to_vec(),
+            400,
+            "MalformedRequest",
+        ),
+        (
+            b"GET /repairs HTTP/1.1\r\nhost: x\r\nx-note: a\x07b\r\n\r\n".to_vec(),
+            400,
+            "MalformedRequest",
+        ),
+        (long_uri.into_bytes(), 414, "UriTooLong"),
+        (many_headers.into_bytes(), 431, "HeadersTooLarge"),
+        (over_a_mebibyte.into_bytes(), 413, "TooLarge"),
+    ] {
+        let answer = raw_exchange(server.address, &raw).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{code}: {head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let body: Value =
+            serde_json::from_str(body).unwrap_or_else(|_| panic!("a JSON body: {body:?}"));
+        assert_eq!(body["error"]["code"], code, "{body}");
+    }
+    // A chunked body past the limit is refused by the handler, in JSON too.
+    let chunk = "x".repeat(64 * 1024);
+    let mut chunked = b"POST /repairs HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..17 {
+        chunked.extend_from_slice(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let answer = raw_exchange(server.address, &chunked).await;
+    assert!(answer.starts_with("HTTP/1.1 413 "), "{answer:.200}");
+    assert!(answer.contains(r#""code":"TooLarge""#), "{answer:.400}");
+    // Valid requests on one kept-alive connection still pass, one after another.
+    let keep_alive = b"GET /repairs/0196a3b0-0000-7000-8000-000000000001 HTTP/1.1\r\nhost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let answer = raw_exchange(server.address, keep_alive).await;
+    assert_eq!(answer.matches("HTTP/1.1 404 ").count(), 2, "{answer}");
+    assert!(
+        answer.contains(r#""code":"NotFound""#) && answer.contains(r#""code":"RouteNotFound""#),
+        "{answer}"
+    );
+    server.stop().await;
+    let _ = std::fs::remove_file(&data);
+}

@@ -306,7 +306,15 @@ fn meta(request: &Request) -> Result<RequestMeta, ApiError> {
             .transpose()
     };
     let idempotency_key = header(IDEMPOTENCY_KEY)?
-        .map(|raw| IdempotencyKey::parse(raw).map_err(|error| ApiError::invalid(error.to_string())))
+        .map(|raw| {
+            // API Gateway joins a header given twice into one, with a comma.
+            if raw.contains(',') {
+                return Err(ApiError::invalid(format!(
+                    "the {IDEMPOTENCY_KEY} header must be given once, and a key holds no comma"
+                )));
+            }
+            IdempotencyKey::parse(raw).map_err(|error| ApiError::invalid(error.to_string()))
+        })
         .transpose()?;
     let traceparent = header(TRACEPARENT)?
         .map(|raw| Traceparent::parse(raw).map_err(|error| ApiError::invalid(error.to_string())))

@@ -581,3 +581,206 @@ async fn text_with_control_or_bidi_override_characters_is_refused() {
     }
     assert!(api.store.outbox().is_empty());
 }
+
+/// The contract every aggregate's routes inherit from the shared machinery.
+mod shared_contract {
+    use super::*;
+
+    async fn opened(api: &Api) -> String {
+        let (status, opened) = api
+            .call(
+                "POST",
+                "/repairs",
+                Some(json!({"vehicle": "B-1", "customer": "Ada", "description": "oil"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{opened}");
+        opened["repairId"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn an_idempotency_key_given_twice_is_refused_and_writes_nothing() {
+        let api = Api::new();
+        let body = json!({"vehicle": "B-1", "customer": "Ada", "description": "oil"}).to_string();
+        // As API Gateway delivers a repeated header: joined with a comma.
+        let (status, refused) = api
+            .call_with(
+                "POST",
+                "/repairs",
+                json!({"content-type": "application/json", "idempotency-key": "first,second"}),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&refused)),
+            (StatusCode::BAD_REQUEST, "InvalidInput")
+        );
+        // As `serve` delivers it: two values.
+        let mut request = event(
+            "POST",
+            "/repairs",
+            "$default",
+            json!({"content-type": "application/json"}),
+            Some(&body),
+        );
+        for key in ["first", "second"] {
+            request
+                .headers_mut()
+                .append("idempotency-key", key.parse().unwrap());
+        }
+        let (status, refused) = parse(api.api.handle(&request).await);
+        assert_eq!(
+            (status, error_code(&refused)),
+            (StatusCode::BAD_REQUEST, "InvalidInput")
+        );
+        assert!(api.store.outbox().is_empty(), "nothing was written");
+    }
+
+    #[tokio::test]
+    async fn a_route_that_takes_no_body_refuses_one_whatever_its_content_type() {
+        let api = Api::new();
+        let id = opened(&api).await;
+        for content_type in [
+            "application/x-www-form-urlencoded",
+            "application/json",
+            "text/plain",
+        ] {
+            let (status, refused) = api
+                .call_with(
+                    "POST",
+                    &format!("/repairs/{id}/start"),
+                    json!({"content-type": content_type}),
+                    Some("x=1"),
+                )
+                .await;
+            assert_eq!(
+                (status, error_code(&refused)),
+                (StatusCode::BAD_REQUEST, "MalformedRequest"),
+                "{content_type}: {refused}"
+            );
+        }
+        assert_eq!(api.store.outbox().len(), 1, "the repair was not started");
+        let (status, started) = api
+            .call_with("POST", &format!("/repairs/{id}/start"), json!({}), None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "no body and no content type: {started}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_json_array_or_scalar_in_place_of_the_object_is_refused() {
+        let api = Api::new();
+        for body in [r#"["V","c","d"]"#, r#""V""#, "7", "null"] {
+            let (status, refused) = api
+                .call_with(
+                    "POST",
+                    "/repairs",
+                    json!({"content-type": "application/json"}),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(
+                (status, error_code(&refused)),
+                (StatusCode::BAD_REQUEST, "MalformedRequest"),
+                "{body}: {refused}"
+            );
+        }
+        assert!(api.store.outbox().is_empty());
+    }
+
+    #[tokio::test]
+    async fn no_message_names_a_rust_type() {
+        let api = Api::new();
+        let mut messages = Vec::new();
+        for (path, body) in [
+            (
+                "/repairs",
+                json!({"vehicle": 7, "customer": "Ada", "description": "x"}),
+            ),
+            ("/repairs", json!({"vehicle": "B-1"})),
+            ("/orders", json!({"customer": "Ada", "items": [7]})),
+            ("/orders", json!({"customer": "Ada", "items": {"sku": "A"}})),
+        ] {
+            let (_, refused) = api.call("POST", path, Some(body)).await;
+            messages.push(refused["error"]["message"].as_str().unwrap().to_owned());
+        }
+        for description in ["oil", "brakes"] {
+            let body = json!({"vehicle": "B-1", "customer": "Ada", "description": description});
+            let (_, answer) = api
+                .call_with(
+                    "POST",
+                    "/repairs",
+                    json!({"content-type": "application/json", "idempotency-key": "k-1"}),
+                    Some(&body.to_string()),
+                )
+                .await;
+            if let Some(message) = answer["error"]["message"].as_str() {
+                messages.push(message.to_owned());
+            }
+        }
+        assert_eq!(messages.len(), 5, "{messages:?}");
+        for message in &messages {
+            for internal in [
+                "Body",
+                "struct ",
+                "IdempotencyKey(",
+                "EventId(",
+                "AggregateId(",
+                "::",
+            ] {
+                assert!(!message.contains(internal), "{message:?} names {internal}");
+            }
+        }
+        assert!(messages[4].contains("\"k-1\""), "{}", messages[4]);
+    }
+
+    #[tokio::test]
+    async fn amounts_stay_within_the_business_bound_json_clients_read_exactly() {
+        let api = Api::new();
+        let id = opened(&api).await;
+        let (status, _) = api
+            .call("POST", &format!("/repairs/{id}/start"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let item = |cents: u64| json!({"description": "gold", "priceCents": cents});
+        let (status, refused) = api
+            .call(
+                "POST",
+                &format!("/repairs/{id}/line-items"),
+                Some(item(10_000_000_001)),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&refused)),
+            (StatusCode::BAD_REQUEST, "InvalidInput")
+        );
+        let (status, _) = api
+            .call(
+                "POST",
+                &format!("/repairs/{id}/line-items"),
+                Some(item(10_000_000_000)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, refused) = api
+            .call("POST", &format!("/repairs/{id}/line-items"), Some(item(1)))
+            .await;
+        assert_eq!(
+            (status, error_code(&refused)),
+            (StatusCode::BAD_REQUEST, "InvalidInput"),
+            "the total would pass the bound: {refused}"
+        );
+        let (_, shown) = api.call("GET", &format!("/repairs/{id}"), None).await;
+        assert_eq!(shown["version"], 3, "{shown}");
+        let total: u64 = shown["state"]["lineItems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|item| item["priceCents"].as_u64().unwrap())
+            .sum();
+        assert!(total < 1 << 53, "{total}");
+    }
+}

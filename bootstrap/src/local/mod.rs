@@ -1,7 +1,7 @@
 //! `outbox-local`: the local service and the operator's tools, one binary.
 //!
 //! - `serve`: the command API over HTTP, the self-hosted relay and the consumers.
-//! - `demo`: the seed stories with faults, a summary and the invariant check.
+//! - `demo`: the declared aggregates' stories with faults, a summary and the invariant check.
 //! - `replay`: the outbox events of a time window, published again.
 //! - `redrive`: dead letters shown, and chosen ones sent back.
 //! - `status`: relay lag, dead letters, consumers and parked aggregates on one screen.
@@ -36,7 +36,7 @@ use outbox_application::{AggregateId, AggregateRef, Service};
 #[derive(Debug, clap::Parser)]
 #[command(
     version,
-    about = "The transactional outbox, locally: a service to call, the seed stories, and the operator's tools"
+    about = "The transactional outbox, locally: a service to call, its demo stories, its deployment template, and the operator's tools"
 )]
 pub struct Cli {
     /// What to do.
@@ -49,7 +49,7 @@ pub struct Cli {
 pub enum Command {
     /// Serve the command API over HTTP, with the relay and the consumers behind it.
     Serve(serve::ServeOptions),
-    /// Run the seed stories with faults and check every invariant.
+    /// Tell every declared aggregate's demo story with faults and check every invariant.
     Demo(DemoOptions),
     /// Publish the outbox events of a time window again (past the stream's 24 hours).
     Replay(replay::ReplayOptions),

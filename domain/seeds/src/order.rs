@@ -32,6 +32,20 @@ pub enum OrderStatus {
     Cancelled,
 }
 
+impl std::fmt::Display for OrderStatus {
+    /// The name on the wire, e.g. `PREPARING`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            OrderStatus::Accepted => "ACCEPTED",
+            OrderStatus::Preparing => "PREPARING",
+            OrderStatus::ReadyForPickup => "READY_FOR_PICKUP",
+            OrderStatus::PickedUp => "PICKED_UP",
+            OrderStatus::Delivered => "DELIVERED",
+            OrderStatus::Cancelled => "CANCELLED",
+        })
+    }
+}
+
 impl OrderStatus {
     /// Every status, in lifecycle order, cancellation last.
     pub const ALL: [OrderStatus; 6] = [
@@ -216,7 +230,7 @@ pub enum OrderError {
         max: usize,
     },
     /// The status change is not the next step of the lifecycle.
-    #[error("an order cannot move from {from:?} to {to:?}")]
+    #[error("an order cannot move from {from} to {to}")]
     InvalidTransition {
         /// The current status.
         from: OrderStatus,
@@ -224,7 +238,7 @@ pub enum OrderError {
         to: OrderStatus,
     },
     /// Picked-up, delivered and cancelled orders cannot be cancelled.
-    #[error("an order that is {0:?} cannot be cancelled")]
+    #[error("an order that is {0} cannot be cancelled")]
     NotCancellable(OrderStatus),
     /// The total does not fit.
     #[error("the order total is out of range: {0}")]

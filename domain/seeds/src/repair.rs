@@ -29,6 +29,18 @@ pub enum RepairStatus {
     Cancelled,
 }
 
+impl std::fmt::Display for RepairStatus {
+    /// The name on the wire, e.g. `IN_PROGRESS`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            RepairStatus::Open => "OPEN",
+            RepairStatus::InProgress => "IN_PROGRESS",
+            RepairStatus::Completed => "COMPLETED",
+            RepairStatus::Cancelled => "CANCELLED",
+        })
+    }
+}
+
 /// One billed item of a repair.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -154,7 +166,7 @@ pub enum RepairError {
     #[error("the repair is completed already")]
     AlreadyCompleted,
     /// Completed and cancelled repairs are final.
-    #[error("the repair is {0:?} and cannot change")]
+    #[error("the repair is {0} and cannot change")]
     Closed(RepairStatus),
     /// The total does not fit.
     #[error("the repair total is out of range: {0}")]
