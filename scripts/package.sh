@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds every Lambda function as a `bootstrap` zip for provided.al2023 on arm64,
 # offline, with cargo-lambda (PyPI; it brings its own zig). The zips land in
-# target/lambda/<function>/bootstrap.zip, where template.yaml's CodeUri points.
+# target/lambda/<function>/bootstrap.zip (`sam build` builds the same binaries
+# itself, in template.yaml's CodeUri, the reference crate).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

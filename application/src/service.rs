@@ -508,3 +508,152 @@ impl Service {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consume::ReactionError;
+    use crate::ports::Effect;
+    use crate::routing::Subscription;
+    use outbox_seeds_domain::order::{Order, OrderEvent};
+    use outbox_seeds_domain::repair::{Repair, RepairEvent};
+
+    /// A consumer named `name` of `subscription` that records nothing.
+    struct Probe {
+        name: &'static str,
+        subscription: Subscription,
+    }
+
+    impl Reaction for Probe {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+
+        fn description(&self) -> &'static str {
+            "Watches."
+        }
+
+        fn subscription(&self) -> Subscription {
+            self.subscription
+        }
+
+        fn react(&self, _: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+            Ok(None)
+        }
+    }
+
+    fn repairs() -> AggregateDeclaration<Repair> {
+        AggregateDeclaration::published_as("carworkshop.outbox")
+    }
+
+    fn probe(name: &'static str, subscription: Subscription) -> Probe {
+        Probe { name, subscription }
+    }
+
+    fn completed() -> Subscription {
+        Subscription::of::<Repair>(&[RepairEvent::REPAIR_COMPLETED])
+    }
+
+    #[test]
+    fn a_declaration_that_routes_every_consumer_is_valid() {
+        let service = Service::new()
+            .aggregate(repairs())
+            .aggregate(AggregateDeclaration::<Order>::published_as("orders.outbox"))
+            .consumer(probe("billing", completed()))
+            .consumer(probe(
+                "tracking",
+                Subscription::in_order::<Order>(&[OrderEvent::ORDER_PLACED]),
+            ));
+        assert_eq!(service.validate(), Ok(()));
+        assert_eq!(service.sources().source_of("Order"), "orders.outbox");
+        assert_eq!(service.aggregate_type("order"), Some("Order"));
+        assert_eq!(service.aggregate_type("invoice"), None);
+        assert!(service.consumer_named("tracking").is_ok());
+        assert!(matches!(
+            service.consumer_named("shipping"),
+            Err(ServiceError::UnknownConsumer { known, .. }) if known == ["billing", "tracking"]
+        ));
+    }
+
+    #[test]
+    fn a_declaration_that_would_route_nothing_or_names_a_thing_twice_is_refused() {
+        type Expected = fn(&ServiceError) -> bool;
+        let cases: Vec<(Service, Expected)> = vec![
+            (Service::new(), |e| matches!(e, ServiceError::NoAggregate)),
+            (
+                Service::new().aggregate(repairs()).aggregate(repairs()),
+                |e| matches!(e, ServiceError::DuplicateAggregate(t) if t == "Repair"),
+            ),
+            (
+                Service::new().aggregate(AggregateDeclaration::<Repair>::published_as("")),
+                |e| matches!(e, ServiceError::InvalidSource { .. }),
+            ),
+            (
+                Service::new()
+                    .aggregate(AggregateDeclaration::<Repair>::published_as("aws.repairs")),
+                |e| matches!(e, ServiceError::InvalidSource { .. }),
+            ),
+            (
+                Service::new()
+                    .aggregate(repairs())
+                    .consumer(probe("billing", completed()))
+                    .consumer(probe("billing", completed())),
+                |e| matches!(e, ServiceError::DuplicateConsumer(n) if n == "billing"),
+            ),
+            (
+                Service::new()
+                    .aggregate(repairs())
+                    .consumer(probe("Billing Team", completed())),
+                |e| matches!(e, ServiceError::InvalidConsumerName(_)),
+            ),
+            (
+                Service::new().aggregate(repairs()).consumer(probe(
+                    "shipping",
+                    Subscription::of::<Order>(&[OrderEvent::ORDER_PLACED]),
+                )),
+                |e| matches!(e, ServiceError::UnknownAggregate { aggregate_type, .. } if aggregate_type == "Order"),
+            ),
+            (
+                Service::new().aggregate(repairs()).consumer(probe(
+                    "billing",
+                    Subscription::of::<Repair>(&["RepairBilled"]),
+                )),
+                |e| matches!(e, ServiceError::UnknownEventTypes { event_types, .. } if *event_types == ["RepairBilled"]),
+            ),
+            (
+                Service::new()
+                    .aggregate(repairs())
+                    .consumer(probe("billing", Subscription::of::<Repair>(&[]))),
+                |e| matches!(e, ServiceError::UnknownEventTypes { event_types, .. } if event_types.is_empty()),
+            ),
+            (
+                Service::new().aggregate(repairs()).consumer(probe(
+                    "history",
+                    Subscription {
+                        ordered: Some(&[RepairEvent::REPAIR_COMPLETED]),
+                        ..completed()
+                    },
+                )),
+                |e| matches!(e, ServiceError::OrderedMissesTypes { .. }),
+            ),
+        ];
+        for (service, expected) in cases {
+            let error = service.validate().expect_err("refused");
+            assert!(expected(&error), "{service:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_declared_aggregate_replays_its_outbox_against_its_stored_state() {
+        let declaration = repairs();
+        let declared: &dyn DeclaredAggregate = &declaration;
+        assert_eq!(declared.event_types(), RepairEvent::TYPES);
+        assert_eq!(declared.check_replay(&serde_json::Value::Null, &[]), Ok(()));
+        let refused = declared
+            .check_replay(&serde_json::json!({"vehicle": 1}), &[])
+            .expect_err("undecodable");
+        assert!(refused.starts_with("undecodable state"), "{refused}");
+        assert!(declared.story(0).is_empty(), "no story was declared");
+        assert_eq!(declared.takes_body(None), None, "no routes were declared");
+    }
+}

@@ -11,7 +11,7 @@
 //! republishes the whole window from the data file to the local bus and its
 //! consumers (every event a duplicate by then): its rate is the replay figure.
 //!
-//! `cargo bench -p system-tests --bench serve_load` (`LOAD_ORDERS`, `LOAD_CLIENTS` to resize).
+//! `cargo bench -p outbox-tests --bench serve_load` (`LOAD_ORDERS`, `LOAD_CLIENTS` to resize).
 
 use std::process::ExitCode;
 

@@ -10,6 +10,7 @@
 use aws_lambda_events::encodings::Body as EventBody;
 use aws_lambda_events::event::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use base64::Engine;
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -73,7 +74,12 @@ pub fn response_to_event(response: Response<Body>) -> Value {
         serde_json::json!({
             "statusCode": 500,
             "headers": {"content-type": "application/json"},
-            "body": r#"{"error":{"code":"Internal","message":"the response could not be written"}}"#,
+            "body": ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                "the response could not be written",
+            )
+            .body(),
             "isBase64Encoded": false
         })
     })

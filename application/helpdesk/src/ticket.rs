@@ -28,6 +28,17 @@ pub enum TicketStatus {
     Resolved,
 }
 
+impl std::fmt::Display for TicketStatus {
+    /// The name on the wire, e.g. `ASSIGNED`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TicketStatus::Open => "OPEN",
+            TicketStatus::Assigned => "ASSIGNED",
+            TicketStatus::Resolved => "RESOLVED",
+        })
+    }
+}
+
 /// An existing ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -167,7 +178,7 @@ pub enum TicketError {
     #[error("the ticket is resolved; reopen it first")]
     Resolved,
     /// Only a resolved ticket can be reopened.
-    #[error("the ticket is {0:?}, not resolved, so it cannot be reopened")]
+    #[error("the ticket is {0}, not resolved, so it cannot be reopened")]
     NotResolved(TicketStatus),
 }
 

@@ -88,6 +88,7 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// [`LocalError`] when the store cannot be set up or read; broken invariants are
 /// reported in [`RunReport::violations`].
 pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, LocalError> {
+    service.validate()?;
     let mut stack = None;
     let backend: Arc<dyn Backend> = match options.store {
         StoreKind::Memory => Arc::new(MemoryBackend::default()),

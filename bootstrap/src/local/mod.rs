@@ -81,6 +81,9 @@ pub enum LocalError {
     /// The flags or variables are inconsistent.
     #[error("{0}")]
     Config(String),
+    /// The service declaration cannot run.
+    #[error("the service declaration: {0}")]
+    Service(#[from] outbox_application::ServiceError),
     /// The pipeline could not be wired.
     #[error(transparent)]
     Routing(#[from] outbox_memory::PatternError),
@@ -186,6 +189,7 @@ pub fn main(service: &Service) -> ExitCode {
 /// # Errors
 /// [`LocalError`], shown as one line.
 pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode, LocalError> {
+    service.validate()?;
     match command {
         Command::Serve(options) => {
             let listener = serve::bind(options.port).await?;
@@ -238,9 +242,6 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
             Ok(ExitCode::SUCCESS)
         }
         Command::Template => {
-            service
-                .validate()
-                .map_err(|error| LocalError::Config(format!("the service declaration: {error}")))?;
             print!("{}", crate::deploy::template(service));
             Ok(ExitCode::SUCCESS)
         }

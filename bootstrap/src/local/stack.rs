@@ -100,9 +100,7 @@ impl Stack {
         args: &StoreArgs,
         create_missing: bool,
     ) -> Result<Self, LocalError> {
-        service
-            .validate()
-            .map_err(|error| LocalError::Config(format!("the service declaration: {error}")))?;
+        service.validate()?;
         let layout = args.layout(service.sources());
         let (sdk, description, endpoint, server, local) = if let Some(url) = &args.endpoint_url {
             (

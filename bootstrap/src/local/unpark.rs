@@ -85,9 +85,7 @@ pub async fn unpark(
     service: &Service,
     options: &UnparkOptions,
 ) -> Result<UnparkReport, LocalError> {
-    let reaction = service
-        .consumer_named(&options.consumer)
-        .map_err(|error| LocalError::Config(error.to_string()))?;
+    let reaction = service.consumer_named(&options.consumer)?;
     let aggregate = super::resolve_aggregate(service, &options.aggregate)?;
     if !reaction.subscription().is_ordered() {
         return Err(LocalError::Config(format!(
