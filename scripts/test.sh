@@ -67,4 +67,4 @@ if [[ -z "${MOTO_ENDPOINT:-}" ]]; then
 fi
 
 echo "==> cargo test"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast

@@ -209,19 +209,6 @@ const FRAMEWORK: [&str; 10] = [
     "bootstrap/src/deploy",
 ];
 
-/// `customer-notification` → `CustomerNotification`.
-fn pascal(name: &str) -> String {
-    name.split('-')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// What the deployed service declares: identifiers (matched as whole words)
 /// and strings (matched anywhere in code).
 fn declared_names() -> (Vec<String>, Vec<String>) {
@@ -241,7 +228,7 @@ fn declared_names() -> (Vec<String>, Vec<String>) {
         strings.extend(aggregate.collection().map(|c| format!("/{c}")));
     }
     for reaction in service.consumers() {
-        words.push(pascal(reaction.name()));
+        words.push(outbox_bootstrap::deploy::logical_id(reaction.name()));
         strings.push(format!("\"{}\"", reaction.name()));
     }
     (words, strings)

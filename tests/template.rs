@@ -13,6 +13,7 @@ use std::collections::BTreeSet;
 use serde_yaml::Value;
 
 use outbox_application::Service;
+use outbox_bootstrap::deploy::logical_id;
 use outbox_bootstrap::lambda::config::{
     CommandApiConfig, ConsumerConfig, RelayConfig, Variables, CONSUMER_NAME,
 };
@@ -46,19 +47,6 @@ fn resource<'t>(template: &'t Value, name: &str) -> &'t Value {
         .unwrap_or_else(|| panic!("template.yaml has no resource {name}"))
 }
 
-/// `customer-notification` → `CustomerNotification`.
-fn pascal(name: &str) -> String {
-    name.split('-')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars
-                .next()
-                .map(|first| first.to_uppercase().chain(chars).collect::<String>())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 fn resources_of_type<'t>(template: &'t Value, kind: &str) -> Vec<(&'t str, &'t Value)> {
     template["Resources"]
         .as_mapping()
@@ -75,7 +63,7 @@ fn each_consumer_rule_routes_exactly_its_reactions_declared_subscription() {
     let sources = service().sources();
     let mut expected_rules = BTreeSet::new();
     for reaction in service().consumers().to_vec() {
-        let name = format!("{}Rule", pascal(reaction.name()));
+        let name = format!("{}Rule", logical_id(reaction.name()));
         let rule = resource(&template, &name);
         let pattern: serde_json::Value =
             serde_json::to_value(&rule["Properties"]["EventPattern"]).unwrap();
@@ -100,7 +88,7 @@ fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_or
     let mut expected = BTreeSet::new();
     for reaction in service().consumers().to_vec() {
         let subscription = reaction.subscription();
-        let name = format!("{}Subscriber", pascal(reaction.name()));
+        let name = format!("{}Subscriber", logical_id(reaction.name()));
         let subscriber = resource(&template, &name);
         assert_eq!(subscriber["Condition"].as_str(), Some("CustomBus"));
         let properties = &subscriber["Properties"];
@@ -130,7 +118,7 @@ fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_or
             subscription.is_ordered(),
             "{name}: an ordered consumer's queue is grouped by aggregate"
         );
-        let queue = pascal(reaction.name());
+        let queue = logical_id(reaction.name());
         for queue in [format!("{queue}Queue"), format!("{queue}DeadLetterQueue")] {
             let fifo_queue = &resource(&template, &queue)["Properties"]["FifoQueue"];
             assert_eq!(
@@ -213,7 +201,7 @@ fn every_function_runs_its_binary_with_exactly_the_variables_it_reads() {
         RelayConfig::VARIABLES,
     );
     for reaction in service().consumers().to_vec() {
-        let name = format!("{}Function", pascal(reaction.name()));
+        let name = format!("{}Function", logical_id(reaction.name()));
         let function = resource(&template, &name);
         assert_reads_exactly(
             &name,
@@ -339,7 +327,7 @@ fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries()
 fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
     let template = template();
     for reaction in service().consumers().to_vec() {
-        let name = pascal(reaction.name());
+        let name = logical_id(reaction.name());
         let function = &resource(&template, &format!("{name}Function"))["Properties"];
         let actions = function["Policies"][0]["Statement"][0]["Action"]
             .as_sequence()

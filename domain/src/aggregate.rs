@@ -6,6 +6,73 @@
 //! to a state and never fails: invariants belong to `decide`, so replaying any
 //! stored history always succeeds. [`decide`] combines the two into a
 //! [`Decision`]: the entity change (new state, new version) plus its events.
+//!
+//! A whole aggregate, stated and tested the way a team writes its own:
+//!
+//! ```
+//! use outbox_domain::scenario::given;
+//! use outbox_domain::{decide, Aggregate, DomainEvent, Rejection, RejectionKind, Version};
+//! use serde::{Deserialize, Serialize};
+//!
+//! /// A door that opens once.
+//! struct Door;
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! #[serde(tag = "eventType", content = "data")]
+//! enum DoorEvent {
+//!     DoorOpened {},
+//! }
+//!
+//! impl DomainEvent for DoorEvent {
+//!     const EVENT_TYPES: &'static [&'static str] = &["DoorOpened"];
+//!     fn event_type(&self) -> &'static str {
+//!         "DoorOpened"
+//!     }
+//!     fn schema_version(&self) -> u32 {
+//!         1
+//!     }
+//! }
+//!
+//! #[derive(Debug, Serialize)]
+//! enum DoorCommand {
+//!     Open,
+//! }
+//!
+//! #[derive(Debug, PartialEq, thiserror::Error)]
+//! #[error("the door is open already")]
+//! struct AlreadyOpen;
+//!
+//! impl Rejection for AlreadyOpen {
+//!     fn kind(&self) -> RejectionKind {
+//!         RejectionKind::InvalidTransition
+//!     }
+//! }
+//!
+//! impl Aggregate for Door {
+//!     const TYPE: &'static str = "Door";
+//!     type State = bool;
+//!     type Command = DoorCommand;
+//!     type Event = DoorEvent;
+//!     type Error = AlreadyOpen;
+//!
+//!     fn decide(open: &bool, _: &DoorCommand) -> Result<Vec<DoorEvent>, AlreadyOpen> {
+//!         if *open {
+//!             Err(AlreadyOpen)
+//!         } else {
+//!             Ok(vec![DoorEvent::DoorOpened {}])
+//!         }
+//!     }
+//!
+//!     fn evolve(_: bool, _: &DoorEvent) -> bool {
+//!         true
+//!     }
+//! }
+//!
+//! given::<Door>(&[]).when_then(DoorCommand::Open, &[DoorEvent::DoorOpened {}]);
+//! given::<Door>(&[DoorEvent::DoorOpened {}]).when_refused(DoorCommand::Open, AlreadyOpen);
+//! let decision = decide::<Door>(&false, Version::INITIAL, &DoorCommand::Open).unwrap();
+//! assert_eq!((decision.version, decision.state), (Version::new(1), true));
+//! ```
 
 use std::fmt::Debug;
 
@@ -95,7 +162,9 @@ pub trait Aggregate {
 }
 
 /// The outcome of a successful decision: the entity change and the events behind it.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// `Debug`, `Clone` and `PartialEq` are written by hand so that they ask
+/// nothing of the marker type `A`, only of its state and events.
 pub struct Decision<A: Aggregate> {
     /// The version the decision was taken against.
     pub expected_version: Version,
@@ -105,6 +174,37 @@ pub struct Decision<A: Aggregate> {
     pub state: A::State,
     /// The events, in order; event `i` brings the aggregate to `expected_version + i + 1`.
     pub events: Vec<A::Event>,
+}
+
+impl<A: Aggregate> std::fmt::Debug for Decision<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Decision")
+            .field("expected_version", &self.expected_version)
+            .field("version", &self.version)
+            .field("state", &self.state)
+            .field("events", &self.events)
+            .finish()
+    }
+}
+
+impl<A: Aggregate> Clone for Decision<A> {
+    fn clone(&self) -> Self {
+        Self {
+            expected_version: self.expected_version,
+            version: self.version,
+            state: self.state.clone(),
+            events: self.events.clone(),
+        }
+    }
+}
+
+impl<A: Aggregate> PartialEq for Decision<A> {
+    fn eq(&self, other: &Self) -> bool {
+        self.expected_version == other.expected_version
+            && self.version == other.version
+            && self.state == other.state
+            && self.events == other.events
+    }
 }
 
 /// Decides on `command` for an aggregate at `version` with `state`, and evolves the

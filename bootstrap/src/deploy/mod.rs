@@ -105,7 +105,7 @@ impl ConsumerResources {
 }
 
 /// `order-tracking` → `OrderTracking`: the prefix of a consumer's logical ids.
-fn logical_id(name: &str) -> String {
+pub fn logical_id(name: &str) -> String {
     name.split('-')
         .flat_map(|word| {
             let mut chars = word.chars();

@@ -293,7 +293,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                     let left_now = *left;
                     let limit = usize::try_from(left_now).unwrap_or(usize::MAX);
                     let given = if this.buffer.is_empty() {
-                        let mut limited = out.take(limit);
+                        // Read into an initialised part of `out`, so that
+                        // advancing over what was read is always allowed.
+                        let room = out.remaining().min(limit);
+                        let mut limited = ReadBuf::new(out.initialize_unfilled_to(room));
                         ready!(Pin::new(&mut this.inner).poll_read(cx, &mut limited))?;
                         let read = limited.filled().len();
                         out.advance(read);
@@ -453,6 +456,25 @@ mod tests {
             "{answer}"
         );
         assert!(answer.ends_with(r#""code":"MalformedRequest","message":"Content-Length must be a whole number of bytes"}}"#), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn a_body_arriving_after_its_head_is_read_straight_from_the_connection() {
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut guarded = Guarded::new(server, LIMIT);
+        let head = b"POST /a HTTP/1.1\r\ncontent-length: 10\r\n\r\n";
+        client.write_all(head).await.unwrap();
+        let mut passed = vec![0u8; head.len()];
+        guarded.read_exact(&mut passed).await.unwrap();
+        assert_eq!(passed, head);
+        client
+            .write_all(b"0123456789GET /b HTTP/1.1\r\n\r\n")
+            .await
+            .unwrap();
+        client.shutdown().await.unwrap();
+        let mut rest = Vec::new();
+        guarded.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, b"0123456789GET /b HTTP/1.1\r\n\r\n");
     }
 
     #[tokio::test]
