@@ -17,6 +17,7 @@ pub mod change;
 pub mod command;
 pub mod consume;
 pub mod envelope;
+pub mod external;
 pub mod ids;
 pub mod ports;
 pub mod redrive;
@@ -40,6 +41,7 @@ pub use consume::{
     Released, UnparkError,
 };
 pub use envelope::{EncodeError, EnvelopeError, EventContext, EventEnvelope};
+pub use external::{CallError, CallKey, Called, ExternalCall, OutsidePort, OutsidePorts, Reacted};
 pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
 pub use ports::Effect;
 pub use redrive::{LetterFilter, RawDecoder, RedriveService, RedriveSummary, Redriven};

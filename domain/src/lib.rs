@@ -6,12 +6,14 @@
 //! Nothing in this crate knows about DynamoDB, EventBridge or Lambda.
 
 pub mod aggregate;
+pub mod email;
 pub mod money;
 pub mod rejection;
 pub mod scenario;
 pub mod text;
 
 pub use aggregate::{decide, fold, Aggregate, Decision, DomainEvent, Version};
+pub use email::{EmailAddress, EmailError};
 pub use money::{Money, MoneyError};
 pub use rejection::{Rejection, RejectionKind};
 pub use text::{Text, TextError};

@@ -9,18 +9,28 @@
 //! duplicate raises the consumer's counter (`pk = COUNT#<consumer>`,
 //! `sk = DUPLICATES`), outside the transaction so it never contends with an
 //! effect. An ordered consumer's sequences live beside them ([`crate::sequence`]).
+//!
+//! An external effect's claim is the mark itself, in progress: `status =
+//! IN_PROGRESS`, the holder's `claimToken` and `claimUntil` (epoch
+//! milliseconds), put under `attribute_not_exists(pk) OR (status =
+//! IN_PROGRESS AND claimUntil < now)`. Completing it puts the completed mark
+//! (`status = COMPLETED`, `callKind`, `resultDigest`) under `claimToken =
+//! token`, with the record in the same transaction; releasing deletes it under
+//! the same condition. A mark without `status` is a data effect's, complete.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use outbox_application::ports::{
-    Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
-    SequenceWrite,
+    Claim, ClaimOutcome, CompleteOutcome, Completion, Effect, Inbox, InboxError, InboxOutcome,
+    ParkedAggregate, Sequence, SequenceOutcome, SequenceWrite,
 };
 use outbox_application::{AggregateRef, EventEnvelope, EventId};
 use outbox_domain::Version;
@@ -34,7 +44,8 @@ pub const ENTITY_INBOX: &str = "INBOX";
 /// `entityType` of a recorded effect.
 pub const ENTITY_EFFECT: &str = "EFFECT";
 
-/// A mark: this consumer handled this event.
+/// A mark: this consumer handled this event, or (with a `status` of
+/// [`IN_PROGRESS`]) is calling out for it.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MarkItem {
@@ -44,7 +55,26 @@ struct MarkItem {
     consumer: String,
     event_id: EventId,
     expires_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    claim_until: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    call_kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    result_digest: Option<String>,
 }
+
+/// `status` of a claimed mark whose call has not completed.
+const IN_PROGRESS: &str = "IN_PROGRESS";
+/// `status` of an external effect's completed mark.
+const COMPLETED: &str = "COMPLETED";
+/// The condition of a claim: no mark, or an in-progress one that expired.
+const CLAIMABLE: &str = "attribute_not_exists(pk) OR (#status = :inProgress AND claimUntil < :now)";
+/// The condition of completing or releasing a claim: it is still the caller's.
+const HELD_BY: &str = "#status = :inProgress AND claimToken = :token";
 
 /// An effect, as the consumer recorded it; an ordered consumer's also names
 /// its aggregate and the sequence revision its write made, so the order
@@ -186,6 +216,65 @@ impl DynamoInbox {
     }
 }
 
+impl DynamoInbox {
+    /// The mark of `consumer` on `event_id`, complete, without a call's attributes.
+    fn mark(&self, consumer: &str, event_id: EventId) -> MarkItem {
+        MarkItem {
+            pk: mark_pk(consumer, event_id),
+            sk: ENTITY_INBOX.into(),
+            entity_type: ENTITY_INBOX.into(),
+            consumer: consumer.into(),
+            event_id,
+            expires_at: expiry(now(), self.retention),
+            status: None,
+            claim_token: None,
+            claim_until: None,
+            call_kind: None,
+            result_digest: None,
+        }
+    }
+
+    /// A transaction's put of `consumer`'s `effect` of `event_id`, once.
+    fn effect_put(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        effect: Effect,
+    ) -> Result<TransactWriteItem, InboxError> {
+        self.put(
+            encode(EffectItem {
+                pk: effect_pk(consumer, event_id),
+                sk: ENTITY_EFFECT.into(),
+                entity_type: ENTITY_EFFECT.into(),
+                consumer: consumer.into(),
+                effect,
+                aggregate: None,
+                position: None,
+                applied_at: Some(OffsetDateTime::now_utc()),
+            })?,
+            Some(NEW_ITEM),
+        )
+    }
+}
+
+/// Whether `mark` is an in-progress claim rather than a completed mark.
+fn in_progress(mark: &Attributes) -> bool {
+    mark.get("status")
+        .and_then(|status| status.as_s().ok())
+        .is_some_and(|status| status == IN_PROGRESS)
+}
+
+/// `at` in epoch milliseconds.
+fn millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// Epoch milliseconds as a time.
+fn from_millis(millis: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
 /// Every item `scan` finds, page by page.
 pub(crate) async fn scan_all(
     scan: aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder,
@@ -237,7 +326,7 @@ pub(crate) fn encode<T: Serialize>(item: T) -> Result<Attributes, InboxError> {
 impl Inbox for DynamoInbox {
     async fn processed(&self, consumer: &str, event_id: EventId) -> Result<bool, InboxError> {
         let mark = self.get(mark_pk(consumer, event_id), ENTITY_INBOX).await?;
-        Ok(mark.is_some())
+        Ok(mark.is_some_and(|mark| !in_progress(&mark)))
     }
 
     async fn apply_once(
@@ -246,29 +335,10 @@ impl Inbox for DynamoInbox {
         event_id: EventId,
         effect: Option<Effect>,
     ) -> Result<InboxOutcome, InboxError> {
-        let mark = encode(MarkItem {
-            pk: mark_pk(consumer, event_id),
-            sk: ENTITY_INBOX.into(),
-            entity_type: ENTITY_INBOX.into(),
-            consumer: consumer.into(),
-            event_id,
-            expires_at: expiry(now(), self.retention),
-        })?;
+        let mark = encode(self.mark(consumer, event_id))?;
         let mut actions = vec![self.put(mark, Some(NEW_ITEM))?];
         if let Some(effect) = effect {
-            actions.push(self.put(
-                encode(EffectItem {
-                    pk: effect_pk(consumer, event_id),
-                    sk: ENTITY_EFFECT.into(),
-                    entity_type: ENTITY_EFFECT.into(),
-                    consumer: consumer.into(),
-                    effect,
-                    aggregate: None,
-                    position: None,
-                    applied_at: Some(time::OffsetDateTime::now_utc()),
-                })?,
-                Some(NEW_ITEM),
-            )?);
+            actions.push(self.effect_put(consumer, event_id, effect)?);
         }
         let result = self
             .client
@@ -288,6 +358,126 @@ impl Inbox for DynamoInbox {
                 }
                 _ => Err(InboxError::from(DynamoError::from(error))),
             },
+        }
+    }
+
+    async fn claim(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        claim: &Claim,
+    ) -> Result<ClaimOutcome, InboxError> {
+        let mark = encode(MarkItem {
+            status: Some(IN_PROGRESS.into()),
+            claim_token: Some(claim.token.clone()),
+            claim_until: Some(millis(claim.until)),
+            ..self.mark(consumer, event_id)
+        })?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(mark))
+            .condition_expression(CLAIMABLE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":inProgress", AttributeValue::S(IN_PROGRESS.into()))
+            .expression_attribute_values(":now", AttributeValue::N(millis(claim.at).to_string()))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(ClaimOutcome::Claimed {
+                took_over: output.attributes.is_some_and(|old| !old.is_empty()),
+            }),
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => {
+                let Some(mark) = self.get(mark_pk(consumer, event_id), ENTITY_INBOX).await? else {
+                    // Released between the put and the read: the next delivery claims it.
+                    return Ok(ClaimOutcome::Held { until: claim.at });
+                };
+                if !in_progress(&mark) {
+                    return Ok(ClaimOutcome::Completed);
+                }
+                let until = mark
+                    .get("claimUntil")
+                    .and_then(|until| until.as_n().ok())
+                    .and_then(|until| until.parse::<i64>().ok())
+                    .map_or(claim.at, from_millis);
+                Ok(ClaimOutcome::Held { until })
+            }
+            Err(error) => Err(InboxError::from(DynamoError::from(error))),
+        }
+    }
+
+    async fn complete(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+        completion: Completion,
+    ) -> Result<CompleteOutcome, InboxError> {
+        let mark = encode(MarkItem {
+            status: Some(COMPLETED.into()),
+            call_kind: Some(completion.kind),
+            result_digest: Some(completion.digest),
+            ..self.mark(consumer, event_id)
+        })?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(mark))
+            .condition_expression(HELD_BY)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":inProgress", AttributeValue::S(IN_PROGRESS.into()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .build()
+            .map_err(|error| InboxError::Unavailable(Box::new(error)))?;
+        let mut actions = vec![TransactWriteItem::builder().put(put).build()];
+        if let Some(effect) = completion.record {
+            actions.push(self.effect_put(consumer, event_id, effect)?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CompleteOutcome::Completed),
+            Err(error) => match error.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancel))
+                    if failed_conditions(cancel.cancellation_reasons(), cancel.message())
+                        .first()
+                        .is_some_and(|failed| *failed) =>
+                {
+                    Ok(CompleteOutcome::Lost)
+                }
+                _ => Err(InboxError::from(DynamoError::from(error))),
+            },
+        }
+    }
+
+    async fn release(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+    ) -> Result<(), InboxError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .key(PK, AttributeValue::S(mark_pk(consumer, event_id)))
+            .key(SK, AttributeValue::S(ENTITY_INBOX.into()))
+            .condition_expression(HELD_BY)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":inProgress", AttributeValue::S(IN_PROGRESS.into()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Taken over or completed by another holder: nothing of ours to release.
+            Err(error) if error.code() == Some("ConditionalCheckFailedException") => Ok(()),
+            Err(error) => Err(InboxError::from(DynamoError::from(error))),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The in-memory inbox: (consumer, event id) marks and effects, written
 //! together; for ordered consumers a sequence per (consumer, aggregate) with
-//! its parked list, changed only at the revision it was read.
+//! its parked list, changed only at the revision it was read; an external
+//! effect's in-progress claims beside the marks.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -8,8 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use outbox_application::ports::{
-    Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
-    SequenceWrite, Skip,
+    Claim, ClaimOutcome, CompleteOutcome, Completion, Effect, Inbox, InboxError, InboxOutcome,
+    ParkedAggregate, Sequence, SequenceOutcome, SequenceWrite, Skip,
 };
 use outbox_application::{AggregateRef, EventEnvelope, EventId};
 use outbox_domain::Version;
@@ -20,6 +21,8 @@ type SequenceKey = (String, AggregateRef);
 #[derive(Debug, Default)]
 struct Records {
     marks: HashSet<(String, EventId)>,
+    claims: HashMap<(String, EventId), Claim>,
+    completions: Vec<(String, EventId, Completion)>,
     effects: Vec<(String, Effect)>,
     histories: HashMap<SequenceKey, Vec<Effect>>,
     duplicates: HashMap<String, u64>,
@@ -54,6 +57,24 @@ impl MemoryInbox {
     pub fn history(&self, consumer: &str, aggregate: &AggregateRef) -> Vec<Effect> {
         let key = (consumer.to_owned(), aggregate.clone());
         self.lock().histories.get(&key).cloned().unwrap_or_default()
+    }
+
+    /// The external effects `consumer` completed, in order: the event and its completed mark.
+    pub fn completions_of(&self, consumer: &str) -> Vec<(EventId, Completion)> {
+        self.lock()
+            .completions
+            .iter()
+            .filter(|(owner, _, _)| owner == consumer)
+            .map(|(_, event_id, completion)| (*event_id, completion.clone()))
+            .collect()
+    }
+
+    /// The in-progress claim on (`consumer`, `event_id`), if one is there.
+    pub fn claim_on(&self, consumer: &str, event_id: EventId) -> Option<Claim> {
+        self.lock()
+            .claims
+            .get(&(consumer.to_owned(), event_id))
+            .cloned()
     }
 
     /// Redeliveries `consumer` recognised and ignored.
@@ -100,6 +121,73 @@ impl Inbox for MemoryInbox {
             records.effects.push((consumer.to_owned(), effect));
         }
         Ok(InboxOutcome::Applied)
+    }
+
+    async fn claim(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        claim: &Claim,
+    ) -> Result<ClaimOutcome, InboxError> {
+        let key = (consumer.to_owned(), event_id);
+        let mut records = self.lock();
+        if records.marks.contains(&key) {
+            return Ok(ClaimOutcome::Completed);
+        }
+        let took_over = match records.claims.get(&key) {
+            Some(held) if held.until >= claim.at => {
+                return Ok(ClaimOutcome::Held { until: held.until })
+            }
+            Some(_) => true,
+            None => false,
+        };
+        records.claims.insert(key, claim.clone());
+        Ok(ClaimOutcome::Claimed { took_over })
+    }
+
+    async fn complete(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+        completion: Completion,
+    ) -> Result<CompleteOutcome, InboxError> {
+        let key = (consumer.to_owned(), event_id);
+        let mut records = self.lock();
+        if records
+            .claims
+            .get(&key)
+            .is_none_or(|held| held.token != token)
+        {
+            return Ok(CompleteOutcome::Lost);
+        }
+        records.claims.remove(&key);
+        records.marks.insert(key);
+        if let Some(effect) = completion.record.clone() {
+            records.effects.push((consumer.to_owned(), effect));
+        }
+        records
+            .completions
+            .push((consumer.to_owned(), event_id, completion));
+        Ok(CompleteOutcome::Completed)
+    }
+
+    async fn release(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+    ) -> Result<(), InboxError> {
+        let key = (consumer.to_owned(), event_id);
+        let mut records = self.lock();
+        if records
+            .claims
+            .get(&key)
+            .is_some_and(|held| held.token == token)
+        {
+            records.claims.remove(&key);
+        }
+        Ok(())
     }
 
     async fn count_duplicate(&self, consumer: &str) -> Result<(), InboxError> {

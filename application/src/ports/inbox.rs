@@ -1,9 +1,12 @@
 //! The inbox port: a consumer's effect and the mark "this event was handled",
-//! written together, so an effect happens once however often the event arrives.
+//! written together, so an effect happens once however often the event arrives;
+//! and, for an external effect, the claim that keeps two deliveries from
+//! calling at once (see [`external`](crate::external)).
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use time::OffsetDateTime;
 
 use crate::envelope::{EncodeError, EventEnvelope};
 use crate::ids::{AggregateRef, EventId};
@@ -50,6 +53,55 @@ pub enum InboxOutcome {
     AlreadyProcessed,
 }
 
+/// A delivery's claim on an event, taken before an external call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// Who holds it: unique per delivery attempt.
+    pub token: String,
+    /// When it was taken.
+    pub at: OffsetDateTime,
+    /// When it expires: after this, another delivery may take it over.
+    pub until: OffsetDateTime,
+}
+
+/// What claiming an event found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// The claim is the caller's; `took_over` if an expired claim was replaced.
+    Claimed {
+        /// Whether a previous holder's claim had expired and was replaced.
+        took_over: bool,
+    },
+    /// The event's effect was completed before: nothing was written.
+    Completed,
+    /// Another delivery holds a live claim until then: hand the delivery back.
+    Held {
+        /// When that claim expires.
+        until: OffsetDateTime,
+    },
+}
+
+/// The completed mark of an external effect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    /// What was called, e.g. `Email`.
+    pub kind: String,
+    /// The SHA-256 (hex) of the call's receipt.
+    pub digest: String,
+    /// A data effect written with the mark.
+    pub record: Option<Effect>,
+}
+
+/// Whether the completed mark was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompleteOutcome {
+    /// The mark (and the record) were written.
+    Completed,
+    /// The claim was no longer the caller's (it expired and was taken over, or
+    /// another holder completed it): nothing was written.
+    Lost,
+}
+
 /// Why the inbox failed.
 #[derive(Debug, thiserror::Error)]
 pub enum InboxError {
@@ -66,7 +118,8 @@ pub enum InboxError {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait Inbox: Send + Sync {
-    /// Whether `consumer` handled `event_id` already.
+    /// Whether `consumer` handled `event_id` already (an in-progress claim is
+    /// not handled).
     ///
     /// # Errors
     /// [`InboxError::Unavailable`].
@@ -83,6 +136,44 @@ pub trait Inbox: Send + Sync {
         event_id: EventId,
         effect: Option<Effect>,
     ) -> Result<InboxOutcome, InboxError>;
+
+    /// Claims `event_id` for `consumer`'s external call: writes an in-progress
+    /// mark if there is no mark, or if the in-progress mark there expired
+    /// before `claim.at`; otherwise reports what is there.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    async fn claim(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        claim: &Claim,
+    ) -> Result<ClaimOutcome, InboxError>;
+
+    /// Replaces the in-progress mark held by `token` with the completed mark
+    /// and writes `completion.record` in the same atomic step.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`]; nothing or everything was written.
+    async fn complete(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+        completion: Completion,
+    ) -> Result<CompleteOutcome, InboxError>;
+
+    /// Deletes the in-progress mark held by `token`, if it is still there, so
+    /// the next delivery may call at once.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    async fn release(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+    ) -> Result<(), InboxError>;
 
     /// Counts one redelivery of `consumer`'s that was recognised and ignored.
     ///

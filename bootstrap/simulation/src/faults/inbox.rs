@@ -1,21 +1,22 @@
 //! Inbox faults for any inbox: an outage, and a consumer that dies right after
-//! its effect (or its ordered position) was written, before the message was
-//! acknowledged.
+//! its effect (or its ordered position, or an external effect's completed
+//! mark) was written, before the message was acknowledged. An outage of the
+//! completed mark is a consumer that died between its call and its mark.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
 use outbox_application::ports::{
-    Effect, Inbox, InboxError, InboxOutcome, ParkedAggregate, Sequence, SequenceOutcome,
-    SequenceWrite,
+    Claim, ClaimOutcome, CompleteOutcome, Completion, Effect, Inbox, InboxError, InboxOutcome,
+    ParkedAggregate, Sequence, SequenceOutcome, SequenceWrite,
 };
 use outbox_application::{AggregateRef, EventEnvelope, EventId};
 use outbox_domain::Version;
 
 use super::{FaultPlan, InjectedFault};
 
-/// A fault to inject into the next `apply_once` or `write_sequence`.
+/// A fault to inject into the next `apply_once`, `complete` or `write_sequence`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InboxFault {
     /// Fail before writing anything.
@@ -71,6 +72,51 @@ impl Inbox for FaultyInbox {
             }
             None => self.inner.apply_once(consumer, event_id, effect).await,
         }
+    }
+
+    async fn claim(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        claim: &Claim,
+    ) -> Result<ClaimOutcome, InboxError> {
+        self.inner.claim(consumer, event_id, claim).await
+    }
+
+    async fn complete(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+        completion: Completion,
+    ) -> Result<CompleteOutcome, InboxError> {
+        match self.faults.take() {
+            Some(InboxFault::Unavailable) => Err(InboxError::Unavailable(Box::new(InjectedFault(
+                "the consumer died between its call and its mark",
+            )))),
+            Some(InboxFault::CrashAfterApply) => {
+                self.inner
+                    .complete(consumer, event_id, token, completion)
+                    .await?;
+                Err(InboxError::Unavailable(Box::new(InjectedFault(
+                    "the consumer died after its mark",
+                ))))
+            }
+            None => {
+                self.inner
+                    .complete(consumer, event_id, token, completion)
+                    .await
+            }
+        }
+    }
+
+    async fn release(
+        &self,
+        consumer: &str,
+        event_id: EventId,
+        token: &str,
+    ) -> Result<(), InboxError> {
+        self.inner.release(consumer, event_id, token).await
     }
 
     async fn count_duplicate(&self, consumer: &str) -> Result<(), InboxError> {
