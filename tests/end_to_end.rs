@@ -505,10 +505,11 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     let mut report = BTreeMap::new();
     for consumer in &consumers {
         let name = consumer.reaction.name();
-        let mut expected: Vec<Effect> = outbox
-            .iter()
-            .filter_map(|event| consumer.reaction.react(event).unwrap())
-            .collect();
+        let mut expected: Vec<Effect> = Vec::new();
+        for event in &outbox {
+            let reacted = consumer.reaction.react(event).await.unwrap();
+            expected.extend(reacted.into_record());
+        }
         let mut recorded = consumer.marks.effects_of(name).await.unwrap();
         expected.sort_by_key(|e| e.event_id.to_string());
         recorded.sort_by_key(|e| e.event_id.to_string());
@@ -648,16 +649,15 @@ async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
             )
         })
         .collect();
-    let expected: Vec<(u64, Value)> = events
-        .iter()
-        .map(|event| {
-            let effect = reactions::OrderTracking.react(event).unwrap().unwrap();
-            (
-                event.aggregate_version.value(),
-                effect.data["status"].clone(),
-            )
-        })
-        .collect();
+    let mut expected: Vec<(u64, Value)> = Vec::new();
+    for event in &events {
+        let reacted = reactions::OrderTracking.react(event).await.unwrap();
+        let effect = reacted.into_record().unwrap();
+        expected.push((
+            event.aggregate_version.value(),
+            effect.data["status"].clone(),
+        ));
+    }
     assert_eq!(tracked, expected, "the tracking history, in version order");
     assert_eq!(tracked.last().unwrap().1, json!("CANCELLED"));
     let sequence = consumer

@@ -2,12 +2,16 @@
 //! one atomic step; whatever cannot be consumed goes to the dead-letter queue.
 //!
 //! Delivery is at least once (the bus and the queue may both repeat an event); the
-//! inbox turns that into exactly-once effects. A reaction is pure: it turns an
-//! event into the effect to record, and the inbox writes that effect together with
-//! the (consumer, event id) mark. The policy for a delivery that can never be
-//! consumed (unreadable, or an event whose data breaks a domain rule) lives here
-//! once, for every runtime: dead-letter it with its reason, then acknowledge it.
-//! Only a failure of the inbox or of the dead-letter queue leaves it for redelivery.
+//! inbox turns that into exactly-once effects. A reaction turns an event into
+//! what it calls for ([`Reacted`]): nothing, a **data effect** the inbox writes
+//! together with the (consumer, event id) mark (exactly once), or an **external
+//! call** made under the inbox's claim (at least once, never two at a time; see
+//! [`external`](crate::external)). The policy for a delivery that can never be
+//! consumed (unreadable, an event whose data breaks a domain rule, a call the
+//! other side refuses for good) lives here once, for every runtime: dead-letter
+//! it with its reason, then acknowledge it. A failure of the inbox or of the
+//! dead-letter queue, a retryable call failure, or a live claim of another
+//! delivery leaves it for redelivery.
 //!
 //! An ordered consumer applies each aggregate's events in version order (see
 //! [`sequencing`](crate::sequencing)): the effect and its new position are one
@@ -15,9 +19,14 @@
 //! until its bound, then its aggregate is parked and its events held, while
 //! other aggregates flow. The missing event's arrival (a late delivery, a
 //! redrive) releases the held events in order; so does an operator's explicit
-//! skip ([`ConsumeService::unpark`]).
+//! skip ([`ConsumeService::unpark`]). An ordered consumer records data effects
+//! only: a call cannot join the conditioned write that moves its position.
 
 use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use uuid::Uuid;
 
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
@@ -26,11 +35,12 @@ use outbox_domain::Version;
 
 use crate::change::RecordIdentity;
 use crate::envelope::{EncodeError, EnvelopeError, EventEnvelope};
-use crate::ids::AggregateRef;
+use crate::external::{CallError, CallKey, ExternalCall, OutsidePort, Reacted};
+use crate::ids::{AggregateRef, EventId};
 use crate::ports::{
-    Clock, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, Effect, Inbox,
-    InboxError, InboxOutcome, LetterSource, Parking, Sequence, SequenceOutcome, SequenceWrite,
-    Skip, SystemClock,
+    sha256_hex, Claim, ClaimOutcome, Clock, CompleteOutcome, Completion, DeadLetter,
+    DeadLetterError, DeadLetterPayload, DeadLetterQueue, Effect, Inbox, InboxError, InboxOutcome,
+    LetterSource, Parking, Sequence, SequenceOutcome, SequenceWrite, Skip, SystemClock,
 };
 use crate::routing::Subscription;
 use crate::sequencing::{step, ParkingPolicy, Step, Waited};
@@ -38,7 +48,12 @@ use crate::sequencing::{step, ParkingPolicy, Step, Waited};
 /// Conflicting writes on one aggregate a delivery survives before it is handed back.
 const CONFLICT_RETRIES: usize = 16;
 
-/// Why a reaction could not turn an event into an effect. Both are permanent.
+/// How long a claim on an event lasts by default: twice the consumer
+/// function's timeout, so a call (which Lambda stops at that timeout) always
+/// ends inside its claim.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(60);
+
+/// Why a reaction could not turn an event into an effect. All are permanent.
 #[derive(Debug, thiserror::Error)]
 pub enum ReactionError {
     /// The event's payload does not decode (or breaks a domain rule).
@@ -47,9 +62,17 @@ pub enum ReactionError {
     /// The effect does not encode: a defect of the reaction.
     #[error(transparent)]
     Encoding(#[from] EncodeError),
+    /// An ordered consumer asked for an external call: a defect of the reaction.
+    #[error("an ordered consumer records data effects only, but asked for a call ({0})")]
+    CallInOrder(&'static str),
 }
 
-/// A consumer's decision on an event: the effect to record, or nothing.
+/// A consumer's decision on an event: nothing, a data effect, or an external call.
+///
+/// `react` may read through the ports the consumer was built with, but must
+/// not change anything outside: whatever it changes must be the
+/// [`ExternalCall`] it returns, which runs under the inbox's claim.
+#[async_trait]
 pub trait Reaction: Send + Sync {
     /// The consumer's stable name; the inbox key's first half. Never rename one.
     /// Lowercase letters, digits and dashes, e.g. `order-tracking`.
@@ -61,12 +84,17 @@ pub trait Reaction: Send + Sync {
     /// The events routed to this consumer.
     fn subscription(&self) -> Subscription;
 
-    /// The effect `event` calls for, or `None` if this consumer ignores it.
+    /// The outside systems its calls reach, for its deployment's grants.
+    fn calls(&self) -> &'static [OutsidePort] {
+        &[]
+    }
+
+    /// What `event` calls for; [`Reacted::Ignored`] if this consumer ignores it.
     ///
     /// # Errors
     /// [`ReactionError`] when the event's payload does not decode or the effect
     /// does not encode.
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError>;
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError>;
 }
 
 /// What a delivery carries.
@@ -105,6 +133,8 @@ pub struct Delivery {
 pub enum Consumed {
     /// The effect was recorded now.
     Applied,
+    /// The external call succeeded and its completed mark was written now.
+    Called,
     /// The event is of no interest to this consumer; it is marked handled.
     Ignored,
     /// A repeated delivery: the effect was recorded before, nothing was written.
@@ -152,6 +182,26 @@ pub enum ConsumeError {
     /// Other deliveries of the aggregate kept changing its position.
     #[error("{0} is contended: its position changed {CONFLICT_RETRIES} times in a row")]
     Contended(AggregateRef),
+    /// Another delivery holds a live claim on the event: it is calling now.
+    #[error("event {event_id} is being handled by another delivery until {until}")]
+    InProgress {
+        /// The event.
+        event_id: EventId,
+        /// When that delivery's claim expires.
+        until: OffsetDateTime,
+    },
+    /// The external call failed and may succeed later; the claim was released.
+    #[error("the {kind} call failed: {reason}")]
+    Call {
+        /// What was called.
+        kind: &'static str,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The call succeeded but its claim expired and was taken over before the
+    /// completed mark was written; the next delivery finds out which holder completed it.
+    #[error("the claim on event {0} expired before its call completed")]
+    ClaimLost(EventId),
 }
 
 /// What releasing a parked aggregate did.
@@ -190,6 +240,7 @@ pub struct ConsumeService {
     dead_letters: Arc<dyn DeadLetterQueue>,
     clock: Arc<dyn Clock>,
     parking: ParkingPolicy,
+    lease: Duration,
 }
 
 impl ConsumeService {
@@ -205,7 +256,17 @@ impl ConsumeService {
             dead_letters,
             clock: Arc::new(SystemClock),
             parking: ParkingPolicy::default(),
+            lease: DEFAULT_CLAIM_LEASE,
         }
+    }
+
+    /// The same service claiming events for `lease` before an external call.
+    /// A call must end inside its lease (Lambda's timeout, an SDK's operation
+    /// timeout), or a second delivery may call while the first still does.
+    #[must_use]
+    pub fn with_claim_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// The same service parking aggregates by `policy`.
@@ -256,8 +317,23 @@ impl ConsumeService {
         if !ordered && self.inbox.processed(consumer, event.event_id).await? {
             return self.duplicate(&event).await;
         }
-        let effect = match self.reaction.react(&event) {
-            Ok(effect) => effect,
+        let reacted = match self.reaction.react(&event).await {
+            Ok(Reacted::Call(call)) if ordered => Err(ReactionError::CallInOrder(call.kind())),
+            reacted => reacted,
+        };
+        let effect = match reacted {
+            Ok(Reacted::Ignored) => None,
+            Ok(Reacted::Record(effect)) => Some(effect),
+            Ok(Reacted::Call(call)) => {
+                return self
+                    .call_out(
+                        &delivery.message_id,
+                        delivery.receive_count,
+                        event,
+                        call.as_ref(),
+                    )
+                    .await
+            }
             Err(error) => {
                 let reason = format!("{consumer}: {error}");
                 let payload = DeadLetterPayload::Event { envelope: event };
@@ -382,14 +458,18 @@ impl ConsumeService {
             let next = sequence.missing();
             let write = match self.inbox.held(consumer, aggregate, next).await? {
                 Some(event) => {
-                    let effect =
-                        self.reaction
-                            .react(&event)
-                            .map_err(|source| ConsumeError::HeldEvent {
-                                aggregate: aggregate.clone(),
-                                version: next,
-                                source,
-                            })?;
+                    let held_event = |source| ConsumeError::HeldEvent {
+                        aggregate: aggregate.clone(),
+                        version: next,
+                        source,
+                    };
+                    let effect = match self.reaction.react(&event).await.map_err(held_event)? {
+                        Reacted::Ignored => None,
+                        Reacted::Record(effect) => Some(effect),
+                        Reacted::Call(call) => {
+                            return Err(held_event(ReactionError::CallInOrder(call.kind())))
+                        }
+                    };
                     SequenceWrite {
                         effect,
                         release: Some(next),
@@ -495,6 +575,73 @@ impl ConsumeService {
         }
     }
 
+    /// Makes `call` for `event` under a claim: claim, call, then the completed
+    /// mark (with the call's record) while the claim is still this delivery's.
+    async fn call_out(
+        &self,
+        message_id: &str,
+        attempts: u32,
+        event: EventEnvelope,
+        call: &dyn ExternalCall,
+    ) -> Result<Consumed, ConsumeError> {
+        let consumer = self.reaction.name();
+        let event_id = event.event_id;
+        let at = self.clock.now();
+        let claim = Claim {
+            token: Uuid::now_v7().to_string(),
+            at,
+            until: at + self.lease,
+        };
+        match self.inbox.claim(consumer, event_id, &claim).await? {
+            ClaimOutcome::Completed => return self.duplicate(&event).await,
+            ClaimOutcome::Held { until } => {
+                debug!(consumer, %event_id, %until, "another delivery holds the claim");
+                return Err(ConsumeError::InProgress { event_id, until });
+            }
+            ClaimOutcome::Claimed { took_over: true } => {
+                warn!(consumer, %event_id, "an expired claim was taken over: its holder died or overran");
+            }
+            ClaimOutcome::Claimed { took_over: false } => {}
+        }
+        let key = CallKey::new(consumer, event_id);
+        let kind = call.kind();
+        match call.call(&key).await {
+            Ok(called) => {
+                let completion = Completion {
+                    kind: kind.to_owned(),
+                    digest: sha256_hex(called.receipt.to_string().as_bytes()),
+                    record: called.record,
+                };
+                match self
+                    .inbox
+                    .complete(consumer, event_id, &claim.token, completion)
+                    .await?
+                {
+                    CompleteOutcome::Completed => {
+                        info!(consumer, %event_id, event_type = event.event_type, kind, "external call completed");
+                        Ok(Consumed::Called)
+                    }
+                    CompleteOutcome::Lost => {
+                        warn!(consumer, %event_id, kind, "the call completed after its claim expired");
+                        Err(ConsumeError::ClaimLost(event_id))
+                    }
+                }
+            }
+            Err(CallError::Retryable(reason)) => {
+                warn!(consumer, %event_id, kind, %reason, "the call failed; the claim is released");
+                self.inbox.release(consumer, event_id, &claim.token).await?;
+                Err(ConsumeError::Call { kind, reason })
+            }
+            Err(CallError::Permanent(reason)) => {
+                self.inbox.release(consumer, event_id, &claim.token).await?;
+                let reason = format!("{consumer}: the {kind} call was refused: {reason}");
+                let payload = DeadLetterPayload::Event { envelope: event };
+                self.dead_letter(message_id, attempts, reason, payload)
+                    .await
+            }
+        }
+    }
+
     /// Counts a recognised redelivery; a failure only costs the count.
     async fn duplicate(&self, event: &EventEnvelope) -> Result<Consumed, ConsumeError> {
         let consumer = self.reaction.name();
@@ -550,6 +697,7 @@ fn applied(consumer: &str, event: &EventEnvelope) {
 mod tests {
     use super::*;
     use crate::envelope::EventContext;
+    use crate::external::Called;
     use crate::ids::AggregateId;
     use crate::ports::dead_letter::MockDeadLetterQueue;
     use crate::ports::inbox::MockInbox;
@@ -563,6 +711,7 @@ mod tests {
     /// Bills a completed repair: the consumer under test.
     struct Invoicing;
 
+    #[async_trait]
     impl Reaction for Invoicing {
         fn name(&self) -> &'static str {
             "invoicing"
@@ -580,13 +729,191 @@ mod tests {
             }
         }
 
-        fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+        async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
             let RepairEvent::RepairCompleted { total_cents, .. } = event.decode::<Repair>()? else {
-                return Ok(None);
+                return Ok(Reacted::Ignored);
             };
             let bill = serde_json::json!({ "amountCents": total_cents.cents() });
-            Ok(Some(Effect::of("Invoice", event, &bill)?))
+            Ok(Reacted::Record(Effect::of("Invoice", event, &bill)?))
         }
+    }
+
+    /// Mails a completed repair's customer: the calling consumer under test.
+    struct Mailing {
+        answer: Result<Called, CallError>,
+        calls: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    struct Send {
+        answer: Result<Called, CallError>,
+        calls: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl ExternalCall for Send {
+        fn kind(&self) -> &'static str {
+            "Email"
+        }
+
+        async fn call(&self, key: &CallKey) -> Result<Called, CallError> {
+            self.calls.lock().unwrap().push(key.to_string());
+            self.answer.clone()
+        }
+    }
+
+    #[async_trait]
+    impl Reaction for Mailing {
+        fn name(&self) -> &'static str {
+            "mailing"
+        }
+
+        fn description(&self) -> &'static str {
+            "Mails completed repairs."
+        }
+
+        fn subscription(&self) -> Subscription {
+            Subscription::of::<Repair>(&[RepairEvent::REPAIR_COMPLETED])
+        }
+
+        async fn react(&self, _: &EventEnvelope) -> Result<Reacted, ReactionError> {
+            Ok(Reacted::Call(Box::new(Send {
+                answer: self.answer.clone(),
+                calls: Arc::clone(&self.calls),
+            })))
+        }
+    }
+
+    fn mailing(
+        inbox: MockInbox,
+        dead_letters: MockDeadLetterQueue,
+        answer: Result<Called, CallError>,
+    ) -> (ConsumeService, Arc<std::sync::Mutex<Vec<String>>>) {
+        let calls = Arc::default();
+        let reaction = Mailing {
+            answer,
+            calls: Arc::clone(&calls),
+        };
+        let service =
+            ConsumeService::new(Arc::new(inbox), Arc::new(reaction), Arc::new(dead_letters));
+        (service, calls)
+    }
+
+    fn sent() -> Called {
+        Called {
+            receipt: serde_json::json!({"messageId": "m-9"}),
+            record: None,
+        }
+    }
+
+    fn claiming(outcome: ClaimOutcome) -> MockInbox {
+        let mut inbox = MockInbox::new();
+        inbox.expect_processed().returning(|_, _| Ok(false));
+        inbox
+            .expect_claim()
+            .withf(|consumer, _, claim| {
+                consumer == "mailing" && claim.until - claim.at == DEFAULT_CLAIM_LEASE
+            })
+            .times(1)
+            .returning(move |_, _, _| Ok(outcome));
+        inbox
+    }
+
+    #[tokio::test]
+    async fn a_call_is_made_under_a_claim_with_the_event_key_and_completed_with_its_digest() {
+        let event = completed();
+        let event_id = event.event_id;
+        let mut inbox = claiming(ClaimOutcome::Claimed { took_over: false });
+        inbox
+            .expect_complete()
+            .withf(|_, _, token, completion| {
+                !token.is_empty()
+                    && completion.kind == "Email"
+                    && completion.digest == sha256_hex(br#"{"messageId":"m-9"}"#)
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(CompleteOutcome::Completed));
+        inbox.expect_apply_once().never();
+        let (service, calls) = mailing(inbox, no_letters(), Ok(sent()));
+        assert_eq!(
+            service.consume(delivery(event)).await.unwrap(),
+            Consumed::Called
+        );
+        assert_eq!(*calls.lock().unwrap(), [format!("mailing/{event_id}")]);
+    }
+
+    #[tokio::test]
+    async fn a_live_claim_hands_the_delivery_back_and_a_completed_one_is_a_duplicate() {
+        let until = OffsetDateTime::UNIX_EPOCH;
+        let (service, calls) = mailing(
+            claiming(ClaimOutcome::Held { until }),
+            no_letters(),
+            Ok(sent()),
+        );
+        assert!(matches!(
+            service.consume(delivery(completed())).await,
+            Err(ConsumeError::InProgress { until: u, .. }) if u == until
+        ));
+        let mut inbox = claiming(ClaimOutcome::Completed);
+        inbox
+            .expect_count_duplicate()
+            .times(1)
+            .returning(|_| Ok(()));
+        let (again, _) = mailing(inbox, no_letters(), Ok(sent()));
+        assert_eq!(
+            again.consume(delivery(completed())).await.unwrap(),
+            Consumed::Duplicate
+        );
+        assert!(calls.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_retryable_failure_releases_the_claim_and_a_permanent_one_dead_letters_too() {
+        let mut inbox = claiming(ClaimOutcome::Claimed { took_over: true });
+        inbox.expect_release().times(1).returning(|_, _, _| Ok(()));
+        inbox.expect_complete().never();
+        let (service, _) = mailing(
+            inbox,
+            no_letters(),
+            Err(CallError::Retryable("throttled".into())),
+        );
+        assert!(matches!(
+            service.consume(delivery(completed())).await,
+            Err(ConsumeError::Call { kind: "Email", .. })
+        ));
+
+        let mut inbox = claiming(ClaimOutcome::Claimed { took_over: false });
+        inbox.expect_release().times(1).returning(|_, _, _| Ok(()));
+        inbox.expect_complete().never();
+        let mut dead_letters = MockDeadLetterQueue::new();
+        dead_letters
+            .expect_send()
+            .withf(|letter| letter.reason == "mailing: the Email call was refused: address refused")
+            .times(1)
+            .returning(|_| Ok(()));
+        let (service, _) = mailing(
+            inbox,
+            dead_letters,
+            Err(CallError::Permanent("address refused".into())),
+        );
+        assert_eq!(
+            service.consume(delivery(completed())).await.unwrap(),
+            Consumed::DeadLettered
+        );
+    }
+
+    #[tokio::test]
+    async fn a_claim_lost_before_the_mark_hands_the_delivery_back() {
+        let mut inbox = claiming(ClaimOutcome::Claimed { took_over: false });
+        inbox
+            .expect_complete()
+            .times(1)
+            .returning(|_, _, _, _| Ok(CompleteOutcome::Lost));
+        let (service, calls) = mailing(inbox, no_letters(), Ok(sent()));
+        assert!(matches!(
+            service.consume(delivery(completed())).await,
+            Err(ConsumeError::ClaimLost(_))
+        ));
+        assert_eq!(calls.lock().unwrap().len(), 1);
     }
 
     fn completed() -> EventEnvelope {

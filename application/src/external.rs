@@ -120,7 +120,7 @@ impl Reacted {
     }
 
     /// The data effect, if this is one.
-    pub fn record(&self) -> Option<&Effect> {
+    pub fn into_record(self) -> Option<Effect> {
         match self {
             Self::Record(effect) => Some(effect),
             Self::Ignored | Self::Call(_) => None,

@@ -57,6 +57,11 @@ pub use shard::{AfterRead, ShardTracker};
 pub use trace::{Traceparent, TraceparentError};
 pub use write_set::{IdempotencyRecord, LimitError, StateRecord, WriteLimits, WriteSet};
 
+/// The attribute a [`Reaction`] or an [`ExternalCall`] implementation wears:
+/// `#[outbox_application::async_trait]`, so a consumer crate needs no
+/// dependency of its own for it.
+pub use async_trait::async_trait;
+
 /// A boxed error that keeps its source chain, used where a port's failure comes
 /// from an adapter the application must not name.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -288,6 +288,7 @@ impl RedriveService {
         match consumer.consume(delivery).await {
             Ok(
                 Consumed::Applied
+                | Consumed::Called
                 | Consumed::Duplicate
                 | Consumed::Ignored
                 | Consumed::Parked

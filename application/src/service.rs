@@ -513,7 +513,7 @@ impl Service {
 mod tests {
     use super::*;
     use crate::consume::ReactionError;
-    use crate::ports::Effect;
+    use crate::external::Reacted;
     use crate::routing::Subscription;
     use outbox_seeds_domain::order::{Order, OrderEvent};
     use outbox_seeds_domain::repair::{Repair, RepairEvent};
@@ -524,6 +524,7 @@ mod tests {
         subscription: Subscription,
     }
 
+    #[async_trait::async_trait]
     impl Reaction for Probe {
         fn name(&self) -> &'static str {
             self.name
@@ -537,8 +538,8 @@ mod tests {
             self.subscription
         }
 
-        fn react(&self, _: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
-            Ok(None)
+        async fn react(&self, _: &EventEnvelope) -> Result<Reacted, ReactionError> {
+            Ok(Reacted::Ignored)
         }
     }
 

@@ -21,6 +21,8 @@ pub const PUT_EVENTS_CALLS: &str = "PutEventsCalls";
 pub const RELAY_LAG_MS: &str = "RelayLagMs";
 /// Effects a consumer applied.
 pub const EFFECTS_APPLIED: &str = "EffectsApplied";
+/// External calls a consumer completed (the call made, its mark written).
+pub const CALLS_COMPLETED: &str = "CallsCompleted";
 /// Deliveries a consumer recognised as repeats.
 pub const DUPLICATES_SUPPRESSED: &str = "DuplicatesSuppressed";
 /// Deliveries a consumer dead-lettered.
@@ -81,6 +83,7 @@ pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
     };
     let name = match outcome {
         Some(Consumed::Applied) => EFFECTS_APPLIED,
+        Some(Consumed::Called) => CALLS_COMPLETED,
         Some(Consumed::Duplicate) => DUPLICATES_SUPPRESSED,
         Some(Consumed::DeadLettered) => CONSUMER_DEAD_LETTERED,
         Some(Consumed::Parked) => {
@@ -93,7 +96,8 @@ pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
         None => CONSUMER_RETRIES,
     };
     metrics::counter!(name, "EventType" => event_type).increment(1);
-    if let (Some(occurred_at), Some(Consumed::Applied)) = (occurred_at, outcome) {
+    if let (Some(occurred_at), Some(Consumed::Applied | Consumed::Called)) = (occurred_at, outcome)
+    {
         metrics::histogram!(DELIVERY_LAG_MS).record(lag_ms(occurred_at));
     }
 }

@@ -17,9 +17,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+use futures_util::FutureExt;
+
 use outbox_application::ports::{BusOrder, DeadLetter, DeadLetterPayload, Effect};
 use outbox_application::{
-    AggregateRef, DeclaredAggregate, EventEnvelope, EventId, Reaction, StateRecord,
+    AggregateRef, DeclaredAggregate, EventEnvelope, EventId, Reacted, Reaction, StateRecord,
 };
 use outbox_memory::Acceptance;
 use time::Duration;
@@ -84,6 +86,17 @@ pub enum Violation {
         /// Effects found.
         found: usize,
     },
+    /// A consumer completed an event's external call other than exactly once.
+    CallCount {
+        /// The consumer.
+        consumer: String,
+        /// The event.
+        event_id: EventId,
+        /// Completed marks expected.
+        expected: usize,
+        /// Completed marks found.
+        found: usize,
+    },
     /// An ordered consumer applied an aggregate's effects out of version order.
     AppliedOutOfOrder {
         /// The consumer.
@@ -113,8 +126,10 @@ pub struct StoredAggregate {
 pub struct ConsumerRecord {
     /// The consumer's reaction (its name, subscription and expected effects).
     pub reaction: Arc<dyn Reaction>,
-    /// The effects it recorded.
+    /// The effects it recorded (data effects, and the records of its calls).
     pub effects: Vec<Effect>,
+    /// The events whose external call it completed, one entry per completed mark.
+    pub completions: Vec<EventId>,
 }
 
 /// What the bus promised: the order it keeps, and how long it drops a repeated
@@ -284,15 +299,36 @@ fn check_consumer(
     for effect in &consumer.effects {
         *found.entry(effect.event_id).or_default() += 1;
     }
+    let mut completed: HashMap<EventId, usize> = HashMap::new();
+    for event_id in &consumer.completions {
+        *completed.entry(*event_id).or_default() += 1;
+    }
     for event in distinct {
         let before_gap = gaps
             .get(&event.aggregate())
             .is_none_or(|gap| event.aggregate_version.value() < *gap);
-        let expected = usize::from(
-            reaction.subscription().accepts(event)
-                && matches!(reaction.react(event), Ok(Some(_)))
-                && (!ordered || before_gap),
-        );
+        // A reaction decides without waiting on anything in the simulation; one
+        // that would wait is expected to act on nothing, so its effects show.
+        let reacted = reaction.react(event).now_or_never().and_then(Result::ok);
+        let accepted = reaction.subscription().accepts(event) && (!ordered || before_gap);
+        let (expected, calls) = match reacted {
+            Some(Reacted::Record(_)) if accepted => (1, 0),
+            // A call's record, if it has one, is written with its completed mark.
+            Some(Reacted::Call(_)) if accepted => {
+                let records = found.get(&event.event_id).copied().unwrap_or(0).min(1);
+                (records, 1)
+            }
+            _ => (0, 0),
+        };
+        let completions = completed.remove(&event.event_id).unwrap_or(0);
+        if completions != calls {
+            violations.push(Violation::CallCount {
+                consumer: name.to_owned(),
+                event_id: event.event_id,
+                expected: calls,
+                found: completions,
+            });
+        }
         let count = found.remove(&event.event_id).unwrap_or(0);
         if count != expected {
             violations.push(Violation::EffectCount {
@@ -307,6 +343,16 @@ fn check_consumer(
         found
             .into_iter()
             .map(|(event_id, count)| Violation::EffectCount {
+                consumer: name.to_owned(),
+                event_id,
+                expected: 0,
+                found: count,
+            }),
+    );
+    violations.extend(
+        completed
+            .into_iter()
+            .map(|(event_id, count)| Violation::CallCount {
                 consumer: name.to_owned(),
                 event_id,
                 expected: 0,
@@ -461,7 +507,13 @@ mod tests {
         let writes = history();
         let outbox: Vec<EventEnvelope> = writes.iter().flat_map(|w| w.outbox.clone()).collect();
         let completed = outbox.last().unwrap();
-        let invoice = Invoicing.react(completed).unwrap().unwrap();
+        let invoice = Invoicing
+            .react(completed)
+            .now_or_never()
+            .unwrap()
+            .unwrap()
+            .into_record()
+            .unwrap();
         Observation {
             stored: vec![StoredAggregate {
                 aggregate: writes[0].aggregate.clone(),
@@ -488,6 +540,7 @@ mod tests {
             consumers: vec![ConsumerRecord {
                 reaction: Arc::new(Invoicing),
                 effects: vec![invoice],
+                completions: Vec::new(),
             }],
             aggregates: outbox_seeds::service().aggregates().to_vec(),
         }
@@ -588,6 +641,7 @@ mod tests {
     /// An ordered consumer of every repair event.
     struct RepairLog;
 
+    #[outbox_application::async_trait]
     impl Reaction for RepairLog {
         fn description(&self) -> &'static str {
             "Logs every repair event in order."
@@ -605,8 +659,8 @@ mod tests {
             }
         }
 
-        fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
-            Ok(Some(Effect {
+        async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
+            Ok(Reacted::Record(Effect {
                 kind: "Log".into(),
                 event_id: event.event_id,
                 data: serde_json::Value::Null,
@@ -619,8 +673,12 @@ mod tests {
             reaction: Arc::new(RepairLog),
             effects: events
                 .iter()
-                .map(|e| RepairLog.react(e).unwrap().unwrap())
+                .map(|e| {
+                    let reacted = RepairLog.react(e).now_or_never().unwrap().unwrap();
+                    reacted.into_record().unwrap()
+                })
                 .collect(),
+            completions: Vec::new(),
         }
     }
 

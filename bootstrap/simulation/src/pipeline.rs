@@ -52,6 +52,8 @@ pub struct PipelineStats {
     /// Deliveries acknowledged after recording their effect (an effect whose
     /// consumer died before acknowledging is found again as a duplicate).
     pub effects_applied: usize,
+    /// Deliveries acknowledged after their external call completed.
+    pub calls_completed: usize,
     /// Deliveries a consumer recognised as repeats and ignored.
     pub duplicates_suppressed: usize,
     /// Deliveries an ordered consumer held behind a missing version (its
@@ -401,6 +403,12 @@ impl Pipeline {
                 .map(|c| ConsumerRecord {
                     reaction: Arc::clone(&c.reaction),
                     effects: self.inbox.effects_of(c.reaction.name()),
+                    completions: self
+                        .inbox
+                        .completions_of(c.reaction.name())
+                        .into_iter()
+                        .map(|(event_id, _)| event_id)
+                        .collect(),
                 })
                 .collect(),
             aggregates: self.service.aggregates().to_vec(),
@@ -411,6 +419,7 @@ impl Pipeline {
         let mut stats = self.lock();
         match consumed {
             Consumed::Applied => stats.effects_applied += 1,
+            Consumed::Called => stats.calls_completed += 1,
             Consumed::Duplicate => stats.duplicates_suppressed += 1,
             Consumed::DeadLettered => stats.dead_lettered += 1,
             Consumed::Parked | Consumed::Held => stats.held += 1,

@@ -25,6 +25,8 @@ const RETRY_PAUSE: Duration = Duration::from_millis(100);
 pub struct Drained {
     /// Effects recorded.
     pub applied: usize,
+    /// External calls completed.
+    pub called: usize,
     /// Repeats recognised and ignored.
     pub duplicates: usize,
     /// Events of no interest, marked handled.
@@ -40,6 +42,7 @@ pub struct Drained {
 impl std::ops::AddAssign for Drained {
     fn add_assign(&mut self, step: Self) {
         self.applied += step.applied;
+        self.called += step.called;
         self.duplicates += step.duplicates;
         self.ignored += step.ignored;
         self.dead_lettered += step.dead_lettered;
@@ -115,6 +118,7 @@ impl LocalBus {
                         queue.delete(message.receipt);
                         match consumed {
                             Consumed::Applied => drained.applied += 1,
+                            Consumed::Called => drained.called += 1,
                             Consumed::Duplicate => drained.duplicates += 1,
                             Consumed::Ignored => drained.ignored += 1,
                             Consumed::DeadLettered => drained.dead_lettered += 1,

@@ -8,7 +8,9 @@
 use serde::{Deserialize, Serialize};
 
 use outbox_application::ports::Effect;
-use outbox_application::{AggregateId, EventEnvelope, Reaction, ReactionError, Subscription};
+use outbox_application::{
+    async_trait, AggregateId, EventEnvelope, Reacted, Reaction, ReactionError, Subscription,
+};
 use outbox_domain::Version;
 
 use crate::ticket::{Ticket, TicketEvent};
@@ -41,6 +43,7 @@ impl SatisfactionSurvey {
     pub const EFFECT: &'static str = "SurveyRequest";
 }
 
+#[async_trait]
 impl Reaction for SatisfactionSurvey {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -54,9 +57,9 @@ impl Reaction for SatisfactionSurvey {
         Subscription::of::<Ticket>(&[TicketEvent::TICKET_RESOLVED])
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if !self.subscription().accepts(event) {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let TicketEvent::TicketResolved {
             requester,
@@ -64,7 +67,7 @@ impl Reaction for SatisfactionSurvey {
             resolution,
         } = event.decode::<Ticket>()?
         else {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         };
         let request = SurveyRequest {
             ticket_id: event.aggregate_id,
@@ -73,7 +76,7 @@ impl Reaction for SatisfactionSurvey {
             agent: agent.into(),
             resolution: resolution.into(),
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &request)?))
+        Ok(Reacted::Record(Effect::of(Self::EFFECT, event, &request)?))
     }
 }
 
@@ -82,10 +85,15 @@ mod tests {
     use super::*;
     use crate::reactions::tests::{one_of_each, wrap};
 
-    #[test]
-    fn a_resolution_asks_its_requester_about_its_agent() {
+    #[tokio::test]
+    async fn a_resolution_asks_its_requester_about_its_agent() {
         let envelope = wrap(3, &one_of_each()[2]);
-        let effect = SatisfactionSurvey.react(&envelope).unwrap().unwrap();
+        let effect = SatisfactionSurvey
+            .react(&envelope)
+            .await
+            .unwrap()
+            .into_record()
+            .unwrap();
         assert_eq!(effect.kind, SatisfactionSurvey::EFFECT);
         assert_eq!(effect.event_id, envelope.event_id);
         let request: SurveyRequest = serde_json::from_value(effect.data).unwrap();
@@ -101,14 +109,15 @@ mod tests {
         );
     }
 
-    #[test]
-    fn nothing_but_a_resolution_is_surveyed() {
+    #[tokio::test]
+    async fn nothing_but_a_resolution_is_surveyed() {
         let events = one_of_each();
         for (version, event) in [(1, &events[0]), (2, &events[1]), (4, &events[3])] {
-            assert_eq!(
-                SatisfactionSurvey.react(&wrap(version, event)).unwrap(),
-                None
-            );
+            assert!(!SatisfactionSurvey
+                .react(&wrap(version, event))
+                .await
+                .unwrap()
+                .acts());
         }
     }
 

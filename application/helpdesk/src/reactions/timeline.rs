@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 
 use outbox_application::ports::Effect;
-use outbox_application::{AggregateId, EventEnvelope, Reaction, ReactionError, Subscription};
+use outbox_application::{
+    async_trait, AggregateId, EventEnvelope, Reacted, Reaction, ReactionError, Subscription,
+};
 use outbox_domain::{Aggregate, Version};
 
 use crate::ticket::{Ticket, TicketEvent};
@@ -40,6 +42,7 @@ impl TicketTimeline {
     pub const EFFECT: &'static str = "TimelineEntry";
 }
 
+#[async_trait]
 impl Reaction for TicketTimeline {
     fn name(&self) -> &'static str {
         Self::NAME
@@ -53,9 +56,9 @@ impl Reaction for TicketTimeline {
         Subscription::in_order::<Ticket>(&TicketEvent::TYPES)
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if event.aggregate_type != Ticket::TYPE {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let summary = match event.decode::<Ticket>()? {
             TicketEvent::TicketOpened { subject, requester } => {
@@ -73,7 +76,7 @@ impl Reaction for TicketTimeline {
             event_type: event.event_type.clone(),
             summary,
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &entry)?))
+        Ok(Reacted::Record(Effect::of(Self::EFFECT, event, &entry)?))
     }
 }
 
@@ -82,11 +85,16 @@ mod tests {
     use super::*;
     use crate::reactions::tests::{one_of_each, wrap};
 
-    #[test]
-    fn every_ticket_event_is_one_entry_at_its_version() {
+    #[tokio::test]
+    async fn every_ticket_event_is_one_entry_at_its_version() {
         for (version, event) in (1..).zip(one_of_each()) {
             let envelope = wrap(version, &event);
-            let effect = TicketTimeline.react(&envelope).unwrap().unwrap();
+            let effect = TicketTimeline
+                .react(&envelope)
+                .await
+                .unwrap()
+                .into_record()
+                .unwrap();
             assert_eq!(effect.kind, TicketTimeline::EFFECT);
             assert_eq!(effect.event_id, envelope.event_id);
             let entry: TimelineEntry = serde_json::from_value(effect.data).unwrap();
@@ -95,18 +103,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_summary_tells_what_happened() {
+    #[tokio::test]
+    async fn the_summary_tells_what_happened() {
         let events = one_of_each();
-        let summary = |version: u64, event: &TicketEvent| {
+        let mut summaries = Vec::new();
+        for (version, event) in (1..).zip(&events) {
             let effect = TicketTimeline
                 .react(&wrap(version, event))
+                .await
                 .unwrap()
+                .into_record()
                 .unwrap();
-            serde_json::from_value::<TimelineEntry>(effect.data)
-                .unwrap()
-                .summary
-        };
+            summaries.push(
+                serde_json::from_value::<TimelineEntry>(effect.data)
+                    .unwrap()
+                    .summary,
+            );
+        }
+        let summary = |version: usize, _: &TicketEvent| summaries[version - 1].clone();
         assert_eq!(
             summary(1, &events[0]),
             "opened by ada@example.com: printer on fire"
@@ -126,12 +140,12 @@ mod tests {
         assert_eq!(subscription.delivered_types(), TicketEvent::TYPES);
     }
 
-    #[test]
-    fn an_event_breaking_a_domain_rule_is_undecodable() {
+    #[tokio::test]
+    async fn an_event_breaking_a_domain_rule_is_undecodable() {
         let mut envelope = wrap(2, &one_of_each()[1]);
         envelope.data = serde_json::json!({"agent": " "});
         assert!(matches!(
-            TicketTimeline.react(&envelope),
+            TicketTimeline.react(&envelope).await,
             Err(ReactionError::Undecodable(_))
         ));
     }

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use outbox_domain::Aggregate;
 use outbox_seeds_domain::repair::{Repair, RepairEvent};
 
+use outbox_application::async_trait;
 use outbox_application::consume::Reaction;
 use outbox_application::consume::ReactionError;
 use outbox_application::envelope::EventEnvelope;
+use outbox_application::external::Reacted;
 use outbox_application::ids::AggregateId;
 use outbox_application::ports::Effect;
 use outbox_application::routing::Subscription;
@@ -33,6 +35,7 @@ impl CustomerNotification {
     pub const EFFECT: &'static str = "Notification";
 }
 
+#[async_trait]
 impl Reaction for CustomerNotification {
     fn name(&self) -> &'static str {
         "customer-notification"
@@ -46,10 +49,10 @@ impl Reaction for CustomerNotification {
         Subscription::of::<Repair>(&[RepairEvent::REPAIR_COMPLETED])
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if event.aggregate_type != Repair::TYPE || event.event_type != RepairEvent::REPAIR_COMPLETED
         {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let RepairEvent::RepairCompleted {
             vehicle,
@@ -57,7 +60,7 @@ impl Reaction for CustomerNotification {
             total_cents,
         } = event.decode::<Repair>()?
         else {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         };
         let cents = total_cents.cents();
         let notification = Notification {
@@ -69,6 +72,10 @@ impl Reaction for CustomerNotification {
                 cents % 100
             ),
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &notification)?))
+        Ok(Reacted::Record(Effect::of(
+            Self::EFFECT,
+            event,
+            &notification,
+        )?))
     }
 }

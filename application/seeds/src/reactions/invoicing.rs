@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use outbox_domain::Aggregate;
 use outbox_seeds_domain::repair::{Repair, RepairEvent};
 
+use outbox_application::async_trait;
 use outbox_application::consume::Reaction;
 use outbox_application::consume::ReactionError;
 use outbox_application::envelope::EventEnvelope;
+use outbox_application::external::Reacted;
 use outbox_application::ids::AggregateId;
 use outbox_application::ports::Effect;
 use outbox_application::routing::Subscription;
@@ -33,6 +35,7 @@ impl Invoicing {
     pub const EFFECT: &'static str = "Invoice";
 }
 
+#[async_trait]
 impl Reaction for Invoicing {
     fn name(&self) -> &'static str {
         "invoicing"
@@ -46,10 +49,10 @@ impl Reaction for Invoicing {
         Subscription::of::<Repair>(&[RepairEvent::REPAIR_COMPLETED])
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if event.aggregate_type != Repair::TYPE || event.event_type != RepairEvent::REPAIR_COMPLETED
         {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let RepairEvent::RepairCompleted {
             customer,
@@ -57,13 +60,13 @@ impl Reaction for Invoicing {
             ..
         } = event.decode::<Repair>()?
         else {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         };
         let invoice = Invoice {
             repair_id: event.aggregate_id,
             customer: customer.to_string(),
             amount_cents: total_cents.cents(),
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &invoice)?))
+        Ok(Reacted::Record(Effect::of(Self::EFFECT, event, &invoice)?))
     }
 }

@@ -101,13 +101,13 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn every_reaction_acts_on_exactly_the_events_it_subscribes_to() {
+    #[tokio::test]
+    async fn every_reaction_acts_on_exactly_the_events_it_subscribes_to() {
         for reaction in crate::service().consumers() {
             let subscription = reaction.subscription();
             assert!(!subscription.event_types.is_empty());
             for event in one_of_each() {
-                let acts = reaction.react(&event).unwrap().is_some();
+                let acts = reaction.react(&event).await.unwrap().acts();
                 assert_eq!(
                     subscription.accepts(&event),
                     acts,

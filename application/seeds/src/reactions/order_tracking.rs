@@ -6,9 +6,11 @@ use outbox_domain::Aggregate;
 use outbox_domain::Version;
 use outbox_seeds_domain::order::{Order, OrderEvent, OrderStatus};
 
+use outbox_application::async_trait;
 use outbox_application::consume::Reaction;
 use outbox_application::consume::ReactionError;
 use outbox_application::envelope::EventEnvelope;
+use outbox_application::external::Reacted;
 use outbox_application::ids::AggregateId;
 use outbox_application::ports::Effect;
 use outbox_application::routing::Subscription;
@@ -34,6 +36,7 @@ impl OrderTracking {
     pub const EFFECT: &'static str = "TrackingEntry";
 }
 
+#[async_trait]
 impl Reaction for OrderTracking {
     fn name(&self) -> &'static str {
         "order-tracking"
@@ -47,9 +50,9 @@ impl Reaction for OrderTracking {
         Subscription::in_order::<Order>(&OrderEvent::TYPES)
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if event.aggregate_type != Order::TYPE {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let status = match event.decode::<Order>()? {
             OrderEvent::OrderPlaced { .. } => OrderStatus::Accepted,
@@ -61,6 +64,6 @@ impl Reaction for OrderTracking {
             version: event.aggregate_version,
             status,
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &entry)?))
+        Ok(Reacted::Record(Effect::of(Self::EFFECT, event, &entry)?))
     }
 }

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use outbox_domain::Aggregate;
 use outbox_seeds_domain::order::{Order, OrderEvent};
 
+use outbox_application::async_trait;
 use outbox_application::consume::Reaction;
 use outbox_application::consume::ReactionError;
 use outbox_application::envelope::EventEnvelope;
+use outbox_application::external::Reacted;
 use outbox_application::ids::AggregateId;
 use outbox_application::ports::Effect;
 use outbox_application::routing::Subscription;
@@ -31,6 +33,7 @@ impl RestaurantNotification {
     pub const EFFECT: &'static str = "RestaurantNotice";
 }
 
+#[async_trait]
 impl Reaction for RestaurantNotification {
     fn name(&self) -> &'static str {
         "restaurant-notification"
@@ -44,9 +47,9 @@ impl Reaction for RestaurantNotification {
         Subscription::in_order::<Order>(&[OrderEvent::ORDER_PLACED, OrderEvent::ORDER_CANCELLED])
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if event.aggregate_type != Order::TYPE {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let message = match event.decode::<Order>()? {
             OrderEvent::OrderPlaced { items, .. } => {
@@ -57,12 +60,12 @@ impl Reaction for RestaurantNotification {
                 format!("New order: {}", lines.join(", "))
             }
             OrderEvent::OrderCancelled { .. } => "Order cancelled: stop preparing it".to_owned(),
-            OrderEvent::OrderStatusChanged { .. } => return Ok(None),
+            OrderEvent::OrderStatusChanged { .. } => return Ok(Reacted::Ignored),
         };
         let notice = RestaurantNotice {
             order_id: event.aggregate_id,
             message,
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &notice)?))
+        Ok(Reacted::Record(Effect::of(Self::EFFECT, event, &notice)?))
     }
 }

@@ -5,9 +5,11 @@ use serde::{Deserialize, Serialize};
 use outbox_domain::Aggregate;
 use outbox_seeds_domain::order::{Order, OrderEvent};
 
+use outbox_application::async_trait;
 use outbox_application::consume::Reaction;
 use outbox_application::consume::ReactionError;
 use outbox_application::envelope::EventEnvelope;
+use outbox_application::external::Reacted;
 use outbox_application::ids::AggregateId;
 use outbox_application::ports::Effect;
 use outbox_application::routing::Subscription;
@@ -33,6 +35,7 @@ impl Shipping {
     pub const EFFECT: &'static str = "Shipment";
 }
 
+#[async_trait]
 impl Reaction for Shipping {
     fn name(&self) -> &'static str {
         "shipping"
@@ -46,15 +49,15 @@ impl Reaction for Shipping {
         Subscription::of::<Order>(&[OrderEvent::ORDER_PLACED])
     }
 
-    fn react(&self, event: &EventEnvelope) -> Result<Option<Effect>, ReactionError> {
+    async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
         if event.aggregate_type != Order::TYPE || event.event_type != OrderEvent::ORDER_PLACED {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         }
         let OrderEvent::OrderPlaced {
             customer, items, ..
         } = event.decode::<Order>()?
         else {
-            return Ok(None);
+            return Ok(Reacted::Ignored);
         };
         let shipment = Shipment {
             order_id: event.aggregate_id,
@@ -64,6 +67,6 @@ impl Reaction for Shipping {
                 .map(|line| u64::from(line.quantity.get()))
                 .sum(),
         };
-        Ok(Some(Effect::of(Self::EFFECT, event, &shipment)?))
+        Ok(Reacted::Record(Effect::of(Self::EFFECT, event, &shipment)?))
     }
 }
