@@ -55,6 +55,7 @@ impl Reaction for CustomerNotification {
             vehicle,
             customer,
             total_cents,
+            ..
         } = event.decode::<Repair>()?
         else {
             return Ok(None);
