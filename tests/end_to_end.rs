@@ -169,7 +169,7 @@ async fn call(
 async fn run_commands(api: &CommandApi) {
     let mut repairs = Vec::new();
     for n in 0..4 {
-        let body = json!({ "vehicle": format!("B-{n}"), "customer": format!("C{n}"), "description": "brakes" });
+        let body = json!({ "vehicle": format!("B-{n}"), "customer": format!("C{n}"), "customerEmail": format!("c{n}@example.com"), "description": "brakes" });
         let key = format!("open-repair-{n}");
         let opened = call(api, "POST", "/repairs", Some(&key), Some(body.clone())).await;
         let repeated = call(api, "POST", "/repairs", Some(&key), Some(body)).await;

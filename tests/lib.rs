@@ -7,7 +7,7 @@ pub mod load;
 pub mod moto;
 
 use outbox_application::{IdempotencyKey, RequestMeta};
-use outbox_domain::{Money, Text};
+use outbox_domain::{EmailAddress, Money, Text};
 use outbox_seeds_domain::order::{OrderCommand, OrderLine, Quantity};
 use outbox_seeds_domain::repair::RepairCommand;
 
@@ -21,11 +21,26 @@ pub fn cents(amount: i64) -> Money {
     Money::from_cents(amount).expect("test amounts are not negative")
 }
 
-/// Opens a repair of a fixed vehicle for `customer`.
+/// An address made of `name`'s letters and digits, lowercased, at `example.com`
+/// (`Ada` → `ada@example.com`; a name with neither → `customer@example.com`).
+pub fn email_of(name: &str) -> EmailAddress {
+    let local: String = name
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(EmailAddress::MAX_LOCAL_CHARS)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    let local = if local.is_empty() { "customer" } else { &local };
+    EmailAddress::parse("test", &format!("{local}@example.com"))
+        .expect("letters and digits at example.com are an address")
+}
+
+/// Opens a repair of a fixed vehicle for `customer`, at the address [`email_of`] it.
 pub fn open_repair(customer: &str) -> RepairCommand {
     RepairCommand::OpenRepair {
         vehicle: text("B-XY 123"),
         customer: text(customer),
+        customer_email: email_of(customer),
         description: text("brakes squeal"),
     }
 }

@@ -105,7 +105,7 @@ async fn the_seed_stories_by_http_survive_a_restart_without_lost_or_doubled_effe
         .call(
             "POST",
             "/repairs",
-            Some(json!({"vehicle": "B-XY 123", "customer": "ada@example.com", "description": "brakes"})),
+            Some(json!({"vehicle": "B-XY 123", "customer": "Ada", "customerEmail": "ada@example.com", "description": "brakes"})),
         )
         .await;
     assert_eq!(opened.status, 201, "{opened:?}");

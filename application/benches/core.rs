@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use outbox_application::envelope::EventContext;
 use outbox_application::{AggregateId, EventEnvelope, Traceparent};
-use outbox_domain::{decide, fold, Aggregate, Money, Text, Version};
+use outbox_domain::{decide, fold, Aggregate, EmailAddress, Money, Text, Version};
 use outbox_seeds_domain::order::{Order, OrderCommand, OrderLine, Quantity};
 use outbox_seeds_domain::repair::{Repair, RepairCommand, RepairEvent};
 
@@ -33,6 +33,8 @@ fn repair_history(items: usize) -> Vec<RepairEvent> {
         RepairEvent::RepairOpened {
             vehicle: text("B-XY 123"),
             customer: text("Ada Lovelace"),
+            customer_email: EmailAddress::parse("bench", "ada@example.com")
+                .expect("the bench address is valid"),
             description: text("brakes squeal when cold"),
         },
         RepairEvent::WorkStarted {},

@@ -338,7 +338,7 @@ mod tests {
     use crate::ports::store::MockAggregateStore;
     use crate::ports::{RandomIds, SystemClock};
     use mockall::predicate::always;
-    use outbox_domain::Text;
+    use outbox_domain::{EmailAddress, Text};
     use outbox_seeds_domain::repair::{
         Repair, RepairCommand, RepairError, RepairSheet, RepairStatus,
     };
@@ -351,6 +351,7 @@ mod tests {
         RepairCommand::OpenRepair {
             vehicle: text("car"),
             customer: text("Ada"),
+            customer_email: EmailAddress::parse("t", "ada@example.com").unwrap(),
             description: text("brakes"),
         }
     }
@@ -359,6 +360,7 @@ mod tests {
         let sheet = RepairSheet {
             vehicle: text("car"),
             customer: text("Ada"),
+            customer_email: EmailAddress::parse("t", "ada@example.com").unwrap(),
             description: text("brakes"),
             status: RepairStatus::InProgress,
             line_items: vec![],

@@ -926,6 +926,7 @@ mod tests {
         let event = RepairEvent::RepairCompleted {
             vehicle: Text::parse("v", "car").unwrap(),
             customer: Text::parse("c", "Ada").unwrap(),
+            customer_email: outbox_domain::EmailAddress::parse("e", "ada@example.com").unwrap(),
             total_cents: Money::from_cents(700).unwrap(),
         };
         EventEnvelope::wrap::<Repair>(

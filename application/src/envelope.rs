@@ -214,7 +214,7 @@ impl EventEnvelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use outbox_domain::{Money, Text};
+    use outbox_domain::{EmailAddress, Money, Text};
     use outbox_seeds_domain::repair::{Repair, RepairEvent};
     use uuid::Uuid;
 
@@ -233,6 +233,7 @@ mod tests {
         let event = RepairEvent::RepairCompleted {
             vehicle: Text::parse("v", "B-XY 123").unwrap(),
             customer: Text::parse("c", "Ada").unwrap(),
+            customer_email: EmailAddress::parse("e", "ada@example.com").unwrap(),
             total_cents: Money::from_cents(6_249).unwrap(),
         };
         let envelope =
@@ -256,6 +257,8 @@ mod tests {
         }
         assert_eq!(wire["occurredAt"], "2023-11-14T22:13:20Z");
         assert_eq!(wire["data"]["totalCents"], 6_249);
+        assert_eq!(wire["data"]["customerEmail"], "ada@example.com");
+        assert_eq!(wire["schemaVersion"], 2);
         assert_eq!(
             envelope.event_id,
             EventId::derive(&AggregateRef::new("Repair", id), Version::new(4))
@@ -282,6 +285,33 @@ mod tests {
             envelope.decode::<Repair>(),
             Err(EnvelopeError::WrongAggregate { .. })
         ));
+    }
+
+    #[test]
+    fn a_version_1_repair_completed_without_the_email_is_refused_not_read() {
+        let event = RepairEvent::RepairCompleted {
+            vehicle: Text::parse("v", "B-XY 123").unwrap(),
+            customer: Text::parse("c", "Ada").unwrap(),
+            customer_email: EmailAddress::parse("e", "ada@example.com").unwrap(),
+            total_cents: Money::from_cents(6_249).unwrap(),
+        };
+        let id = AggregateId::from_uuid(Uuid::from_u128(9));
+        let current =
+            EventEnvelope::wrap::<Repair>(id, Version::new(4), &event, &context()).unwrap();
+        let mut old = current.clone();
+        old.schema_version = 1;
+        assert!(matches!(
+            old.decode::<Repair>(),
+            Err(EnvelopeError::UnknownSchema {
+                found: 1,
+                known: 2,
+                ..
+            })
+        ));
+        if let Some(data) = old.data.as_object_mut() {
+            data.remove("customerEmail");
+        }
+        assert!(old.decode::<Repair>().is_err());
     }
 
     #[test]

@@ -64,7 +64,7 @@ use std::fmt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use outbox_domain::{Aggregate, MoneyError, TextError};
+use outbox_domain::{Aggregate, EmailError, MoneyError, TextError};
 
 use crate::any::AnyCommand;
 
@@ -185,6 +185,12 @@ impl InputError {
 
 impl From<TextError> for InputError {
     fn from(error: TextError) -> Self {
+        Self::invalid(error.to_string())
+    }
+}
+
+impl From<EmailError> for InputError {
+    fn from(error: EmailError) -> Self {
         Self::invalid(error.to_string())
     }
 }

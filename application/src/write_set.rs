@@ -208,7 +208,7 @@ fn estimate<T: Serialize>(item: &T) -> usize {
 mod tests {
     use super::*;
     use crate::trace::Traceparent;
-    use outbox_domain::{decide, Text};
+    use outbox_domain::{decide, EmailAddress, Text};
     use outbox_seeds_domain::repair::{Repair, RepairCommand};
     use time::OffsetDateTime;
 
@@ -229,6 +229,7 @@ mod tests {
             &RepairCommand::OpenRepair {
                 vehicle: text("car"),
                 customer: text("Ada"),
+                customer_email: EmailAddress::parse("t", "ada@example.com").unwrap(),
                 description: text(description),
             },
         )

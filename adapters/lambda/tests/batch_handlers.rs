@@ -35,13 +35,13 @@ async fn the_stream_handler_relays_outbox_inserts_only_and_dead_letters_poison()
         1,
         1,
         "RepairOpened",
-        json!({"vehicle": "B", "customer": "A", "description": "d"}),
+        json!({"vehicle": "B", "customer": "A", "customerEmail": "a@example.com", "description": "d"}),
     );
     let second = envelope(
         2,
         1,
         "RepairOpened",
-        json!({"vehicle": "C", "customer": "B", "description": "d"}),
+        json!({"vehicle": "C", "customer": "B", "customerEmail": "b@example.com", "description": "d"}),
     );
     let state =
         json!({"pk": {"S": "Repair#1"}, "sk": {"S": "STATE"}, "entityType": {"S": "AGGREGATE"}});

@@ -100,7 +100,7 @@ async fn a_repair_goes_from_open_to_completed_over_http() {
         .call(
             "POST",
             "/repairs",
-            Some(json!({"vehicle": "B-XY 123", "customer": "Ada", "description": "brakes"})),
+            Some(json!({"vehicle": "B-XY 123", "customer": "Ada", "customerEmail": "ada@example.com", "description": "brakes"})),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{opened}");
@@ -131,6 +131,10 @@ async fn a_repair_goes_from_open_to_completed_over_http() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(shown["version"], 4);
     assert!(shown["state"].to_string().contains("4999"), "{shown}");
+    assert_eq!(
+        shown["state"]["customerEmail"], "ada@example.com",
+        "{shown}"
+    );
     let types: Vec<String> = api
         .store
         .outbox()
@@ -146,6 +150,9 @@ async fn a_repair_goes_from_open_to_completed_over_http() {
             "RepairCompleted"
         ]
     );
+    let completed = api.store.outbox().pop().unwrap();
+    assert_eq!(completed.data["customerEmail"], "ada@example.com");
+    assert_eq!(completed.schema_version, 2);
 }
 
 #[tokio::test]
@@ -186,7 +193,7 @@ async fn an_order_moves_through_its_statuses_and_can_be_cancelled() {
 async fn a_repeated_idempotency_key_gets_the_first_answer_and_records_nothing_new() {
     let api = Api::new();
     let headers = json!({"content-type": "application/json", "idempotency-key": "open-1", "x-correlation-id": "corr-7"});
-    let body = json!({"vehicle": "B-1", "customer": "Ada", "description": "oil"}).to_string();
+    let body = json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "oil"}).to_string();
     let first = api
         .api
         .handle(&event(
@@ -219,7 +226,7 @@ async fn a_repeated_idempotency_key_gets_the_first_answer_and_records_nothing_ne
     assert_eq!(api.store.outbox().len(), 1);
     assert_eq!(api.store.outbox()[0].correlation_id, "corr-7");
 
-    let other = json!({"vehicle": "B-2", "customer": "Bob", "description": "oil"}).to_string();
+    let other = json!({"vehicle": "B-2", "customer": "Bob", "customerEmail": "bob@example.com", "description": "oil"}).to_string();
     let (status, reused) = api
         .call_with("POST", "/repairs", headers, Some(&other))
         .await;
@@ -252,7 +259,9 @@ async fn every_kind_of_bad_input_is_a_typed_json_error() {
         (
             "POST",
             "/repairs".into(),
-            Some(r#"{"vehicle":"","customer":"A","description":"d"}"#),
+            Some(
+                r#"{"vehicle":"","customer":"A","customerEmail":"ada@example.com","description":"d"}"#,
+            ),
             StatusCode::BAD_REQUEST,
             "InvalidInput",
         ),
@@ -320,7 +329,7 @@ async fn every_kind_of_bad_input_is_a_typed_json_error() {
         .call(
             "POST",
             "/repairs",
-            Some(json!({"vehicle": "B", "customer": "A", "description": "d"})),
+            Some(json!({"vehicle": "B", "customer": "A", "customerEmail": "ada@example.com", "description": "d"})),
         )
         .await;
     let id = opened["repairId"].as_str().unwrap();
@@ -364,7 +373,7 @@ async fn every_kind_of_bad_input_is_a_typed_json_error() {
 #[tokio::test]
 async fn throttling_and_outages_ask_the_client_to_retry() {
     let api = Api::new();
-    let body = json!({"vehicle": "B", "customer": "A", "description": "d"});
+    let body = json!({"vehicle": "B", "customer": "A", "customerEmail": "ada@example.com", "description": "d"});
     api.faults.faults().inject(StoreFault::Throttle);
     let response = api
         .api
@@ -400,7 +409,7 @@ async fn throttling_and_outages_ask_the_client_to_retry() {
 #[tokio::test]
 async fn a_named_stage_in_the_path_is_not_part_of_the_route() {
     let api = Api::new();
-    let body = json!({"vehicle": "B", "customer": "A", "description": "d"}).to_string();
+    let body = json!({"vehicle": "B", "customer": "A", "customerEmail": "ada@example.com", "description": "d"}).to_string();
     let response = api
         .api
         .handle(&event(
@@ -436,7 +445,9 @@ async fn a_body_flagged_base64_that_is_not_is_a_400_not_a_panic() {
     assert_eq!((status, error_code(&body)), (400, "MalformedRequest"));
     assert!(api.store.outbox().is_empty());
 
-    let encoded = base64_of(r#"{"vehicle":"B-1","customer":"Ada","description":"brakes"}"#);
+    let encoded = base64_of(
+        r#"{"vehicle":"B-1","customer":"Ada","customerEmail":"ada@example.com","description":"brakes"}"#,
+    );
     let mut event = raw_event(
         "POST",
         "/repairs",
@@ -482,7 +493,7 @@ fn base64_of(text: &str) -> String {
 #[tokio::test]
 async fn a_correlation_id_over_the_limit_or_not_visible_ascii_is_refused_naming_the_limit() {
     let api = Api::new();
-    let body = r#"{"vehicle":"B-1","customer":"Ada","description":"brakes"}"#;
+    let body = r#"{"vehicle":"B-1","customer":"Ada","customerEmail":"ada@example.com","description":"brakes"}"#;
     for bad in ["x".repeat(129), String::new(), "has space".to_owned()] {
         let headers = json!({"content-type": "application/json", "x-correlation-id": bad});
         let (status, value) = api.call_with("POST", "/repairs", headers, Some(body)).await;
@@ -512,7 +523,7 @@ async fn a_correlation_id_over_the_limit_or_not_visible_ascii_is_refused_naming_
 #[tokio::test]
 async fn a_body_must_be_declared_json_or_it_is_a_415_and_writes_nothing() {
     let api = Api::new();
-    let body = r#"{"vehicle":"B-1","customer":"Ada","description":"brakes"}"#;
+    let body = r#"{"vehicle":"B-1","customer":"Ada","customerEmail":"ada@example.com","description":"brakes"}"#;
     for content_type in [
         json!("text/plain"),
         json!("application/x-www-form-urlencoded"),
@@ -571,7 +582,7 @@ async fn dot_segments_route_nowhere_and_ids_have_one_spelling() {
 async fn text_with_control_or_bidi_override_characters_is_refused() {
     let api = Api::new();
     for customer in ["Ada\u{0}", "Ada\u{1b}[2J", "\u{202e}adA"] {
-        let body = json!({"vehicle": "B-1", "customer": customer, "description": "brakes"});
+        let body = json!({"vehicle": "B-1", "customer": customer, "customerEmail": "ada@example.com", "description": "brakes"});
         let (status, value) = api.call("POST", "/repairs", Some(body)).await;
         assert_eq!(
             (status.as_u16(), error_code(&value)),
@@ -580,6 +591,65 @@ async fn text_with_control_or_bidi_override_characters_is_refused() {
         );
     }
     assert!(api.store.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_or_bad_customer_email_is_refused_naming_the_field_and_writes_nothing() {
+    let api = Api::new();
+    let (status, missing) = api
+        .call(
+            "POST",
+            "/repairs",
+            Some(json!({"vehicle": "B-1", "customer": "Ada", "description": "brakes"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&missing)),
+        (StatusCode::BAD_REQUEST, "MalformedRequest")
+    );
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("customerEmail"),
+        "{missing}"
+    );
+    for bad in [
+        json!(""),
+        json!("ada"),
+        json!("ada@example"),
+        json!("Ada <ada@example.com>"),
+        json!("ada@example.com\r\nBcc: eve@example.com"),
+        json!("a".repeat(300)),
+    ] {
+        let body = json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": bad, "description": "brakes"});
+        let (status, refused) = api.call("POST", "/repairs", Some(body)).await;
+        assert_eq!(
+            (status, error_code(&refused)),
+            (StatusCode::BAD_REQUEST, "InvalidInput"),
+            "{bad}: {refused}"
+        );
+        let message = refused["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("customerEmail is not an email address: "),
+            "{bad}: {message}"
+        );
+    }
+    let (status, wrong_type) = api
+        .call(
+            "POST",
+            "/repairs",
+            Some(json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": 7, "description": "brakes"})),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&wrong_type)),
+        (StatusCode::BAD_REQUEST, "MalformedRequest")
+    );
+    assert!(
+        api.store.outbox().is_empty(),
+        "a refused request writes nothing"
+    );
 }
 
 /// The contract every aggregate's routes inherit from the shared machinery.
@@ -591,7 +661,7 @@ mod shared_contract {
             .call(
                 "POST",
                 "/repairs",
-                Some(json!({"vehicle": "B-1", "customer": "Ada", "description": "oil"})),
+                Some(json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "oil"})),
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{opened}");
@@ -601,7 +671,7 @@ mod shared_contract {
     #[tokio::test]
     async fn an_idempotency_key_given_twice_is_refused_and_writes_nothing() {
         let api = Api::new();
-        let body = json!({"vehicle": "B-1", "customer": "Ada", "description": "oil"}).to_string();
+        let body = json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "oil"}).to_string();
         // As API Gateway delivers a repeated header: joined with a comma.
         let (status, refused) = api
             .call_with(
@@ -698,7 +768,7 @@ mod shared_contract {
         for (path, body) in [
             (
                 "/repairs",
-                json!({"vehicle": 7, "customer": "Ada", "description": "x"}),
+                json!({"vehicle": 7, "customer": "Ada", "customerEmail": "ada@example.com", "description": "x"}),
             ),
             ("/repairs", json!({"vehicle": "B-1"})),
             ("/orders", json!({"customer": "Ada", "items": [7]})),
@@ -708,7 +778,7 @@ mod shared_contract {
             messages.push(refused["error"]["message"].as_str().unwrap().to_owned());
         }
         for description in ["oil", "brakes"] {
-            let body = json!({"vehicle": "B-1", "customer": "Ada", "description": description});
+            let body = json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": description});
             let (_, answer) = api
                 .call_with(
                     "POST",

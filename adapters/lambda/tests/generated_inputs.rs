@@ -52,9 +52,10 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Field names of the API's bodies and the envelope, and a few others.
-const FIELDS: [&str; 16] = [
+const FIELDS: [&str; 17] = [
     "vehicle",
     "customer",
+    "customerEmail",
     "description",
     "priceCents",
     "reason",
@@ -138,7 +139,7 @@ fn mutate(value: &mut Value, mutation: &Mutation) {
 /// A valid body of one of the API's routes.
 fn valid_body() -> impl Strategy<Value = Value> {
     proptest::sample::select(vec![
-        json!({"vehicle": "B-1", "customer": "Ada", "description": "brakes"}),
+        json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "brakes"}),
         json!({"description": "pads", "priceCents": 4999}),
         json!({"reason": "no parts"}),
         json!({"customer": "Ada", "items": [{"sku": "A", "quantity": 2, "unitPriceCents": 450}]}),
@@ -324,7 +325,7 @@ fn check_http_case(case: &HttpCase) -> Result<(), TestCaseError> {
         };
         let (_, repair) = answer(
             &api,
-            create("/repairs", json!({"vehicle": "B-1", "customer": "Ada", "description": "d"})),
+            create("/repairs", json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "d"})),
         )
         .await;
         let (_, order) = answer(

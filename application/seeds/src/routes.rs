@@ -5,7 +5,7 @@
 //!
 //! | route | command | success |
 //! | --- | --- | --- |
-//! | `POST /repairs` `{vehicle, customer, description}` | open | 201 `{repairId, version}` |
+//! | `POST /repairs` `{vehicle, customer, customerEmail, description}` | open | 201 `{repairId, version}` |
 //! | `GET /repairs/{id}` | — | 200 `{repairId, version, state}` |
 //! | `POST /repairs/{id}/start` | start work | 200 `{repairId, version}` |
 //! | `POST /repairs/{id}/line-items` `{description, priceCents}` | add a line item | 200 |
@@ -19,7 +19,7 @@
 use serde::Deserialize;
 
 use outbox_application::{InputError, Json, NoBody, Routes};
-use outbox_domain::{Money, Text};
+use outbox_domain::{EmailAddress, Money, Text};
 use outbox_seeds_domain::order::{Order, OrderCommand, OrderLine, OrderStatus, Quantity};
 use outbox_seeds_domain::repair::{Repair, RepairCommand};
 
@@ -28,6 +28,7 @@ use outbox_seeds_domain::repair::{Repair, RepairCommand};
 struct OpenRepairBody {
     vehicle: String,
     customer: String,
+    customer_email: String,
     description: String,
 }
 
@@ -76,6 +77,7 @@ pub fn repairs() -> Routes<Repair> {
             Ok(RepairCommand::OpenRepair {
                 vehicle: Text::parse("vehicle", &body.vehicle)?,
                 customer: Text::parse("customer", &body.customer)?,
+                customer_email: EmailAddress::parse("customerEmail", &body.customer_email)?,
                 description: Text::parse("description", &body.description)?,
             })
         })
@@ -164,21 +166,36 @@ mod tests {
 
     #[test]
     fn bad_bodies_are_typed_400s_naming_the_problem() {
-        let cases: [(&[u8], &str); 7] = [
+        let cases: [(&[u8], &str); 10] = [
             (b"", "MalformedRequest"),
             (b"{not json", "MalformedRequest"),
-            (br#"{"vehicle":"B-1","customer":"Ada"}"#, "MalformedRequest"),
             (
-                br#"{"vehicle":"B-1","customer":"Ada","description":"x","extra":1}"#,
+                br#"{"vehicle":"B-1","customer":"Ada","customerEmail":"ada@example.com"}"#,
                 "MalformedRequest",
             ),
             (
-                br#"{"vehicle":"  ","customer":"Ada","description":"x"}"#,
+                br#"{"vehicle":"B-1","customer":"Ada","description":"x"}"#,
+                "MalformedRequest",
+            ),
+            (
+                br#"{"vehicle":"B-1","customer":"Ada","customerEmail":"ada@example.com","description":"x","extra":1}"#,
+                "MalformedRequest",
+            ),
+            (
+                br#"{"vehicle":"  ","customer":"Ada","customerEmail":"ada@example.com","description":"x"}"#,
                 "InvalidInput",
             ),
             (
-                br#"{"vehicle":7,"customer":"Ada","description":"x"}"#,
+                br#"{"vehicle":7,"customer":"Ada","customerEmail":"ada@example.com","description":"x"}"#,
                 "MalformedRequest",
+            ),
+            (
+                br#"{"vehicle":"B-1","customer":"Ada","customerEmail":7,"description":"x"}"#,
+                "MalformedRequest",
+            ),
+            (
+                br#"{"vehicle":"B-1","customer":"Ada","customerEmail":"ada","description":"x"}"#,
+                "InvalidInput",
             ),
             (br#"[]"#, "MalformedRequest"),
         ];
@@ -209,6 +226,51 @@ mod tests {
                 .code(),
             "InvalidInput"
         );
+    }
+
+    #[test]
+    fn a_repair_is_opened_with_the_customers_email() {
+        let command = repairs()
+            .parse_create(
+                br#"{"vehicle":"B-1","customer":"Ada","customerEmail":" Ada@Example.COM ","description":"brakes"}"#,
+            )
+            .unwrap();
+        let RepairCommand::OpenRepair { customer_email, .. } = command else {
+            panic!("an open command, not {command:?}");
+        };
+        assert_eq!(customer_email.as_str(), "Ada@example.com");
+    }
+
+    #[test]
+    fn a_missing_or_bad_customer_email_is_refused_naming_the_field() {
+        let missing = repairs()
+            .parse_create(br#"{"vehicle":"B-1","customer":"Ada","description":"x"}"#)
+            .unwrap_err();
+        assert_eq!(missing.code(), "MalformedRequest");
+        assert!(missing.to_string().contains("customerEmail"), "{missing}");
+        for bad in [
+            "",
+            "   ",
+            "ada",
+            "ada@",
+            "ada@example",
+            "Ada <ada@example.com>",
+            "ada@example.com\r\nBcc: x@example.com",
+        ] {
+            let body = serde_json::json!({
+                "vehicle": "B-1", "customer": "Ada", "customerEmail": bad, "description": "x"
+            });
+            let error = repairs()
+                .parse_create(body.to_string().as_bytes())
+                .unwrap_err();
+            assert_eq!(error.code(), "InvalidInput", "{bad:?}");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("customerEmail is not an email address: "),
+                "{bad:?}: {error}"
+            );
+        }
     }
 
     #[test]

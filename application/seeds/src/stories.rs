@@ -5,16 +5,17 @@
 //! shipping, restaurant notification and tracking act). Each step carries its
 //! idempotency key.
 
-use outbox_domain::{Money, Text};
+use outbox_domain::{EmailAddress, Money, Text};
 use outbox_seeds_domain::order::{OrderCommand, OrderLine, OrderStatus, Quantity};
 use outbox_seeds_domain::repair::RepairCommand;
 
 /// The `n`-th repair: opened, started, billed twice and completed.
 pub fn repair(n: usize) -> Vec<(String, RepairCommand)> {
     let text = |raw: String| Text::parse("story", &raw).ok();
-    let (Some(vehicle), Some(customer), Some(description)) = (
+    let (Some(vehicle), Some(customer), Ok(customer_email), Some(description)) = (
         text(format!("WS-{n:03}")),
         text(format!("Customer {n}")),
+        EmailAddress::parse("story", &format!("customer-{n}@workshop.example")),
         text("brakes squeal".into()),
     ) else {
         return Vec::new();
@@ -25,6 +26,7 @@ pub fn repair(n: usize) -> Vec<(String, RepairCommand)> {
             RepairCommand::OpenRepair {
                 vehicle,
                 customer,
+                customer_email,
                 description,
             },
         ),

@@ -213,7 +213,7 @@ fn sqs_batch() -> Vec<u8> {
             let envelope = json!({
                 "eventId": EventId::derive(&AggregateRef::new("Repair", aggregate_id), Version::new(4)),
                 "eventType": "RepairCompleted",
-                "schemaVersion": 1,
+                "schemaVersion": 2,
                 "aggregateType": "Repair",
                 "aggregateId": aggregate_id,
                 "aggregateVersion": 4,
@@ -221,7 +221,7 @@ fn sqs_batch() -> Vec<u8> {
                 "correlationId": "bench",
                 "causationId": "bench",
                 "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
-                "data": {"vehicle": "B-XY 123", "customer": "Ada", "totalCents": 12_000}
+                "data": {"vehicle": "B-XY 123", "customer": "Ada", "customerEmail": "ada@example.com", "totalCents": 12_000}
             });
             let body = json!({
                 "version": "0", "id": format!("eb-{n}"), "detail-type": "RepairCompleted",

@@ -28,7 +28,7 @@ use outbox_application::{CommandPolicy, CommandService, RequestMeta, Target};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_bootstrap::embedded::EmbeddedDynamo;
 use outbox_bootstrap::operation_log::OperationLog;
-use outbox_domain::{Money, Text};
+use outbox_domain::{EmailAddress, Money, Text};
 use outbox_dynamodb::{create_tables, DynamoStore, TableLayout};
 use outbox_memory::MemoryStore;
 use outbox_seeds_domain::repair::{Repair, RepairCommand};
@@ -86,6 +86,7 @@ async fn started_repairs(commands: &CommandService, n: usize) -> Vec<Target> {
         let open = RepairCommand::OpenRepair {
             vehicle: text("B-XY 123"),
             customer: text("Ada Lovelace"),
+            customer_email: EmailAddress::parse("bench", "ada@example.com").unwrap(),
             description: text("brakes squeal when cold"),
         };
         let opened = commands

@@ -203,7 +203,7 @@ async fn the_command_api_binary_answers_http_events_and_logs_json() {
         &[("TABLE_NAME", layout.table.clone())],
     );
 
-    let body = json!({ "vehicle": "B-1", "customer": "Ada", "description": "oil" }).to_string();
+    let body = json!({ "vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "oil" }).to_string();
     let created = invoke(&runtime, http_event("POST", "/repairs", &body))
         .await
         .unwrap();
@@ -326,11 +326,11 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
     );
     let aggregate = uuid::Uuid::now_v7();
     let envelope = json!({
-        "eventId": uuid::Uuid::now_v7(), "eventType": "RepairCompleted", "schemaVersion": 1,
+        "eventId": uuid::Uuid::now_v7(), "eventType": "RepairCompleted", "schemaVersion": 2,
         "aggregateType": "Repair", "aggregateId": aggregate, "aggregateVersion": 4,
         "occurredAt": "2026-11-23T06:00:00Z", "correlationId": "corr", "causationId": "req",
         "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        "data": { "vehicle": "B-1", "customer": "Ada", "totalCents": 4999 }
+        "data": { "vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "totalCents": 4999 }
     });
     let body = json!({
         "version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718", "detail-type": "RepairCompleted",

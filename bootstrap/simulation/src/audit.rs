@@ -465,6 +465,7 @@ mod tests {
             RepairCommand::OpenRepair {
                 vehicle: text("car"),
                 customer: text("Ada"),
+                customer_email: outbox_domain::EmailAddress::parse("e", "ada@example.com").unwrap(),
                 description: text("brakes"),
             },
             RepairCommand::StartWork,

@@ -6,8 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use outbox_domain::Text;
 use outbox_domain::{Aggregate, DomainEvent};
+use outbox_domain::{EmailAddress, Text};
 use outbox_domain::{Money, MoneyError};
 use outbox_domain::{Rejection, RejectionKind};
 
@@ -59,6 +59,8 @@ pub struct RepairSheet {
     pub vehicle: Text,
     /// The customer to bill and notify.
     pub customer: Text,
+    /// Where the customer is notified.
+    pub customer_email: EmailAddress,
     /// What the customer asked for.
     pub description: Text,
     /// Where the repair stands.
@@ -84,6 +86,8 @@ pub enum RepairCommand {
         vehicle: Text,
         /// The customer.
         customer: Text,
+        /// Where the customer is notified.
+        customer_email: EmailAddress,
         /// What the customer asked for.
         description: Text,
     },
@@ -116,6 +120,8 @@ pub enum RepairEvent {
         vehicle: Text,
         /// The customer.
         customer: Text,
+        /// Where the customer is notified.
+        customer_email: EmailAddress,
         /// What the customer asked for.
         description: Text,
     },
@@ -136,6 +142,8 @@ pub enum RepairEvent {
         vehicle: Text,
         /// The customer to bill and notify.
         customer: Text,
+        /// Where the customer is notified, so the notification needs nothing but this event.
+        customer_email: EmailAddress,
         /// The sum of the line items.
         total_cents: Money,
     },
@@ -221,8 +229,15 @@ impl DomainEvent for RepairEvent {
         }
     }
 
+    /// `RepairOpened` and `RepairCompleted` are at version 2: they gained the
+    /// required `customerEmail`, which a version 1 payload lacks. The others are at 1.
     fn schema_version(&self) -> u32 {
-        1
+        match self {
+            RepairEvent::RepairOpened { .. } | RepairEvent::RepairCompleted { .. } => 2,
+            RepairEvent::WorkStarted {}
+            | RepairEvent::LineItemAdded { .. }
+            | RepairEvent::RepairCancelled { .. } => 1,
+        }
     }
 }
 
@@ -243,12 +258,14 @@ impl Aggregate for Repair {
                 RepairCommand::OpenRepair {
                     vehicle,
                     customer,
+                    customer_email,
                     description,
                 },
             ) => {
                 return Ok(vec![RepairEvent::RepairOpened {
                     vehicle: vehicle.clone(),
                     customer: customer.clone(),
+                    customer_email: customer_email.clone(),
                     description: description.clone(),
                 }])
             }
@@ -282,6 +299,7 @@ impl Aggregate for Repair {
             (_, RepairCommand::CompleteRepair) => Ok(vec![RepairEvent::RepairCompleted {
                 vehicle: sheet.vehicle.clone(),
                 customer: sheet.customer.clone(),
+                customer_email: sheet.customer_email.clone(),
                 total_cents: total_of(&sheet.line_items)?,
             }]),
             (_, RepairCommand::CancelRepair { reason }) => Ok(vec![RepairEvent::RepairCancelled {
@@ -298,11 +316,13 @@ impl Aggregate for Repair {
                 RepairEvent::RepairOpened {
                     vehicle,
                     customer,
+                    customer_email,
                     description,
                 },
             ) => Some(RepairSheet {
                 vehicle: vehicle.clone(),
                 customer: customer.clone(),
+                customer_email: customer_email.clone(),
                 description: description.clone(),
                 status: RepairStatus::Open,
                 line_items: Vec::new(),
@@ -356,10 +376,15 @@ mod tests {
         Money::from_cents(amount).unwrap()
     }
 
+    fn email(raw: &str) -> EmailAddress {
+        EmailAddress::parse("test", raw).unwrap()
+    }
+
     fn opened() -> RepairEvent {
         RepairEvent::RepairOpened {
             vehicle: text("B-XY 123"),
             customer: text("Ada"),
+            customer_email: email("ada@example.com"),
             description: text("brakes squeal"),
         }
     }
@@ -375,6 +400,7 @@ mod tests {
         RepairEvent::RepairCompleted {
             vehicle: text("B-XY 123"),
             customer: text("Ada"),
+            customer_email: email("ada@example.com"),
             total_cents: cents(total),
         }
     }
@@ -398,10 +424,68 @@ mod tests {
             RepairCommand::OpenRepair {
                 vehicle: text("B-XY 123"),
                 customer: text("Ada"),
+                customer_email: email("ada@example.com"),
                 description: text("brakes squeal"),
             },
             &[opened()],
         );
+    }
+
+    #[test]
+    fn opening_records_the_email_and_completing_carries_it() {
+        let address = email("Grace.H@Workshop.Example");
+        let opened = Repair::decide(
+            &None,
+            &RepairCommand::OpenRepair {
+                vehicle: text("B-GH 1906"),
+                customer: text("Grace"),
+                customer_email: address.clone(),
+                description: text("oil change"),
+            },
+        )
+        .unwrap();
+        assert!(
+            matches!(&opened[..], [RepairEvent::RepairOpened { customer_email, .. }] if *customer_email == address),
+            "{opened:?}"
+        );
+        let history = [opened, vec![RepairEvent::WorkStarted {}, item(4_999)]].concat();
+        let sheet = outbox_domain::fold::<Repair>(None, &history).unwrap();
+        assert_eq!(sheet.customer_email, address);
+        assert_eq!(sheet.customer_email.as_str(), "Grace.H@workshop.example");
+        given::<Repair>(&history).when_then(
+            RepairCommand::CompleteRepair,
+            &[RepairEvent::RepairCompleted {
+                vehicle: text("B-GH 1906"),
+                customer: text("Grace"),
+                customer_email: address.clone(),
+                total_cents: cents(4_999),
+            }],
+        );
+        let wire = serde_json::to_value(&history[0]).unwrap();
+        assert_eq!(wire["data"]["customerEmail"], "Grace.H@workshop.example");
+        let sheet_wire = serde_json::to_value(&sheet).unwrap();
+        assert_eq!(sheet_wire["customerEmail"], "Grace.H@workshop.example");
+    }
+
+    #[test]
+    fn the_events_that_gained_the_email_are_at_schema_version_2() {
+        assert_eq!(opened().schema_version(), 2);
+        assert_eq!(completed(1).schema_version(), 2);
+        for event in [RepairEvent::WorkStarted {}, item(1), cancelled()] {
+            assert_eq!(event.schema_version(), 1, "{event:?}");
+        }
+    }
+
+    #[test]
+    fn an_event_without_a_valid_email_does_not_decode() {
+        let mut wire = serde_json::to_value(completed(1)).unwrap();
+        wire["data"]["customerEmail"] = serde_json::json!("not an address");
+        assert!(serde_json::from_value::<RepairEvent>(wire.clone()).is_err());
+        wire["data"]
+            .as_object_mut()
+            .unwrap()
+            .remove("customerEmail");
+        assert!(serde_json::from_value::<RepairEvent>(wire).is_err());
     }
 
     #[test]
@@ -410,6 +494,7 @@ mod tests {
             RepairCommand::OpenRepair {
                 vehicle: text("B-XY 123"),
                 customer: text("Ada"),
+                customer_email: email("ada@example.com"),
                 description: text("again"),
             },
             RepairError::AlreadyOpened,

@@ -58,6 +58,7 @@ impl Reaction for CustomerNotification {
             vehicle,
             customer,
             total_cents,
+            ..
         } = event.decode::<Repair>()?
         else {
             return Ok(Reacted::Ignored);

@@ -53,6 +53,7 @@ mod tests {
             RepairEvent::RepairOpened {
                 vehicle: text("car"),
                 customer: text("Ada"),
+                customer_email: outbox_domain::EmailAddress::parse("t", "ada@example.com").unwrap(),
                 description: text("brakes"),
             },
             RepairEvent::WorkStarted {},
@@ -63,6 +64,7 @@ mod tests {
             RepairEvent::RepairCompleted {
                 vehicle: text("car"),
                 customer: text("Ada"),
+                customer_email: outbox_domain::EmailAddress::parse("t", "ada@example.com").unwrap(),
                 total_cents: money,
             },
             RepairEvent::RepairCancelled { reason: text("no") },
