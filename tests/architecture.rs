@@ -69,6 +69,8 @@ fn the_application_names_no_adapter() {
             "outbox-dynamodb",
             "outbox-eventbridge",
             "outbox-sqs",
+            "outbox-s3",
+            "outbox-ses",
         ],
     );
 }
@@ -145,6 +147,8 @@ fn the_adapters_do_not_depend_on_the_simulation() {
         "adapters/dynamodb",
         "adapters/eventbridge",
         "adapters/sqs",
+        "adapters/s3",
+        "adapters/ses",
         "adapters/lambda",
     ] {
         assert_free_of(adapter, &["outbox-simulation"]);
@@ -182,6 +186,27 @@ fn the_bus_and_queue_adapters_name_only_their_own_sdk() {
 }
 
 #[test]
+fn the_outside_adapters_name_only_their_own_sdk() {
+    for (adapter, other_sdk) in [
+        ("adapters/s3", "aws-sdk-sesv2"),
+        ("adapters/ses", "aws-sdk-s3"),
+    ] {
+        assert_free_of(
+            adapter,
+            &[
+                "outbox-memory",
+                "outbox-dynamodb",
+                "outbox-bootstrap",
+                "lambda",
+                "aws-sdk-dynamodb",
+                "aws_lambda_events",
+                other_sdk,
+            ],
+        );
+    }
+}
+
+#[test]
 fn the_lambda_handlers_build_no_sdk_client_and_run_no_runtime_loop() {
     assert_free_of(
         "adapters/lambda",
@@ -196,13 +221,15 @@ fn the_lambda_handlers_build_no_sdk_client_and_run_no_runtime_loop() {
 }
 
 /// The toolkit's crates: everything but the services built on it.
-const FRAMEWORK: [&str; 10] = [
+const FRAMEWORK: [&str; 12] = [
     "domain",
     "application",
     "adapters/memory",
     "adapters/dynamodb",
     "adapters/eventbridge",
     "adapters/sqs",
+    "adapters/s3",
+    "adapters/ses",
     "adapters/lambda",
     "bootstrap",
     "bootstrap/simulation",
