@@ -239,7 +239,7 @@ const FRAMEWORK: [&str; 12] = [
 /// What the deployed service declares: identifiers (matched as whole words)
 /// and strings (matched anywhere in code).
 fn declared_names() -> (Vec<String>, Vec<String>) {
-    let service = outbox_reference::service();
+    let service = outbox_reference::service(&outbox_memory::MemoryOutside::new().ports());
     let mut words = vec![
         "outbox_seeds".to_owned(),
         "outbox_seeds_domain".to_owned(),

@@ -123,7 +123,10 @@ impl Backend {
             .await
             .expect("dynoxide must start in-process");
         let clients = LocalClients::new(&server.endpoint());
-        let mut layout = TableLayout::single_table("workshop", outbox_seeds::service().sources());
+        let mut layout = TableLayout::single_table(
+            "workshop",
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         if separate_outbox {
             layout = layout.with_outbox_table("workshop-outbox");
         }
@@ -143,7 +146,10 @@ impl Backend {
             false,
             false,
             clients,
-            TableLayout::single_table(table, outbox_seeds::service().sources()),
+            TableLayout::single_table(
+                table,
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+            ),
             None,
         )
         .await

@@ -26,7 +26,7 @@ use outbox_application::{
     RequestMeta, Target, Traceparent, WriteLimits, WriteSet,
 };
 use outbox_domain::{decide, fold, Version};
-use outbox_memory::{MemoryDeadLetterQueue, SequentialIds, StepClock};
+use outbox_memory::{MemoryDeadLetterQueue, MemoryDocuments, SequentialIds, StepClock};
 use outbox_seeds::reactions::{Invoicing, OrderTracking};
 use outbox_seeds_domain::repair::{Repair, RepairCommand};
 use outbox_tests::backends::{Backend, BackendInbox, RelayWorker};
@@ -614,8 +614,9 @@ async fn a_relay_killed_mid_batch_loses_nothing(backend: Backend) {
     assert!(counts.values().all(|n| *n <= 2), "{}", backend.name);
 }
 
-/// The inbox: eight concurrent deliveries of one event record its effect once,
-/// and a later delivery finds the mark and writes nothing.
+/// The inbox: eight concurrent deliveries of one event make its call once,
+/// under the claim, and record its invoice once; a later delivery finds the
+/// completed mark and writes nothing.
 async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Backend) {
     let inbox = backend.inbox();
     let service = service(&backend, 5);
@@ -641,9 +642,10 @@ async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Bac
         .into_iter()
         .find(|e| e.event_type == "RepairCompleted")
         .expect("the repair was completed");
+    let documents = MemoryDocuments::new();
     let consume = ConsumeService::new(
         inbox.port(),
-        Arc::new(Invoicing),
+        Arc::new(Invoicing::new(Arc::new(documents.clone()))),
         Arc::new(MemoryDeadLetterQueue::new()),
     );
     let deliveries: Vec<_> = (0..8)
@@ -655,12 +657,22 @@ async fn an_effect_is_recorded_once_however_often_the_event_arrives(backend: Bac
         .collect();
     let mut outcomes = Vec::new();
     for delivery in deliveries {
-        outcomes.push(delivery.await.unwrap().unwrap());
+        match delivery.await.unwrap() {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(ConsumeError::InProgress { .. }) => {}
+            Err(error) => panic!("{}: {error}", backend.name),
+        }
     }
     assert_eq!(
-        outcomes.iter().filter(|o| **o == Consumed::Applied).count(),
+        outcomes.iter().filter(|o| **o == Consumed::Called).count(),
         1,
         "{}: {outcomes:?}",
+        backend.name
+    );
+    assert_eq!(
+        documents.puts().values().sum::<usize>(),
+        1,
+        "{}: one call",
         backend.name
     );
     assert_eq!(

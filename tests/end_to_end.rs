@@ -60,12 +60,14 @@ struct World {
 impl World {
     async fn create() -> Self {
         let clients = moto::clients();
-        let layout =
-            TableLayout::single_table(moto::unique("e2e"), outbox_seeds::service().sources());
+        let layout = TableLayout::single_table(
+            moto::unique("e2e"),
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         create_tables(&clients.dynamodb, &layout).await.unwrap();
         let inbox_layout = TableLayout::single_table(
             moto::unique("e2e-consumers"),
-            outbox_seeds::service().sources(),
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
         );
         create_tables(&clients.dynamodb, &inbox_layout)
             .await
@@ -89,9 +91,9 @@ impl World {
     /// `reaction` behind its queue, subscribed with its declared pattern, and
     /// the DynamoDB inbox (through a fault decorator with no fault yet).
     async fn consumer(&self, reaction: Arc<dyn Reaction>) -> Consumer {
-        let pattern = reaction
-            .subscription()
-            .event_pattern(&outbox_seeds::service().sources());
+        let pattern = reaction.subscription().event_pattern(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         let queue_url = self.subscribe(reaction.name(), &pattern).await;
         let marks = DynamoInbox::new(self.clients.dynamodb.clone(), &self.inbox_table);
         let inbox = FaultyInbox::new(Arc::new(marks.clone()));
@@ -444,7 +446,10 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         Arc::new(RandomIds),
         CommandPolicy::default(),
     );
-    let api = CommandApi::new(commands, &outbox_seeds::service());
+    let api = CommandApi::new(
+        commands,
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+    );
     run_commands(&api).await;
     let outbox = store.outbox().await.unwrap();
     assert_eq!(
@@ -456,7 +461,10 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     put_foreign_outbox_item(&world.clients.dynamodb, &world.layout.table).await;
 
     let mut consumers = Vec::new();
-    for reaction in outbox_seeds::service().consumers().to_vec() {
+    for reaction in outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports())
+        .consumers()
+        .to_vec()
+    {
         // The rule's pattern is the reaction's declared subscription, as in
         // the in-memory bus and the deployment template.
         let consumer = world.consumer(reaction).await;
@@ -478,7 +486,7 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
     let publisher = FaultyPublisher::new(Arc::new(EventBridgePublisher::new(
         world.clients.eventbridge.clone(),
         &world.bus,
-        outbox_seeds::service().sources(),
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
     )));
     let reject = |entries: &[usize]| PublisherFault::Reject {
         entries: entries.iter().copied().collect(),
@@ -612,7 +620,7 @@ async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
     let publisher = EventBridgePublisher::new(
         world.clients.eventbridge.clone(),
         &world.bus,
-        outbox_seeds::service().sources(),
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
     );
     // Versions 6, 5, 4 first: none can be applied, each is handed back.
     for index in [5, 4, 3] {

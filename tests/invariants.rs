@@ -295,7 +295,9 @@ struct Bus {
 impl Bus {
     fn classic() -> Self {
         Self {
-            bus: MemoryBus::new(outbox_seeds::service().sources()),
+            bus: MemoryBus::new(
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+            ),
             held_to: None,
         }
     }
@@ -303,7 +305,7 @@ impl Bus {
     fn custom() -> Self {
         Self {
             bus: MemoryBus::custom(
-                outbox_seeds::service().sources(),
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
                 Arc::new(StepClock::default()),
             ),
             held_to: None,
@@ -337,7 +339,7 @@ async fn run_case(
     settle_within: Duration,
 ) -> Result<(), TestCaseError> {
     let pipeline = Pipeline::with_bus(
-        &outbox_seeds::service(),
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
         backend,
         batch_size,
         false,
@@ -421,7 +423,7 @@ async fn dynoxide_backend(endpoint: &str) -> Arc<dyn Backend> {
     let clients = LocalClients::new(endpoint);
     let layout = TableLayout::single_table(
         format!("prop-{}", uuid::Uuid::now_v7().simple()),
-        outbox_seeds::service().sources(),
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
     );
     create_tables(&clients.dynamodb, &layout)
         .await

@@ -106,7 +106,7 @@ pub fn memory_pipeline(
     let backend = outbox_simulation::MemoryBackend::default();
     let store = backend.store.clone();
     let pipeline = outbox_simulation::Pipeline::new(
-        &outbox_seeds::service(),
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
         std::sync::Arc::new(backend),
         batch_size,
         false,

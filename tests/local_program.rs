@@ -28,9 +28,12 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
     ]);
     assert_eq!(options.store, StoreKind::Dynoxide);
 
-    let first = run(&outbox_seeds::service(), &options)
-        .await
-        .expect("first run");
+    let first = run(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("first run");
     assert!(first.violations.is_empty(), "{first}");
     assert_eq!(first.aggregates_stored, 8, "{first}");
     assert!(first.faults_injected > 0, "{first}");
@@ -39,9 +42,12 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
         "the malformed record is dead-lettered: {first}"
     );
 
-    let second = run(&outbox_seeds::service(), &options)
-        .await
-        .expect("second run on the same data");
+    let second = run(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("second run on the same data");
     assert!(second.violations.is_empty(), "{second}");
     assert_eq!(
         second.aggregates_stored, 16,
@@ -66,9 +72,12 @@ async fn on_a_custom_event_bus_the_seed_stories_hold_under_faults() {
         "6",
     ]);
     assert_eq!(options.bus, BusKind::Custom);
-    let report = run(&outbox_seeds::service(), &options)
-        .await
-        .expect("the run");
+    let report = run(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("the run");
     assert!(report.violations.is_empty(), "{report}");
     assert!(report.faults_injected > 0, "{report}");
     assert_eq!(report.aggregates_stored, 12, "{report}");

@@ -6,7 +6,14 @@ use aws_sdk_eventbridge::types::Target;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 
-use outbox_bootstrap::clients::LocalClients;
+use std::net::SocketAddr;
+
+use aws_sdk_s3::config::Builder as S3ConfigBuilder;
+
+use outbox_bootstrap::clients::{sdk_config, LocalClients};
+use outbox_ses::CALL_KEY_HEADER;
+
+use crate::http;
 
 /// Clients of the moto server at `MOTO_ENDPOINT`.
 pub fn clients() -> LocalClients {
@@ -94,4 +101,72 @@ pub async fn subscribed_queue(
         .await
         .expect("moto takes the target");
     url
+}
+
+/// The moto server's URL, `MOTO_ENDPOINT`.
+pub fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").expect(
+        "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto",
+    )
+}
+
+/// An S3 client of moto, addressing buckets by path (moto has no bucket hosts).
+pub fn s3_client() -> aws_sdk_s3::Client {
+    let config = S3ConfigBuilder::from(&sdk_config(&endpoint()))
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// An SES v2 client of moto.
+pub fn ses_client() -> aws_sdk_sesv2::Client {
+    aws_sdk_sesv2::Client::new(&sdk_config(&endpoint()))
+}
+
+/// One email as the mail service delivered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    /// Its recipients, each once.
+    pub recipients: Vec<String>,
+    /// Its `X-Outbox-Call-Key` header.
+    pub call_key: Option<String>,
+}
+
+/// What moto's SES sent, read from `GET /_outbox/ses/sent`: each message's
+/// recipients (deduplicated: moto adds the To header's to the request's) and
+/// its call key header.
+pub async fn ses_sent() -> Vec<Delivered> {
+    let endpoint = endpoint();
+    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    let address: SocketAddr = authority.parse().expect("MOTO_ENDPOINT is http://IP:PORT");
+    let answer = http::request(address, "GET", "/_outbox/ses/sent", None, &[])
+        .await
+        .expect("moto answers /_outbox/ses/sent");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    let prefix = format!("{CALL_KEY_HEADER}: ");
+    answer
+        .body
+        .as_array()
+        .expect("an array of sent messages")
+        .iter()
+        .map(|sent| {
+            let raw = sent["raw"].as_str().expect("a raw message");
+            let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+            let call_key = head
+                .split("\r\n")
+                .find_map(|line| line.strip_prefix(&prefix))
+                .map(str::to_owned);
+            let mut recipients: Vec<String> = sent["destinations"]
+                .as_array()
+                .expect("a list of destinations")
+                .iter()
+                .map(|d| d.as_str().expect("an address").to_owned())
+                .collect();
+            recipients.dedup();
+            Delivered {
+                recipients,
+                call_key,
+            }
+        })
+        .collect()
 }

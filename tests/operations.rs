@@ -89,7 +89,10 @@ fn a_replay_publishes_a_window_per_aggregate_in_version_order_and_resumes() {
         assert_eq!(outbox.len(), 300);
 
         // A Custom Event Bus keeps acceptance order per aggregate and drops repeats.
-        let bus = MemoryBus::custom(outbox_seeds::service().sources(), Arc::new(SystemClock));
+        let bus = MemoryBus::custom(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+            Arc::new(SystemClock),
+        );
         let letters = MemoryDeadLetterQueue::new();
         let relay = Relay::new(Arc::new(bus.clone()), Arc::new(letters.clone()));
         let replay = ReplayService::new(Arc::new(store.clone()), relay);
@@ -141,7 +144,9 @@ fn a_replay_of_one_aggregate_reads_only_its_events() {
     runtime().block_on(async {
         let store = repairs(5).await;
         let wanted = store.aggregates()[2].clone();
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus = MemoryBus::new(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         let relay = Relay::new(
             Arc::new(bus.clone()),
             Arc::new(MemoryDeadLetterQueue::new()),
@@ -171,11 +176,17 @@ struct Refusing {
 #[async_trait::async_trait]
 impl EventPublisher for Refusing {
     fn limits(&self) -> BatchLimits {
-        MemoryBus::new(outbox_seeds::service().sources()).limits()
+        MemoryBus::new(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        )
+        .limits()
     }
 
     fn entry_size(&self, event: &EventEnvelope) -> usize {
-        MemoryBus::new(outbox_seeds::service().sources()).entry_size(event)
+        MemoryBus::new(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        )
+        .entry_size(event)
     }
 
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
@@ -259,7 +270,9 @@ fn a_redrive_deletes_a_letter_only_once_its_event_was_accepted_and_never_loses_p
         );
         assert_eq!(letters.waiting().len(), 3);
 
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus = MemoryBus::new(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         let service = RedriveService::new(
             Arc::new(letters.clone()),
             Arc::new(bus.clone()),
@@ -328,9 +341,11 @@ fn a_redrive_by_reason_or_aggregate_leaves_the_others_and_a_consumer_letter_goes
             .await
             .unwrap();
 
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus = MemoryBus::new(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         let inbox = MemoryInbox::new();
-        let invoicing = outbox_seeds::service()
+        let invoicing = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports())
             .consumers()
             .to_vec()
             .into_iter()

@@ -88,7 +88,7 @@ async fn write_outbox(
                 let item = outbox_item(
                     event,
                     layout.outbox_retention,
-                    &outbox_seeds::service().sources(),
+                    &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
                 )
                 .unwrap();
                 WriteRequest::builder()
@@ -200,12 +200,14 @@ impl MotoStack {
     async fn new() -> Self {
         let clients = moto::clients();
         let endpoint = std::env::var("MOTO_ENDPOINT").unwrap();
-        let layout =
-            TableLayout::single_table(moto::unique("ops"), outbox_seeds::service().sources());
+        let layout = TableLayout::single_table(
+            moto::unique("ops"),
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         create_tables(&clients.dynamodb, &layout).await.unwrap();
         let bus = moto::bus(&clients, "ops").await;
         let pattern = json!({
-            "source": [outbox_seeds::service().sources().source_of("Repair")],
+            "source": [outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources().source_of("Repair")],
             "detail-type": [outbox_seeds_domain::repair::RepairEvent::REPAIR_COMPLETED],
         });
         let queue = moto::subscribed_queue(&clients, &bus, "ops-repairs", &pattern).await;
@@ -283,9 +285,12 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     let Command::Replay(dry) = parse(&stack.args(&[&window[..], &["--dry-run"]].concat())) else {
         unreachable!()
     };
-    let counted = replay::replay(&outbox_seeds::service(), &dry)
-        .await
-        .unwrap();
+    let counted = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &dry,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (counted.progress.events, counted.progress.published),
         (all.len(), 0)
@@ -309,8 +314,13 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
         unreachable!()
     };
     let clock = Instant::now();
-    let interrupted =
-        tokio::spawn(async move { replay::replay(&outbox_seeds::service(), &first).await });
+    let interrupted = tokio::spawn(async move {
+        replay::replay(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            &first,
+        )
+        .await
+    });
     while !position.exists() {
         assert!(
             !interrupted.is_finished(),
@@ -335,9 +345,12 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     let Command::Replay(resume) = parse(&stack.args(&[&window[..], &["--resume"]].concat())) else {
         unreachable!()
     };
-    let resumed = replay::replay(&outbox_seeds::service(), &resume)
-        .await
-        .unwrap();
+    let resumed = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &resume,
+    )
+    .await
+    .unwrap();
     let elapsed = clock.elapsed();
     assert!(
         resumed.progress.events > 0 && resumed.progress.events < all.len(),
@@ -389,9 +402,12 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
     ])) else {
         unreachable!()
     };
-    let refused = replay::replay(&outbox_seeds::service(), &mismatched)
-        .await
-        .unwrap_err();
+    let refused = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &mismatched,
+    )
+    .await
+    .unwrap_err();
     assert!(refused.to_string().contains("another window"), "{refused}");
     let _ = std::fs::remove_file(&position);
     let Command::Replay(backwards) = parse(&stack.args(&["replay", "--from", &to, "--to", &from]))
@@ -399,7 +415,11 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
         unreachable!()
     };
     assert!(matches!(
-        replay::replay(&outbox_seeds::service(), &backwards).await,
+        replay::replay(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            &backwards
+        )
+        .await,
         Err(LocalError::Config(_))
     ));
 }
@@ -418,10 +438,13 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     ]) else {
         unreachable!()
     };
-    let error = status::status(&outbox_seeds::service(), &unknown)
-        .await
-        .err()
-        .unwrap();
+    let error = status::status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &unknown,
+    )
+    .await
+    .err()
+    .unwrap();
     assert!(
         matches!(&error, LocalError::UnknownTable(t) if t == "no-such-table"),
         "{error}"
@@ -445,9 +468,12 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     ])) else {
         unreachable!()
     };
-    let nothing = replay::replay(&outbox_seeds::service(), &empty)
-        .await
-        .unwrap();
+    let nothing = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &empty,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (nothing.progress.events, nothing.progress.published),
         (0, 0)
@@ -488,9 +514,12 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Status(before) = parse(&stack.args(&["status"])) else {
         unreachable!()
     };
-    let before = status::status(&outbox_seeds::service(), &before)
-        .await
-        .unwrap();
+    let before = status::status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &before,
+    )
+    .await
+    .unwrap();
     assert_eq!(before.dead_letters, 2, "{before}");
     assert!(before.oldest_letter_seconds.is_some(), "{before}");
     assert!(before.lagging(), "nothing relayed the stream yet: {before}");
@@ -498,9 +527,12 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Redrive(listed) = parse(&stack.args(&["redrive", "--list"])) else {
         unreachable!()
     };
-    let listed = redrive::redrive(&outbox_seeds::service(), &listed)
-        .await
-        .unwrap();
+    let listed = redrive::redrive(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &listed,
+    )
+    .await
+    .unwrap();
     assert_eq!(listed.lines.len(), 2, "{listed}");
     assert!(
         listed.lines.iter().any(|l| l.contains("malformed message")),
@@ -519,9 +551,12 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Redrive(all) = parse(&stack.args(&["redrive", "--all"])) else {
         unreachable!()
     };
-    let redriven = redrive::redrive(&outbox_seeds::service(), &all)
-        .await
-        .unwrap();
+    let redriven = redrive::redrive(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &all,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (redriven.summary.accepted, redriven.summary.malformed),
         (1, 1),
@@ -532,9 +567,12 @@ async fn the_tools_on_moto_name_an_unknown_table_count_an_empty_window_and_keep_
     let Command::Status(after) = parse(&stack.args(&["status"])) else {
         unreachable!()
     };
-    let after = status::status(&outbox_seeds::service(), &after)
-        .await
-        .unwrap();
+    let after = status::status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &after,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         after.dead_letters, 1,
         "only the malformed message is left: {after}"
@@ -558,14 +596,21 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
         unreachable!()
     };
     assert!(matches!(
-        replay::replay(&outbox_seeds::service(), &early).await,
+        replay::replay(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            &early
+        )
+        .await,
         Err(LocalError::UnknownTable(_))
     ));
     let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
         .await
         .unwrap();
     let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-    let layout = TableLayout::single_table("outbox-local", outbox_seeds::service().sources());
+    let layout = TableLayout::single_table(
+        "outbox-local",
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+    );
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
     let events = outbox_events(REPAIRS).await;
@@ -587,9 +632,12 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
     ]) else {
         unreachable!()
     };
-    let first = replay::replay(&outbox_seeds::service(), &options)
-        .await
-        .unwrap();
+    let first = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert_eq!(first.progress.published, REPAIRS * 5, "{first}");
     let consumed = first.consumed.unwrap();
     // Each repair's RepairCompleted reaches invoicing and customer notification.
@@ -598,9 +646,12 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
         (2 * REPAIRS, 0),
         "{first}"
     );
-    let second = replay::replay(&outbox_seeds::service(), &options)
-        .await
-        .unwrap();
+    let second = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .unwrap();
     let consumed = second.consumed.unwrap();
     assert_eq!(
         (consumed.applied, consumed.duplicates),
@@ -623,7 +674,10 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
             .await
             .unwrap();
         let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-        let layout = TableLayout::single_table("outbox-local", outbox_seeds::service().sources());
+        let layout = TableLayout::single_table(
+            "outbox-local",
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         create_tables(&clients.dynamodb, &layout).await.unwrap();
         // Version 1 never arrives; 2 and 3 wait past the bound and park the order.
         let inbox =
@@ -643,9 +697,12 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let Command::Status(options) = parse(&["status", "--data", &data_arg]) else {
         unreachable!()
     };
-    let parked = status::status(&outbox_seeds::service(), &options)
-        .await
-        .unwrap();
+    let parked = status::status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert_eq!(parked.parked.len(), 1, "{parked}");
     let entry = &parked.parked[0];
     assert_eq!(
@@ -685,18 +742,24 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
         let Command::Unpark(options) = line(&["--consumer", consumer]).unwrap().command else {
             unreachable!()
         };
-        let refused = outbox_bootstrap::local::unpark::unpark(&outbox_seeds::service(), &options)
-            .await
-            .unwrap_err();
+        let refused = outbox_bootstrap::local::unpark::unpark(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            &options,
+        )
+        .await
+        .unwrap_err();
         assert!(refused.to_string().contains(error), "{refused}");
     }
     // Without a skip nothing can move: version 1 is not there.
     let Command::Unpark(plain) = line(&["--consumer", "order-tracking"]).unwrap().command else {
         unreachable!()
     };
-    let waiting = outbox_bootstrap::local::unpark::unpark(&outbox_seeds::service(), &plain)
-        .await
-        .unwrap();
+    let waiting = outbox_bootstrap::local::unpark::unpark(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &plain,
+    )
+    .await
+    .unwrap();
     assert_eq!(waiting.released.applied, 0);
     assert!(
         waiting
@@ -719,14 +782,20 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     else {
         unreachable!()
     };
-    let released = outbox_bootstrap::local::unpark::unpark(&outbox_seeds::service(), &skip)
-        .await
-        .unwrap();
+    let released = outbox_bootstrap::local::unpark::unpark(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &skip,
+    )
+    .await
+    .unwrap();
     assert_eq!(released.released.applied, 2, "{released}");
     assert!(released.to_string().contains("unparked"), "{released}");
-    let after = status::status(&outbox_seeds::service(), &options)
-        .await
-        .unwrap();
+    let after = status::status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .unwrap();
     assert!(after.parked.is_empty(), "{after}");
     let tracking = after
         .consumers

@@ -14,19 +14,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-
-use aws_sdk_s3::config::Builder as S3ConfigBuilder;
 
 use outbox_application::ports::{Document, DocumentStore, Email, Mailer};
 use outbox_application::{AggregateId, AggregateRef, CallError, CallKey, EventId};
-use outbox_bootstrap::clients::sdk_config;
 use outbox_domain::{EmailAddress, Version};
 use outbox_memory::{MemoryDocuments, MemoryMailer};
 use outbox_s3::{S3DocumentStore, IDEMPOTENCY_KEY_METADATA};
-use outbox_ses::{SesMailer, CALL_KEY_HEADER};
-use outbox_tests::{http, moto};
+use outbox_ses::SesMailer;
+use outbox_tests::moto;
 
 /// A call key of its own: a unique consumer, so its documents share a prefix
 /// no other test writes under.
@@ -73,7 +69,7 @@ impl Documents {
     }
 
     async fn s3() -> Self {
-        let client = s3_client();
+        let client = moto::s3_client();
         let bucket = moto::unique("outside-documents");
         client
             .create_bucket()
@@ -146,24 +142,6 @@ impl Documents {
     }
 }
 
-fn endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT").expect(
-        "MOTO_ENDPOINT is not set: run `bash scripts/test.sh`, which installs and starts moto",
-    )
-}
-
-/// An S3 client of moto, addressing buckets by path (moto has no bucket hosts).
-fn s3_client() -> aws_sdk_s3::Client {
-    let config = S3ConfigBuilder::from(&sdk_config(&endpoint()))
-        .force_path_style(true)
-        .build();
-    aws_sdk_s3::Client::from_conf(config)
-}
-
-fn ses_client() -> aws_sdk_sesv2::Client {
-    aws_sdk_sesv2::Client::new(&sdk_config(&endpoint()))
-}
-
 async fn a_document_put_twice_is_one_object_holding_the_second_body(documents: Documents) {
     let store = documents.port();
     let key = call_key("invoicing");
@@ -191,13 +169,6 @@ async fn a_document_put_twice_is_one_object_holding_the_second_body(documents: D
     }
 }
 
-/// One email as the mail service delivered it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Delivered {
-    recipients: Vec<String>,
-    call_key: Option<String>,
-}
-
 /// A mailer under test, with a way to see what it delivered.
 enum Mail {
     Memory(MemoryMailer),
@@ -214,7 +185,7 @@ impl Mail {
 
     /// SES with a verified sender of its own.
     async fn ses() -> Self {
-        let client = ses_client();
+        let client = moto::ses_client();
         let sender = address(&format!("{}@shop.example.com", moto::unique("sender")));
         client
             .create_email_identity()
@@ -253,64 +224,25 @@ impl Mail {
     }
 
     /// What was delivered carrying `key`.
-    async fn delivered(&self, key: &CallKey) -> Vec<Delivered> {
+    async fn delivered(&self, key: &CallKey) -> Vec<moto::Delivered> {
         let key = key.to_string();
         match self {
             Self::Memory(mailer) => mailer
                 .sent()
                 .into_iter()
                 .filter(|(sent_key, _)| *sent_key == key)
-                .map(|(sent_key, email)| Delivered {
+                .map(|(sent_key, email)| moto::Delivered {
                     recipients: vec![email.to.to_string()],
                     call_key: Some(sent_key),
                 })
                 .collect(),
-            Self::Ses { .. } => ses_sent()
+            Self::Ses { .. } => moto::ses_sent()
                 .await
                 .into_iter()
                 .filter(|sent| sent.call_key.as_deref() == Some(key.as_str()))
                 .collect(),
         }
     }
-}
-
-/// What moto's SES sent, read from `GET /_outbox/ses/sent`: each message's
-/// recipients (deduplicated: moto adds the To header's to the request's) and
-/// its call key header.
-async fn ses_sent() -> Vec<Delivered> {
-    let endpoint = endpoint();
-    let authority = endpoint.trim_start_matches("http://").trim_end_matches('/');
-    let address: SocketAddr = authority.parse().expect("MOTO_ENDPOINT is http://IP:PORT");
-    let answer = http::request(address, "GET", "/_outbox/ses/sent", None, &[])
-        .await
-        .unwrap();
-    assert_eq!(answer.status, 200, "{answer:?}");
-    let prefix = format!("{CALL_KEY_HEADER}: ");
-    answer
-        .body
-        .as_array()
-        .expect("an array of sent messages")
-        .iter()
-        .map(|sent| {
-            let raw = sent["raw"].as_str().unwrap();
-            let head = raw.split("\r\n\r\n").next().unwrap_or_default();
-            let call_key = head
-                .split("\r\n")
-                .find_map(|line| line.strip_prefix(&prefix))
-                .map(str::to_owned);
-            let mut recipients: Vec<String> = sent["destinations"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|d| d.as_str().unwrap().to_owned())
-                .collect();
-            recipients.dedup();
-            Delivered {
-                recipients,
-                call_key,
-            }
-        })
-        .collect()
 }
 
 fn email(subject: &str) -> Email {
@@ -332,7 +264,7 @@ async fn an_email_arrives_once_with_its_call_key_and_recipient(mail: Mail) {
     assert!(!sent.message_id.is_empty());
     assert_eq!(
         mail.delivered(&key).await,
-        vec![Delivered {
+        vec![moto::Delivered {
             recipients: vec!["ada@customer.example.org".into()],
             call_key: Some(key.to_string()),
         }]
@@ -401,7 +333,7 @@ mod moto_aws {
 
     #[tokio::test]
     async fn a_missing_bucket_is_permanent() {
-        let store = S3DocumentStore::new(s3_client(), moto::unique("missing-bucket"));
+        let store = S3DocumentStore::new(moto::s3_client(), moto::unique("missing-bucket"));
         let refused = store.put(&call_key("invoicing"), &document("{}")).await;
 
         match refused {

@@ -43,7 +43,9 @@ enum Bus {
 impl Bus {
     fn memory() -> Self {
         Self::Memory {
-            bus: MemoryBus::new(outbox_seeds::service().sources()),
+            bus: MemoryBus::new(
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+            ),
             queues: Vec::new(),
         }
     }
@@ -64,7 +66,7 @@ impl Bus {
             Self::EventBridge { clients, bus, .. } => Arc::new(EventBridgePublisher::new(
                 clients.eventbridge.clone(),
                 bus,
-                outbox_seeds::service().sources(),
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
             )),
         }
     }
@@ -128,9 +130,12 @@ impl Bus {
 }
 
 async fn each_subscription_receives_exactly_the_events_routed_to_it(mut bus: Bus) {
-    let sources = outbox_seeds::service().sources();
+    let sources = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources();
     let mut queues = Vec::new();
-    for reaction in outbox_seeds::service().consumers().to_vec() {
+    for reaction in outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports())
+        .consumers()
+        .to_vec()
+    {
         let index = bus
             .subscribe(&reaction.subscription().event_pattern(&sources))
             .await;
@@ -166,7 +171,7 @@ async fn limits_and_entry_sizes_are_eventbridge_s(bus: Bus) {
             order: BusOrder::Unordered,
         }
     );
-    let sources = outbox_seeds::service().sources();
+    let sources = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources();
     for event in one_event_of_each_type().await {
         let detail = serde_json::to_string(&event).unwrap();
         assert_eq!(

@@ -68,7 +68,7 @@ fn orders() -> impl Strategy<Value = Vec<(u64, bool)>> {
 
 /// The order consumers: two ordered, one unordered.
 fn order_consumers(inbox: &MemoryInbox) -> Vec<ConsumeService> {
-    outbox_seeds::service()
+    outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports())
         .consumers()
         .to_vec()
         .into_iter()

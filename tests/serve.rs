@@ -52,9 +52,14 @@ impl Running {
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            serve(&outbox_seeds::service(), &options, listener, async {
-                let _ = stopped.await;
-            })
+            serve(
+                &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+                &options,
+                listener,
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await
         });
         Self {
@@ -83,9 +88,12 @@ async fn status_of(data: &Path) -> Status {
     let Command::Status(options) = parse(&["status", "--data", &data.display().to_string()]) else {
         unreachable!("a status command line")
     };
-    status(&outbox_seeds::service(), &options)
-        .await
-        .expect("status reads the data")
+    status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("status reads the data")
 }
 
 fn effects(status: &Status, consumer: &str) -> (u64, u64) {
@@ -219,9 +227,12 @@ async fn the_seed_stories_by_http_survive_a_restart_without_lost_or_doubled_effe
     ]) else {
         unreachable!("a replay command line")
     };
-    let replayed = replay::replay(&outbox_seeds::service(), &options)
-        .await
-        .expect("the replay runs");
+    let replayed = replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("the replay runs");
     assert_eq!(replayed.progress.events, 9, "{replayed}");
     assert_eq!(replayed.progress.published, 9, "{replayed}");
     let consumed = replayed.consumed.expect("the local consumers ran");

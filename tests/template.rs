@@ -20,7 +20,7 @@ use outbox_bootstrap::lambda::config::{
 
 /// The service the template deploys.
 fn service() -> Service {
-    outbox_reference::service()
+    outbox_reference::service(&outbox_memory::MemoryOutside::new().ports())
 }
 
 fn committed() -> String {

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::ids::EventId;
-use crate::ports::{DocumentStore, Effect, Mailer};
+use crate::ports::{Document, DocumentStore, Effect, Email, Mailer, SentEmail, StoredDocument};
 
 /// The idempotency key of one consumer's external effect for one event:
 /// `{consumer}/{event id}`. Every attempt for that event carries the same key.
@@ -156,6 +156,45 @@ pub struct OutsidePorts {
     pub documents: Arc<dyn DocumentStore>,
     /// How email is sent.
     pub mailer: Arc<dyn Mailer>,
+}
+
+impl OutsidePorts {
+    /// Ports that refuse every call for good ([`NotDeployed`]): for reading a
+    /// declaration's shape (its routes, sources, consumers, template), and for
+    /// the programs that never react (the command API, the relay).
+    pub fn not_deployed() -> Self {
+        Self {
+            documents: Arc::new(NotDeployed(OutsidePort::Documents)),
+            mailer: Arc::new(NotDeployed(OutsidePort::Mail)),
+        }
+    }
+}
+
+/// A port this runtime was not given: every call is refused, permanently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotDeployed(pub OutsidePort);
+
+impl NotDeployed {
+    fn refusal(self) -> CallError {
+        CallError::Permanent(format!(
+            "this runtime was not deployed with the {:?} port",
+            self.0
+        ))
+    }
+}
+
+#[async_trait]
+impl DocumentStore for NotDeployed {
+    async fn put(&self, _: &CallKey, _: &Document) -> Result<StoredDocument, CallError> {
+        Err(self.refusal())
+    }
+}
+
+#[async_trait]
+impl Mailer for NotDeployed {
+    async fn send(&self, _: &CallKey, _: &Email) -> Result<SentEmail, CallError> {
+        Err(self.refusal())
+    }
 }
 
 #[cfg(test)]

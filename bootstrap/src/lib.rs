@@ -11,3 +11,4 @@ pub mod lambda;
 pub mod local;
 pub mod logging;
 pub mod operation_log;
+pub mod outside;

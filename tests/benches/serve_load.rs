@@ -50,9 +50,12 @@ async fn replay_all(data: &str) -> outbox_bootstrap::local::replay::ReplayReport
     else {
         unreachable!("a replay command line")
     };
-    outbox_bootstrap::local::replay::replay(&outbox_seeds::service(), &options)
-        .await
-        .expect("the replay runs")
+    outbox_bootstrap::local::replay::replay(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("the replay runs")
 }
 
 /// Per event id, when its last effect was applied, from the inbox table's effect items.
@@ -127,9 +130,14 @@ async fn run() -> ExitCode {
     let address = listener.local_addr().expect("an address");
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        serve(&outbox_seeds::service(), &options, listener, async {
-            let _ = stopped.await;
-        })
+        serve(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            &options,
+            listener,
+            async {
+                let _ = stopped.await;
+            },
+        )
         .await
     });
     let report = load::run(address, clients, orders).await;
@@ -143,9 +151,12 @@ async fn run() -> ExitCode {
     else {
         unreachable!("a status command line")
     };
-    let after = status(&outbox_seeds::service(), &options)
-        .await
-        .expect("status");
+    let after = status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &options,
+    )
+    .await
+    .expect("status");
     let applied = applied_at(&data).await;
     let replayed = replay_all(&data_arg).await;
     for suffix in ["", "-wal", "-shm"] {

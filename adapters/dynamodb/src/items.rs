@@ -226,7 +226,7 @@ mod tests {
         let item = outbox_item(
             &event,
             Duration::from_secs(60),
-            &outbox_seeds::service().sources(),
+            &outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
         )
         .unwrap();
         assert_eq!(item[ENTITY_TYPE].as_s().unwrap(), ENTITY_OUTBOX);
@@ -275,7 +275,7 @@ mod tests {
         let mut item = outbox_item(
             &envelope(),
             Duration::from_secs(60),
-            &outbox_seeds::service().sources(),
+            &outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
         )
         .unwrap();
         item.insert("aggregateVersion".into(), AttributeValue::S("three".into()));

@@ -236,7 +236,10 @@ mod tests {
 
     #[test]
     fn the_outbox_table_defaults_to_the_main_table() {
-        let layout = TableLayout::single_table("workshop", outbox_seeds::service().sources());
+        let layout = TableLayout::single_table(
+            "workshop",
+            outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
+        );
         assert_eq!(layout.outbox_table(), "workshop");
         assert_eq!(layout.checkpoint_table, "workshop-checkpoints");
         assert_eq!(layout.with_outbox_table("events").outbox_table(), "events");

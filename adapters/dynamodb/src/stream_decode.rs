@@ -229,7 +229,7 @@ mod tests {
         outbox_item(
             envelope,
             Duration::from_secs(60),
-            &outbox_seeds::service().sources(),
+            &outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
         )
         .unwrap()
         .into()
@@ -326,7 +326,7 @@ mod tests {
         let item = outbox_item(
             &event,
             Duration::from_secs(60),
-            &outbox_seeds::service().sources(),
+            &outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
         )
         .unwrap();
         let image = item

@@ -232,13 +232,16 @@ mod tests {
     }
 
     fn publisher(client: Client, max_attempts: u32) -> CustomBusPublisher {
-        CustomBusPublisher::new(client, ARN, outbox_seeds::service().sources()).with_retry(
-            RetryPolicy {
-                max_attempts,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(2),
-            },
+        CustomBusPublisher::new(
+            client,
+            ARN,
+            outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
         )
+        .with_retry(RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        })
     }
 
     /// The (group, deduplication id) of each entry of `request`.

@@ -192,12 +192,16 @@ mod tests {
     }
 
     fn publisher(client: Client, max_attempts: u32) -> EventBridgePublisher {
-        EventBridgePublisher::new(client, "outbox-bus", outbox_seeds::service().sources())
-            .with_retry(RetryPolicy {
-                max_attempts,
-                base_delay: Duration::from_millis(1),
-                max_delay: Duration::from_millis(2),
-            })
+        EventBridgePublisher::new(
+            client,
+            "outbox-bus",
+            outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources(),
+        )
+        .with_retry(RetryPolicy {
+            max_attempts,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        })
     }
 
     fn details(request: &PutEventsInput) -> Vec<String> {

@@ -48,7 +48,10 @@ impl Api {
             CommandPolicy::default(),
         );
         Self {
-            api: CommandApi::new(commands, &outbox_seeds::service()),
+            api: CommandApi::new(
+                commands,
+                &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            ),
             store,
             faults,
         }

@@ -318,7 +318,7 @@ fn check_http_case(case: &HttpCase) -> Result<(), TestCaseError> {
             Arc::new(SystemClock),
             Arc::new(RandomIds),
             CommandPolicy::default(),
-        ), &outbox_seeds::service());
+        ), &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()));
         let json_headers = json!({"content-type": "application/json"});
         let create = |path: &str, body: Value| {
             raw_event("POST", path, "$default", json_headers.clone(), Some(&body.to_string()))
@@ -478,7 +478,9 @@ fn stream_record_of(index: usize, case: &StreamCase) -> (Value, bool) {
 
 fn check_stream_case(cases: &[StreamCase]) -> Result<(), TestCaseError> {
     runtime().block_on(async {
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus = MemoryBus::new(
+            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+        );
         let dead_letters = MemoryDeadLetterQueue::new();
         let relay = Relay::new(Arc::new(bus.clone()), Arc::new(dead_letters.clone()));
         let mut records = Vec::new();

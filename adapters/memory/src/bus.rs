@@ -264,7 +264,8 @@ mod tests {
 
     #[tokio::test]
     async fn events_are_routed_by_eventbridge_patterns_with_prefix_and_anything_but() {
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus =
+            MemoryBus::new(outbox_seeds::service(&crate::MemoryOutside::new().ports()).sources());
         let (by_type, by_prefix, by_exclusion, elsewhere) = (
             MemoryQueue::new(),
             MemoryQueue::new(),
@@ -300,7 +301,8 @@ mod tests {
 
     #[test]
     fn a_malformed_pattern_is_a_typed_error() {
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus =
+            MemoryBus::new(outbox_seeds::service(&crate::MemoryOutside::new().ports()).sources());
         assert!(bus
             .subscribe(&json!({"source": "not-a-list"}), MemoryQueue::new())
             .is_err());
@@ -319,7 +321,10 @@ mod tests {
     #[tokio::test]
     async fn a_custom_bus_drops_a_repeat_within_five_minutes_and_delivers_it_after() {
         let clock = Arc::new(SetClock::default());
-        let bus = MemoryBus::custom(outbox_seeds::service().sources(), clock.clone());
+        let bus = MemoryBus::custom(
+            outbox_seeds::service(&crate::MemoryOutside::new().ports()).sources(),
+            clock.clone(),
+        );
         let queue = MemoryQueue::new();
         bus.subscribe(&json!({"source": ["orders.outbox"]}), queue.clone())
             .expect("a valid pattern");
@@ -349,7 +354,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_classic_bus_delivers_every_repeat_and_promises_no_order() {
-        let bus = MemoryBus::new(outbox_seeds::service().sources());
+        let bus =
+            MemoryBus::new(outbox_seeds::service(&crate::MemoryOutside::new().ports()).sources());
         let queue = MemoryQueue::new();
         bus.subscribe(&json!({"source": ["orders.outbox"]}), queue.clone())
             .expect("a valid pattern");

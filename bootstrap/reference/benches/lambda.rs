@@ -281,7 +281,10 @@ fn main() {
 async fn run() {
     let dynamo = EmbeddedDynamo::start(None).await.unwrap();
     let clients = LocalClients::new(&dynamo.endpoint());
-    let layout = TableLayout::single_table("bench-inbox", outbox_seeds::service().sources());
+    let layout = TableLayout::single_table(
+        "bench-inbox",
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+    );
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let bus = stand_in().await;
     let dlq = "http://127.0.0.1:9/000000000000/dlq".to_owned();
@@ -316,7 +319,9 @@ async fn run() {
         },
         relay,
     ];
-    for reaction in outbox_reference::service().consumers() {
+    for reaction in
+        outbox_reference::service(&outbox_memory::MemoryOutside::new().ports()).consumers()
+    {
         let mut env = consumer_env.clone();
         env.push(("CONSUMER_NAME", reaction.name().to_owned()));
         functions.push(Function {

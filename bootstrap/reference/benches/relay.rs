@@ -152,7 +152,7 @@ fn publisher(kind: Kind, endpoint: &str) -> Arc<dyn EventPublisher> {
             Arc::new(EventBridgePublisher::new(
                 aws_sdk_eventbridge::Client::from_conf(config),
                 "outbox",
-                outbox_seeds::service().sources(),
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
             ))
         }
         Kind::Custom => {
@@ -167,7 +167,7 @@ fn publisher(kind: Kind, endpoint: &str) -> Arc<dyn EventPublisher> {
             Arc::new(CustomBusPublisher::new(
                 aws_sdk_eventbridgev2::Client::from_conf(config),
                 "arn:aws:events:us-east-1:123456789012:event-busv2/outbox/abcdefghijklmnopqrstuvwxy",
-                outbox_seeds::service().sources(),
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
             ))
         }
     }

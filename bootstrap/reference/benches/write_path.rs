@@ -297,8 +297,10 @@ async fn main() {
         let endpoint = endpoint.clone();
         Box::pin(async move {
             let clients = LocalClients::new(&endpoint);
-            let layout =
-                TableLayout::single_table(format!("bench-{n}"), outbox_seeds::service().sources());
+            let layout = TableLayout::single_table(
+                format!("bench-{n}"),
+                outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+            );
             create_tables(&clients.dynamodb, &layout).await.unwrap();
             let log = OperationLog::default();
             let logged = log.attach(&clients.dynamodb);

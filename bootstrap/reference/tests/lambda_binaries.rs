@@ -192,7 +192,7 @@ async fn the_command_api_binary_answers_http_events_and_logs_json() {
     let clients = LocalClients::new(&moto_endpoint());
     let layout = TableLayout::single_table(
         format!("bin-{}", uuid::Uuid::now_v7().simple()),
-        outbox_seeds::service().sources(),
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
     );
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let runtime = Arc::new(Runtime::default());
@@ -301,7 +301,7 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
     let clients = LocalClients::new(&moto_endpoint());
     let layout = TableLayout::single_table(
         format!("bin-inbox-{}", uuid::Uuid::now_v7().simple()),
-        outbox_seeds::service().sources(),
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
     );
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let dlq = clients

@@ -447,6 +447,7 @@ mod tests {
         AggregateId, IdempotencyKey, IdempotencyRecord, Traceparent, WriteSet,
     };
     use outbox_domain::{decide, Aggregate, Money, Text, Version};
+    use outbox_memory::MemoryDocuments;
     use outbox_seeds::reactions::Invoicing;
     use outbox_seeds_domain::repair::{Repair, RepairCommand, RepairEvent};
     use uuid::Uuid;
@@ -508,12 +509,17 @@ mod tests {
         let writes = history();
         let outbox: Vec<EventEnvelope> = writes.iter().flat_map(|w| w.outbox.clone()).collect();
         let completed = outbox.last().unwrap();
-        let invoice = Invoicing
-            .react(completed)
+        let invoicing = Invoicing::new(Arc::new(MemoryDocuments::new()));
+        let Some(Ok(Reacted::Call(call))) = invoicing.react(completed).now_or_never() else {
+            panic!("invoicing calls on a completed repair");
+        };
+        let key = outbox_application::CallKey::new(Invoicing::NAME, completed.event_id);
+        let invoice = call
+            .call(&key)
             .now_or_never()
             .unwrap()
             .unwrap()
-            .into_record()
+            .record
             .unwrap();
         Observation {
             stored: vec![StoredAggregate {
@@ -539,11 +545,13 @@ mod tests {
             bus: BusPromise::default(),
             dead_letters: Vec::new(),
             consumers: vec![ConsumerRecord {
-                reaction: Arc::new(Invoicing),
+                reaction: Arc::new(invoicing),
                 effects: vec![invoice],
-                completions: Vec::new(),
+                completions: vec![completed.event_id],
             }],
-            aggregates: outbox_seeds::service().aggregates().to_vec(),
+            aggregates: outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports())
+                .aggregates()
+                .to_vec(),
         }
     }
 

@@ -14,7 +14,10 @@
 //!   [`ConsumerResources`];
 //! - the lines between `{{#ordered}}` and `{{/ordered}}` are only an ordered
 //!   consumer's, those between `{{^ordered}}` and `{{/ordered}}` only an
-//!   unordered one's;
+//!   unordered one's; `{{#documents}}` and `{{#mail}}` sections likewise only a
+//!   consumer's that calls that [`OutsidePort`] (in `consumer.yaml`) or, in
+//!   `base.yaml`, the stack's when any consumer does (the bucket, the sender
+//!   parameters);
 //! - a `# generated: …` line of `base.yaml` is where the generated lines go, at
 //!   its indentation.
 
@@ -23,7 +26,7 @@ mod yaml;
 
 use serde_json::Value;
 
-use outbox_application::Service;
+use outbox_application::{OutsidePort, Service};
 
 const BASE: &str = include_str!("base.yaml");
 const CONSUMER: &str = include_str!("consumer.yaml");
@@ -43,6 +46,8 @@ pub struct ConsumerResources {
     pub rule_pattern: Value,
     /// The Custom Event Bus subscriber's filter on the payload, e.g. {"aggregateType":["Order"],"eventType":["OrderPlaced"]}.
     pub subscriber_pattern: Value,
+    /// The outside systems it calls: each adds its grant and its variable.
+    pub calls: Vec<OutsidePort>,
 }
 
 /// The deployment template of `service`: the resources of each consumer it
@@ -61,6 +66,7 @@ pub fn template(service: &Service) -> String {
                 aggregate_type: subscription.aggregate_type.to_owned(),
                 rule_pattern: subscription.event_pattern(&sources),
                 subscriber_pattern: subscription.payload_pattern(),
+                calls: reaction.calls().to_vec(),
             }
         })
         .collect();
@@ -77,7 +83,19 @@ pub fn render(consumers: &[ConsumerResources]) -> String {
         .iter()
         .map(|consumer| consumer.fill(CONSUMER))
         .collect();
-    let base = notation::insert(BASE, "# generated: subscriber queues", &queues);
+    let calling = |port| {
+        consumers
+            .iter()
+            .any(|consumer| consumer.calls.contains(&port))
+    };
+    let base = notation::sections(
+        BASE,
+        &[
+            ("documents", calling(OutsidePort::Documents)),
+            ("mail", calling(OutsidePort::Mail)),
+        ],
+    );
+    let base = notation::insert(&base, "# generated: subscriber queues", &queues);
     notation::insert(&base, "# generated: consumers", &blocks.join("\n"))
 }
 
@@ -87,7 +105,14 @@ impl ConsumerResources {
     fn fill(&self, template: &str) -> String {
         let aggregate = self.aggregate_type.to_lowercase();
         notation::fill(
-            &notation::sections(template, self.ordered),
+            &notation::sections(
+                template,
+                &[
+                    ("ordered", self.ordered),
+                    ("documents", self.calls.contains(&OutsidePort::Documents)),
+                    ("mail", self.calls.contains(&OutsidePort::Mail)),
+                ],
+            ),
             &[
                 ("{{Name}}", logical_id(&self.name)),
                 ("{{name}}", self.name.clone()),

@@ -1,19 +1,29 @@
-//! The templates' notation (see the module's doc): ordered and unordered
-//! sections, placeholders, insertion points.
+//! The templates' notation (see the module's doc): flagged sections,
+//! placeholders, insertion points.
 
-/// `template`'s lines between `{{#ordered}}` and `{{/ordered}}` only if
-/// `ordered`, those between `{{^ordered}}` and `{{/ordered}}` only if not, the
-/// others always; the marker lines dropped.
-pub(super) fn sections(template: &str, ordered: bool) -> String {
+/// `template`'s lines between `{{#flag}}` and `{{/flag}}` only if `flag` is
+/// set in `flags`, those between `{{^flag}}` and `{{/flag}}` only if not, the
+/// others always; the marker lines dropped. Sections do not nest.
+pub(super) fn sections(template: &str, flags: &[(&str, bool)]) -> String {
     let mut kept = String::with_capacity(template.len());
     let mut keeping = true;
     for line in template.split_inclusive('\n') {
-        match line.trim() {
-            "{{#ordered}}" => keeping = ordered,
-            "{{^ordered}}" => keeping = !ordered,
-            "{{/ordered}}" => keeping = true,
-            _ if keeping => kept.push_str(line),
-            _ => {}
+        let marker = line.trim();
+        let section = flags.iter().find_map(|(flag, set)| {
+            if marker == format!("{{{{#{flag}}}}}") {
+                Some(*set)
+            } else if marker == format!("{{{{^{flag}}}}}") {
+                Some(!*set)
+            } else if marker == format!("{{{{/{flag}}}}}") {
+                Some(true)
+            } else {
+                None
+            }
+        });
+        match section {
+            Some(keep) => keeping = keep,
+            None if keeping => kept.push_str(line),
+            None => {}
         }
     }
     kept

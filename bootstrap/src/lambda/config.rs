@@ -11,6 +11,8 @@
 //! | `CONSUMER_NAME` | consumers | which declared consumer this function is, e.g. `invoicing` |
 //! | `PARK_AFTER_ATTEMPTS` | ordered consumers | deliveries of an event ahead of a gap before its aggregate parks, 1–1000 (default 5) |
 //! | `PARK_AFTER_SECONDS` | ordered consumers | or seconds since its first delivery, 1–1209600 (default 900) |
+//! | `DOCUMENT_BUCKET` | consumers that write documents | the S3 bucket, under the consumer's name |
+//! | `SENDER_ADDRESS` | consumers that send email | the SES From address |
 //!
 //! Each aggregate type's event source comes from the service declaration, never
 //! from a variable: `EVENT_SOURCE`, which once put every event under one source
@@ -18,7 +20,10 @@
 //! credentials are read by the SDK's own loader.
 
 use outbox_application::{EventSources, ParkingPolicy, ServiceError, DEFAULT_CALLS_IN_FLIGHT};
+use outbox_domain::EmailAddress;
 use outbox_dynamodb::TableLayout;
+
+use crate::outside::{DOCUMENT_BUCKET, SENDER_ADDRESS};
 
 /// Why the configuration is unusable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -292,6 +297,10 @@ pub struct ConsumerConfig {
     pub dead_letter_queue_url: String,
     /// When an ordered consumer parks an aggregate.
     pub parking: ParkingPolicy,
+    /// The S3 bucket of its documents, if it writes any.
+    pub document_bucket: Option<String>,
+    /// The From address of its email, if it sends any.
+    pub sender_address: Option<EmailAddress>,
 }
 
 impl ConsumerConfig {
@@ -320,7 +329,19 @@ impl ConsumerConfig {
             1..=1_209_600,
             "it must be a whole number of seconds from 1 to 1209600 (14 days)",
         )?;
+        let sender_address = vars
+            .optional(SENDER_ADDRESS)?
+            .map(|raw| {
+                EmailAddress::parse(SENDER_ADDRESS, &raw).map_err(|error| ConfigError::Invalid {
+                    name: SENDER_ADDRESS,
+                    value: raw.chars().take(100).collect(),
+                    reason: error.reason,
+                })
+            })
+            .transpose()?;
         Ok(Self {
+            document_bucket: vars.optional(DOCUMENT_BUCKET)?,
+            sender_address,
             consumer_name: vars.required(CONSUMER_NAME)?,
             table_name: vars.required(TABLE_NAME)?,
             dead_letter_queue_url: vars.queue_url(DEAD_LETTER_QUEUE_URL)?,

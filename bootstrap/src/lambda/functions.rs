@@ -1,7 +1,9 @@
 //! The entry points of the Lambda binaries, generic over the service they
 //! run: validate the declaration and configure once, build clients once, then
 //! serve invocations until the runtime stops. A service's binaries are one
-//! line each, e.g. `outbox_bootstrap::lambda::run_consumer(my_service()).await`.
+//! line each, e.g. `outbox_bootstrap::lambda::run_consumer(my_service).await`,
+//! where `my_service` declares the service given the [`OutsidePorts`] this
+//! runtime built.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -14,12 +16,15 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use metrics_cloudwatch_embedded::Collector;
 use outbox_application::ports::{EventPublisher, RandomIds, SystemClock};
 use outbox_application::{
-    CommandPolicy, CommandService, ConsumeService, EventSources, Relay, Service,
+    CommandPolicy, CommandService, ConsumeService, EventSources, OutsidePort, OutsidePorts,
+    Reaction, Relay, Service,
 };
 use outbox_dynamodb::{DynamoInbox, DynamoStore};
 use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
 use outbox_lambda::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
 use outbox_sqs::SqsDeadLetterQueue;
+
+use crate::outside;
 
 use super::config::{BusTarget, CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 use super::init_error::report_init_error;
@@ -83,7 +88,8 @@ async fn sdk() -> aws_config::SdkConfig {
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
-pub async fn run_command_api(service: Service) -> Result<(), Error> {
+pub async fn run_command_api(declare: impl FnOnce(&OutsidePorts) -> Service) -> Result<(), Error> {
+    let service = declare(&OutsidePorts::not_deployed());
     let config = init(&service, || CommandApiConfig::from_env(service.sources())).await?;
     let sdk = sdk().await;
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.layout);
@@ -112,7 +118,8 @@ pub async fn run_command_api(service: Service) -> Result<(), Error> {
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
-pub async fn run_outbox_relay(service: Service) -> Result<(), Error> {
+pub async fn run_outbox_relay(declare: impl FnOnce(&OutsidePorts) -> Service) -> Result<(), Error> {
+    let service = declare(&OutsidePorts::not_deployed());
     let config = init(&service, RelayConfig::from_env).await?;
     let sdk = sdk().await;
     let publisher = publisher(&sdk, config.bus, service.sources());
@@ -152,19 +159,35 @@ pub fn publisher(
     }
 }
 
-/// A consumer: EventBridge events from SQS → the reaction of `service` that
-/// `CONSUMER_NAME` names, once per event. An unknown name is an init error.
+/// A consumer: EventBridge events from SQS → the reaction of the declared
+/// service that `CONSUMER_NAME` names, once per event, its calls through S3
+/// (`DOCUMENT_BUCKET`) and SES (`SENDER_ADDRESS`). An unknown name, or a
+/// reaction that calls a port its function was not deployed with, is an init error.
 ///
 /// # Errors
 /// A configuration error (reported to the Runtime API first), or the runtime's.
-pub async fn run_consumer(service: Service) -> Result<(), Error> {
-    let (config, reaction) = init(&service, || {
-        let config = ConsumerConfig::from_env()?;
-        let reaction = service.consumer_named(&config.consumer_name)?;
-        Ok((config, reaction))
-    })
-    .await?;
+pub async fn run_consumer(declare: impl FnOnce(&OutsidePorts) -> Service) -> Result<(), Error> {
+    logging::init();
+    let config = match ConsumerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => return Err(init_failed(error).await),
+    };
     let sdk = sdk().await;
+    let ports = outside::aws(
+        &sdk,
+        config.document_bucket.clone(),
+        config.sender_address.clone(),
+    );
+    let service = declare(&ports);
+    let reaction = match service
+        .validate()
+        .and_then(|()| service.consumer_named(&config.consumer_name))
+        .map_err(ConfigError::from)
+        .and_then(|reaction| deployed_for(&config, reaction))
+    {
+        Ok(reaction) => reaction,
+        Err(error) => return Err(init_failed(error).await),
+    };
     let inbox = DynamoInbox::new(aws_sdk_dynamodb::Client::new(&sdk), config.table_name);
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
@@ -180,4 +203,27 @@ pub async fn run_consumer(service: Service) -> Result<(), Error> {
         }
     }))
     .await
+}
+
+/// `reaction` if its function was deployed with every port it calls.
+fn deployed_for(
+    config: &ConsumerConfig,
+    reaction: Arc<dyn Reaction>,
+) -> Result<Arc<dyn Reaction>, ConfigError> {
+    for port in reaction.calls() {
+        let deployed = match port {
+            OutsidePort::Documents => config.document_bucket.is_some(),
+            OutsidePort::Mail => config.sender_address.is_some(),
+        };
+        if !deployed {
+            return Err(ConfigError::Missing(outside::variable(*port)));
+        }
+    }
+    Ok(reaction)
+}
+
+/// Reports `error` to the Runtime API as the function's init error.
+async fn init_failed(error: ConfigError) -> Error {
+    report_init_error("Runtime.ConfigError", &error).await;
+    error.into()
 }

@@ -18,6 +18,7 @@ pub mod http_guard;
 pub mod local_bus;
 pub mod redrive;
 pub mod replay;
+pub mod sent;
 pub mod serve;
 pub mod stack;
 pub mod status;
@@ -30,7 +31,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use outbox_application::{AggregateId, AggregateRef, Service};
+use outbox_application::{AggregateId, AggregateRef, OutsidePorts, Service};
 
 /// The command line of `outbox-local`.
 #[derive(Debug, clap::Parser)]
@@ -61,6 +62,21 @@ pub enum Command {
     Unpark(unpark::UnparkOptions),
     /// Print the deployment template (AWS SAM) of the service's declaration.
     Template,
+}
+
+impl Command {
+    /// The data file the subcommand works on; the default one for `template`.
+    pub fn data(&self) -> &std::path::Path {
+        match self {
+            Self::Serve(options) => &options.stack.data,
+            Self::Demo(options) => &options.stack.data,
+            Self::Replay(options) => &options.stack.data,
+            Self::Redrive(options) => &options.stack.data,
+            Self::Status(options) => &options.stack.data,
+            Self::Unpark(options) => &options.stack.data,
+            Self::Template => std::path::Path::new(stack::DEFAULT_DATA),
+        }
+    }
 }
 
 /// Why a subcommand could not do its work; shown as one line.
@@ -153,11 +169,15 @@ pub fn resolve_aggregate(
     Ok(AggregateRef::new(aggregate_type, aggregate.aggregate_id))
 }
 
-/// Runs `outbox-local` for `service`: parses the command line, runs the
-/// subcommand, prints its report; every error is one line on standard error
-/// and a non-zero exit. A service's `outbox-local` binary is this one call.
-pub fn main(service: &Service) -> ExitCode {
+/// Runs `outbox-local` for the service `declare` declares: parses the command
+/// line, declares the service with ports that write what it sends into the
+/// [`SentFolder`](sent::SentFolder) beside the data file, runs the subcommand,
+/// prints its report; every error is one line on standard error and a non-zero
+/// exit. A service's `outbox-local` binary is this one call.
+pub fn main(declare: impl FnOnce(&OutsidePorts) -> Service) -> ExitCode {
     let cli = Cli::parse();
+    let service = declare(&sent::SentFolder::beside(cli.command.data()).ports());
+    let service = &service;
     // `serve` tells what flows through it; the tools only what goes wrong.
     let default_log = match cli.command {
         Command::Serve(_) => "info",

@@ -126,7 +126,8 @@ pub async fn serve(
         address = ?address,
         store = %stack.description,
         dynamodb_endpoint = stack.endpoint.as_deref().unwrap_or("AWS"),
-        "serving the command API"
+        sent = %super::sent::SentFolder::beside(&options.stack.data).root().display(),
+        "serving the command API; documents and emails sent go to the `sent` folder"
     );
 
     let (stop_tx, stop_rx) = watch::channel(false);

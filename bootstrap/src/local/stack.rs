@@ -17,11 +17,14 @@ use crate::embedded::EmbeddedDynamo;
 
 use super::LocalError;
 
+/// The embedded server's data file unless `--data` says otherwise.
+pub const DEFAULT_DATA: &str = "outbox-local.db";
+
 /// Where the data is, as flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// The embedded dynoxide server's data file (the default store).
-    #[arg(long, default_value = "outbox-local.db")]
+    #[arg(long, default_value = DEFAULT_DATA)]
     pub data: PathBuf,
     /// A DynamoDB-compatible endpoint (moto, DynamoDB Local, a running `serve`)
     /// instead of the embedded server; local credentials, region us-east-1.

@@ -1,8 +1,9 @@
 //! `status`: one screen for an operator — the self-hosted relay's position and
 //! lag per shard (the oldest record not relayed yet, and its age), the
 //! dead-letter queue's depth and oldest letter, per consumer the effects
-//! applied and the duplicates suppressed, and the aggregates ordered consumers
-//! parked (the missing version, why, since when). `--json` for scripts.
+//! applied, the duplicates suppressed and what it sent (documents and emails in
+//! the [`SentFolder`] beside the data file), and the aggregates ordered
+//! consumers parked (the missing version, why, since when). `--json` for scripts.
 
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -11,6 +12,7 @@ use outbox_application::ports::Inbox;
 use outbox_application::Service;
 use outbox_dynamodb::{stream_lag, DynamoInbox};
 
+use super::sent::{Sends, SentFolder};
 use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};
 use super::LocalError;
@@ -55,6 +57,8 @@ pub struct ConsumerStatus {
     pub effects: u64,
     /// Redeliveries recognised and ignored.
     pub duplicates: u64,
+    /// What it sent locally.
+    pub sent: Sends,
 }
 
 /// An aggregate an ordered consumer parked.
@@ -124,11 +128,19 @@ impl std::fmt::Display for Status {
         writeln!(f, "dead letters: {}{oldest}", self.dead_letters)?;
         writeln!(f, "consumers:")?;
         for consumer in &self.consumers {
-            writeln!(
+            write!(
                 f,
                 "  {:<24} {} applied, {} duplicates suppressed",
                 consumer.name, consumer.effects, consumer.duplicates
             )?;
+            let Sends { documents, emails } = consumer.sent;
+            if documents > 0 {
+                write!(f, ", {documents} documents written")?;
+            }
+            if emails > 0 {
+                write!(f, ", {emails} emails sent")?;
+            }
+            writeln!(f)?;
         }
         writeln!(f, "parked aggregates: {}", self.parked.len())?;
         for parked in &self.parked {
@@ -170,6 +182,11 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
         .collect();
     let depth = Target::letters(&options.target, &stack).depth().await?;
     let inbox = DynamoInbox::new(stack.dynamodb.clone(), &stack.layout.inbox_table);
+    let sent = SentFolder::beside(&options.stack.data);
+    let sends = sent.sends().map_err(|source| LocalError::File {
+        path: sent.root().display().to_string(),
+        source,
+    })?;
     let mut consumers = Vec::new();
     for reaction in service.consumers() {
         let tally = inbox
@@ -180,6 +197,7 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             name: reaction.name().to_owned(),
             effects: tally.effects,
             duplicates: tally.duplicates,
+            sent: sends.get(reaction.name()).copied().unwrap_or_default(),
         });
     }
     let parked = inbox

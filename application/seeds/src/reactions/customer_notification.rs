@@ -1,52 +1,78 @@
-//! Customer notification: tells the customer their vehicle is ready.
+//! Customer notification: emails the customer that their vehicle is ready.
+//! A mail service takes no idempotency key, so this is the one effect of the
+//! stories that may happen twice: if the consumer dies between the send and
+//! its completed mark, the next delivery sends again (with the same key in
+//! the message's `X-Outbox-Call-Key` header).
 
-use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 use outbox_domain::Aggregate;
 use outbox_seeds_domain::repair::{Repair, RepairEvent};
 
 use outbox_application::async_trait;
-use outbox_application::consume::Reaction;
-use outbox_application::consume::ReactionError;
+use outbox_application::consume::{Reaction, ReactionError};
 use outbox_application::envelope::EventEnvelope;
-use outbox_application::external::Reacted;
-use outbox_application::ids::AggregateId;
-use outbox_application::ports::Effect;
+use outbox_application::external::{
+    CallError, CallKey, Called, ExternalCall, OutsidePort, Reacted,
+};
+use outbox_application::ports::{Email, Mailer};
 use outbox_application::routing::Subscription;
 
-/// A message to a customer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Notification {
-    /// The repair it is about.
-    pub repair_id: AggregateId,
-    /// The recipient.
-    pub customer: String,
-    /// The text sent.
-    pub message: String,
+/// The customer notification consumer, sending through its mailer.
+#[derive(Clone)]
+pub struct CustomerNotification {
+    mailer: Arc<dyn Mailer>,
 }
 
-/// The customer notification consumer.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CustomerNotification;
-
 impl CustomerNotification {
-    /// The effect kind it records.
-    pub const EFFECT: &'static str = "Notification";
+    /// The consumer's stable name.
+    pub const NAME: &'static str = "customer-notification";
+    /// What its call is.
+    pub const CALL: &'static str = "Email";
+
+    /// Notification that sends through `mailer`.
+    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
+        Self { mailer }
+    }
+}
+
+/// Sending one email.
+struct SendEmail {
+    mailer: Arc<dyn Mailer>,
+    email: Email,
+}
+
+#[async_trait]
+impl ExternalCall for SendEmail {
+    fn kind(&self) -> &'static str {
+        CustomerNotification::CALL
+    }
+
+    async fn call(&self, key: &CallKey) -> Result<Called, CallError> {
+        let sent = self.mailer.send(key, &self.email).await?;
+        Ok(Called {
+            receipt: serde_json::json!({ "messageId": sent.message_id }),
+            record: None,
+        })
+    }
 }
 
 #[async_trait]
 impl Reaction for CustomerNotification {
     fn name(&self) -> &'static str {
-        "customer-notification"
+        Self::NAME
     }
 
     fn description(&self) -> &'static str {
-        "Tells each customer once that their car is ready."
+        "Emails each customer that their car is ready."
     }
 
     fn subscription(&self) -> Subscription {
         Subscription::of::<Repair>(&[RepairEvent::REPAIR_COMPLETED])
+    }
+
+    fn calls(&self) -> &'static [OutsidePort] {
+        &[OutsidePort::Mail]
     }
 
     async fn react(&self, event: &EventEnvelope) -> Result<Reacted, ReactionError> {
@@ -57,6 +83,7 @@ impl Reaction for CustomerNotification {
         let RepairEvent::RepairCompleted {
             vehicle,
             customer,
+            customer_email,
             total_cents,
             ..
         } = event.decode::<Repair>()?
@@ -64,19 +91,18 @@ impl Reaction for CustomerNotification {
             return Ok(Reacted::Ignored);
         };
         let cents = total_cents.cents();
-        let notification = Notification {
-            repair_id: event.aggregate_id,
-            customer: customer.to_string(),
-            message: format!(
-                "Your vehicle {vehicle} is ready; the total is {}.{:02}.",
+        let email = Email {
+            to: customer_email,
+            subject: format!("Your vehicle {vehicle} is ready"),
+            text: format!(
+                "Dear {customer},\n\nyour vehicle {vehicle} is ready; the total is {}.{:02}.\n",
                 cents / 100,
                 cents % 100
             ),
         };
-        Ok(Reacted::Record(Effect::of(
-            Self::EFFECT,
-            event,
-            &notification,
-        )?))
+        Ok(Reacted::Call(Box::new(SendEmail {
+            mailer: Arc::clone(&self.mailer),
+            email,
+        })))
     }
 }

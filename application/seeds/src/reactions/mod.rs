@@ -1,9 +1,17 @@
-//! The consumers of the seed stories, as pure reactions whose effects are data.
+//! The consumers of the seed stories.
 //!
-//! - Car workshop (seed `000`): [`Invoicing`] and [`CustomerNotification`] on `RepairCompleted`.
+//! - Car workshop (seed `000`): [`Invoicing`] (an invoice document written to
+//!   the document store, and recorded) and [`CustomerNotification`] (an email)
+//!   on `RepairCompleted`: external effects, at least once and never two at a time.
 //! - Order service (seed `001`): [`Shipping`] on `OrderPlaced`.
 //! - Food ordering (seed `002`): [`RestaurantNotification`] on new and cancelled
 //!   orders, [`OrderTracking`] on every order event.
+//!
+//! The order consumers record data effects, exactly once: order tracking and
+//! the restaurant's notices are ordered (a cancellation must never overtake its
+//! order), and an ordered consumer moves its position and writes its effect in
+//! one conditioned write, which a call cannot join; the restaurant's tablet and
+//! the warehouse read their notices and shipments from those records.
 //!
 //! Each declares its [`Subscription`](outbox_application::routing::Subscription); a test checks
 //! that a reaction has an effect for exactly the events it subscribes to.
@@ -14,7 +22,7 @@ mod order_tracking;
 mod restaurant_notification;
 mod shipping;
 
-pub use customer_notification::{CustomerNotification, Notification};
+pub use customer_notification::CustomerNotification;
 pub use invoicing::{Invoice, Invoicing};
 pub use order_tracking::{OrderTracking, TrackingEntry};
 pub use restaurant_notification::{RestaurantNotice, RestaurantNotification};
@@ -105,7 +113,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_reaction_acts_on_exactly_the_events_it_subscribes_to() {
-        for reaction in crate::service().consumers() {
+        for reaction in crate::service(&outbox_memory::MemoryOutside::new().ports()).consumers() {
             let subscription = reaction.subscription();
             assert!(!subscription.event_types.is_empty());
             for event in one_of_each() {

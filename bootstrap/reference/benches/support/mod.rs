@@ -96,7 +96,7 @@ pub fn stream_batch(shape: Shape, n: usize) -> Vec<u8> {
             let item = outbox_dynamodb::items::outbox_item(
                 &envelope(aggregate, version),
                 Duration::from_secs(86_400),
-                &outbox_seeds::service().sources(),
+                &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
             )
             .unwrap();
             let image = serde_json::to_value(serde_dynamo::Item::from(item)).unwrap();

@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    outbox_bootstrap::lambda::run_command_api(outbox_reference::service()).await
+    outbox_bootstrap::lambda::run_command_api(outbox_reference::service).await
 }

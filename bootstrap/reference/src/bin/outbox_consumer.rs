@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    outbox_bootstrap::lambda::run_consumer(outbox_reference::service()).await
+    outbox_bootstrap::lambda::run_consumer(outbox_reference::service).await
 }

@@ -3,5 +3,5 @@
 //! deployment template (`template`).
 
 fn main() -> std::process::ExitCode {
-    outbox_bootstrap::local::main(&outbox_reference::service())
+    outbox_bootstrap::local::main(outbox_reference::service)
 }
