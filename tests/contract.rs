@@ -857,6 +857,79 @@ async fn an_ordered_event_costs_what_an_unordered_one_does(backend: Backend) {
     );
 }
 
+/// What an external effect costs on the wire: a call with a record is one
+/// read, the claim's put and one transaction (completed mark and record); a
+/// call without one the same (the completed mark alone); a repeat one read and
+/// the counter, as a data effect's; a retryable failure one read, the claim
+/// and its delete.
+async fn an_external_effect_costs_a_claim_and_a_completion(backend: Backend) {
+    let inbox = backend.inbox();
+    let BackendInbox::Dynamo(_, log) = &inbox else {
+        panic!("{}: requests are counted on DynamoDB only", backend.name);
+    };
+    let completed = outbox_tests::one_event_of_each_type()
+        .await
+        .into_iter()
+        .find(|event| event.event_type == "RepairCompleted")
+        .expect("a completed repair");
+    let outside = outbox_memory::MemoryOutside::new();
+    let service = |reaction: Arc<dyn outbox_application::Reaction>| {
+        ConsumeService::new(
+            inbox.port(),
+            reaction,
+            Arc::new(MemoryDeadLetterQueue::new()),
+        )
+    };
+    let invoicing = service(Arc::new(Invoicing::new(Arc::new(
+        outside.documents.clone(),
+    ))));
+    let notification = service(Arc::new(
+        outbox_seeds::reactions::CustomerNotification::new(Arc::new(outside.mailer.clone())),
+    ));
+    log.take();
+    let cost =
+        |outcome: Result<Consumed, ConsumeError>| (outcome.map_err(|e| e.to_string()), log.take());
+    let names = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+    assert_eq!(
+        cost(invoicing.consume(delivery(&completed)).await),
+        (
+            Ok(Consumed::Called),
+            names(&["GetItem", "PutItem", "TransactWriteItems"])
+        ),
+        "{}: a call with its record",
+        backend.name
+    );
+    assert_eq!(
+        cost(invoicing.consume(delivery(&completed)).await),
+        (Ok(Consumed::Duplicate), names(&["GetItem", "UpdateItem"])),
+        "{}: a repeat",
+        backend.name
+    );
+    outside.mailer.failing_next(1);
+    let (failed, requests) = cost(notification.consume(delivery(&completed)).await);
+    assert!(
+        matches!(failed, Err(ref e) if e.contains("the Email call failed")),
+        "{}: {failed:?}",
+        backend.name
+    );
+    assert_eq!(
+        requests,
+        names(&["GetItem", "PutItem", "DeleteItem"]),
+        "{}: a retryable failure releases the claim",
+        backend.name
+    );
+    assert_eq!(
+        cost(notification.consume(delivery(&completed)).await),
+        (
+            Ok(Consumed::Called),
+            names(&["GetItem", "PutItem", "TransactWriteItems"])
+        ),
+        "{}: a call without a record",
+        backend.name
+    );
+    assert_eq!(outside.mailer.sent().len(), 1, "{}", backend.name);
+}
+
 /// Generates one test per contract rule for a backend.
 macro_rules! contract {
     ($backend:ident, $make:expr) => {
@@ -924,6 +997,16 @@ async fn on_dynoxide_an_ordered_event_costs_what_an_unordered_one_does() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_moto_an_ordered_event_costs_what_an_unordered_one_does() {
     an_ordered_event_costs_what_an_unordered_one_does(Backend::moto().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_dynoxide_an_external_effect_costs_a_claim_and_a_completion() {
+    an_external_effect_costs_a_claim_and_a_completion(Backend::dynoxide(false).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_moto_an_external_effect_costs_a_claim_and_a_completion() {
+    an_external_effect_costs_a_claim_and_a_completion(Backend::moto().await).await;
 }
 
 /// The long-running relay loop of a container: it publishes events as they are

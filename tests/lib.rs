@@ -99,20 +99,26 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("a current-thread runtime starts")
 }
 
-/// A simulated pipeline on the in-memory store, with that store.
+/// A simulated pipeline on the in-memory store, with that store and the
+/// memory doubles its consumers call.
 pub fn memory_pipeline(
     batch_size: usize,
-) -> (outbox_simulation::Pipeline, outbox_memory::MemoryStore) {
+) -> (
+    outbox_simulation::Pipeline,
+    outbox_memory::MemoryStore,
+    outbox_memory::MemoryOutside,
+) {
     let backend = outbox_simulation::MemoryBackend::default();
     let store = backend.store.clone();
+    let outside = outbox_memory::MemoryOutside::new();
     let pipeline = outbox_simulation::Pipeline::new(
-        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &outbox_seeds::service(&outside.ports()),
         std::sync::Arc::new(backend),
         batch_size,
         false,
     )
     .expect("the seed subscriptions are valid event patterns");
-    (pipeline, store)
+    (pipeline, store, outside)
 }
 
 /// Relays and consumes until everything stored was handled; whether it came to rest.

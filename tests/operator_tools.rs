@@ -640,10 +640,11 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
     .unwrap();
     assert_eq!(first.progress.published, REPAIRS * 5, "{first}");
     let consumed = first.consumed.unwrap();
-    // Each repair's RepairCompleted reaches invoicing and customer notification.
+    // Each repair's RepairCompleted reaches invoicing and customer
+    // notification, which both call out.
     assert_eq!(
-        (consumed.applied, consumed.duplicates),
-        (2 * REPAIRS, 0),
+        (consumed.applied, consumed.called, consumed.duplicates),
+        (0, 2 * REPAIRS, 0),
         "{first}"
     );
     let second = replay::replay(

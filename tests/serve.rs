@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use outbox_bootstrap::local::sent::{Sends, SentFolder};
 use outbox_bootstrap::local::serve::{bind, serve, ServeReport};
 use outbox_bootstrap::local::status::{status, Status};
 use outbox_bootstrap::local::{replay, Cli, Command, LocalError};
@@ -51,15 +52,12 @@ impl Running {
         let listener = bind(options.port).await.expect("a loopback port");
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
+        // What the consumers send goes beside the data, as `outbox-local` does.
+        let ports = SentFolder::beside(data).ports();
         let task = tokio::spawn(async move {
-            serve(
-                &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
-                &options,
-                listener,
-                async {
-                    let _ = stopped.await;
-                },
-            )
+            serve(&outbox_seeds::service(&ports), &options, listener, async {
+                let _ = stopped.await;
+            })
             .await
         });
         Self {
@@ -94,6 +92,15 @@ async fn status_of(data: &Path) -> Status {
     )
     .await
     .expect("status reads the data")
+}
+
+fn sent(status: &Status, consumer: &str) -> Sends {
+    let found = status
+        .consumers
+        .iter()
+        .find(|c| c.name == consumer)
+        .expect("a seed consumer");
+    found.sent
 }
 
 fn effects(status: &Status, consumer: &str) -> (u64, u64) {
@@ -195,7 +202,24 @@ async fn the_seed_stories_by_http_survive_a_restart_without_lost_or_doubled_effe
     );
     assert_eq!(after.dead_letters, 0, "{after}");
     assert_eq!(effects(&after, "invoicing"), (1, 0), "{after}");
-    assert_eq!(effects(&after, "customer-notification"), (1, 0), "{after}");
+    // Customer notification records nothing: it sends, and the folder shows it.
+    assert_eq!(effects(&after, "customer-notification"), (0, 0), "{after}");
+    assert_eq!(
+        sent(&after, "customer-notification"),
+        Sends {
+            documents: 0,
+            emails: 1
+        },
+        "{after}"
+    );
+    assert_eq!(
+        sent(&after, "invoicing"),
+        Sends {
+            documents: 1,
+            emails: 0
+        },
+        "{after}"
+    );
     assert_eq!(
         effects(&after, "restaurant-notification"),
         (1, 0),
@@ -247,7 +271,13 @@ async fn the_seed_stories_by_http_survive_a_restart_without_lost_or_doubled_effe
     let again = status_of(&data).await;
     assert_eq!(effects(&again, "order-tracking"), (5, 5), "{again}");
     assert_eq!(effects(&again, "invoicing"), (1, 1), "{again}");
+    assert_eq!(
+        sent(&again, "customer-notification").emails,
+        1,
+        "no email twice: {again}"
+    );
     let _ = std::fs::remove_file(&data);
+    let _ = std::fs::remove_dir_all(SentFolder::beside(&data).root());
 }
 
 /// Concurrent clients.

@@ -14,7 +14,7 @@ use serde_json::json;
 #[test]
 fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
     runtime().block_on(async {
-        let (pipeline, _) = memory_pipeline(10);
+        let (pipeline, _, outside) = memory_pipeline(10);
         let meta = RequestMeta::default();
         let opened = pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &meta, 1)
@@ -42,12 +42,23 @@ fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
         assert_eq!(invoice.amount_cents, 6_249);
         assert_eq!(invoice.customer, "Ada");
         assert_eq!(invoice.repair_id, opened.aggregate.aggregate_id);
-        let notifications = pipeline.inbox.effects_of("customer-notification");
-        assert_eq!(notifications.len(), 1);
         assert_eq!(
-            notifications[0].data["message"],
-            json!("Your vehicle B-XY 123 is ready; the total is 62.49.")
+            outside
+                .documents
+                .documents()
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>(),
+            vec![invoice.document.clone()],
+            "one invoice document, the one recorded"
         );
+        let emails = outside.mailer.sent();
+        assert_eq!(emails.len(), 1, "one email: {emails:?}");
+        let (key, email) = &emails[0];
+        assert!(key.starts_with("customer-notification/"), "{key}");
+        assert_eq!(email.to.as_str(), "ada@example.com");
+        assert_eq!(email.subject, "Your vehicle B-XY 123 is ready");
+        assert!(email.text.contains("the total is 62.49."), "{}", email.text);
         assert_eq!(pipeline.stats().published, 5);
         let (state, version) = pipeline
             .commands
@@ -66,7 +77,7 @@ fn a_completed_repair_is_invoiced_and_the_customer_notified_once() {
 #[test]
 fn an_order_moved_through_its_statuses_is_shipped_and_tracked_in_order() {
     runtime().block_on(async {
-        let (pipeline, _) = memory_pipeline(10);
+        let (pipeline, _, _) = memory_pipeline(10);
         let meta = RequestMeta::default();
         let placed = pipeline
             .submit::<Order>(Target::New, &place_order("Grace", 2), &meta, 1)
@@ -122,7 +133,7 @@ fn an_order_moved_through_its_statuses_is_shipped_and_tracked_in_order() {
 #[test]
 fn a_cancelled_order_tells_the_restaurant_to_stop() {
     runtime().block_on(async {
-        let (pipeline, _) = memory_pipeline(10);
+        let (pipeline, _, _) = memory_pipeline(10);
         let meta = RequestMeta::default();
         let placed = pipeline
             .submit::<Order>(Target::New, &place_order("Grace", 1), &meta, 1)
@@ -147,7 +158,7 @@ fn a_cancelled_order_tells_the_restaurant_to_stop() {
 #[test]
 fn a_lost_reply_and_a_retry_with_the_same_key_record_one_set_of_events() {
     runtime().block_on(async {
-        let (pipeline, store) = memory_pipeline(10);
+        let (pipeline, store, _) = memory_pipeline(10);
         pipeline
             .store
             .faults()
@@ -170,7 +181,7 @@ fn a_lost_reply_and_a_retry_with_the_same_key_record_one_set_of_events() {
 #[test]
 fn a_malformed_outbox_record_is_dead_lettered_and_does_not_block_the_stream() {
     runtime().block_on(async {
-        let (pipeline, _) = memory_pipeline(10);
+        let (pipeline, _, _) = memory_pipeline(10);
         pipeline.write_poison("foreign").await.unwrap();
         pipeline
             .submit::<Repair>(Target::New, &open_repair("Ada"), &RequestMeta::default(), 1)

@@ -9,11 +9,12 @@
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use outbox_application::consume::DEFAULT_CLAIM_LEASE;
 use outbox_application::ports::{ChangeFeed, DeadLetterPayload, FeedReport};
 use outbox_application::{
     AggregateRef, AnyCommand, AnyRejection, BoxError, CommandError, CommandOutcome, CommandPolicy,
-    CommandService, ConsumeService, Consumed, Delivery, DeliveryContent, EventId, Reaction, Relay,
-    RequestMeta, Service, Target,
+    CommandService, ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, EventId,
+    Reaction, Relay, RequestMeta, Service, Target,
 };
 use outbox_domain::Aggregate;
 use outbox_memory::{
@@ -36,6 +37,31 @@ pub struct Consumer {
     pub queue: MemoryQueue,
     /// Its inbox, with faults of its own.
     pub inbox: FaultyInbox,
+    /// Its clock: the wall clock, plus the time skipped while a claim blocked it.
+    pub clock: Arc<SkippingClock>,
+}
+
+/// The wall clock plus the time a consumer skipped. A delivery handed back
+/// because a claim is held (its holder died mid-call) comes again only after
+/// the queue's visibility timeout, longer than any claim; the simulation skips
+/// that time instead of waiting for it.
+#[derive(Debug, Default)]
+pub struct SkippingClock {
+    skipped: std::sync::Mutex<Duration>,
+}
+
+impl SkippingClock {
+    /// Moves this clock on by `by`.
+    pub fn skip(&self, by: Duration) {
+        *self.skipped.lock().unwrap_or_else(PoisonError::into_inner) += by;
+    }
+}
+
+impl outbox_application::ports::Clock for SkippingClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+            + *self.skipped.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What a pipeline run did.
@@ -145,15 +171,18 @@ impl Pipeline {
                 queue.clone(),
             )?;
             let faulty_inbox = FaultyInbox::new(Arc::new(inbox.clone()));
+            let clock = Arc::new(SkippingClock::default());
             consumers.push(Consumer {
                 service: ConsumeService::new(
                     Arc::new(faulty_inbox.clone()),
                     Arc::clone(&reaction),
                     Arc::new(faulty_dead_letters.clone()),
-                ),
+                )
+                .with_clock(clock.clone()),
                 reaction,
                 queue,
                 inbox: faulty_inbox,
+                clock,
             });
         }
         let relay = Relay::new(
@@ -302,9 +331,17 @@ impl Pipeline {
                     first_received_at: Some(message.first_received_at),
                     content: DeliveryContent::Event(message.envelope),
                 };
-                if let Ok(consumed) = consumer.service.consume(delivery).await {
-                    self.count(consumed);
-                    consumer.queue.delete(message.receipt);
+                match consumer.service.consume(delivery).await {
+                    Ok(consumed) => {
+                        self.count(consumed);
+                        consumer.queue.delete(message.receipt);
+                    }
+                    Err(ConsumeError::InProgress { .. }) => {
+                        consumer
+                            .clock
+                            .skip(DEFAULT_CLAIM_LEASE + Duration::from_secs(1));
+                    }
+                    Err(_) => {}
                 }
             }
             consumer.queue.expire_in_flight();

@@ -188,7 +188,12 @@ impl ConsumerConfig {
     /// What every consumer reads.
     pub const VARIABLES: Variables = Variables {
         required: &[CONSUMER_NAME, TABLE_NAME, DEAD_LETTER_QUEUE_URL],
-        optional: &[PARK_AFTER_ATTEMPTS, PARK_AFTER_SECONDS],
+        optional: &[
+            PARK_AFTER_ATTEMPTS,
+            PARK_AFTER_SECONDS,
+            DOCUMENT_BUCKET,
+            SENDER_ADDRESS,
+        ],
     };
 }
 

@@ -221,8 +221,11 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
             })
             .await?;
             eprintln!(
-                "stopped: {} published, {} applied, {} duplicates dropped",
-                report.published, report.consumed.applied, report.consumed.duplicates
+                "stopped: {} published, {} applied, {} calls made, {} duplicates dropped",
+                report.published,
+                report.consumed.applied,
+                report.consumed.called,
+                report.consumed.duplicates
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -73,8 +73,8 @@ impl std::fmt::Display for RedriveReport {
         if let Some(consumed) = self.consumed {
             writeln!(
                 f,
-                "consumers: {} applied, {} duplicates dropped",
-                consumed.applied, consumed.duplicates
+                "consumers: {} applied, {} calls made, {} duplicates dropped",
+                consumed.applied, consumed.called, consumed.duplicates
             )?;
         }
         Ok(())

@@ -92,8 +92,8 @@ impl std::fmt::Display for ReplayReport {
         if let Some(consumed) = self.consumed {
             writeln!(
                 f,
-                "consumers: {} applied, {} duplicates dropped, {} dead-lettered",
-                consumed.applied, consumed.duplicates, consumed.dead_lettered
+                "consumers: {} applied, {} calls made, {} duplicates dropped, {} dead-lettered",
+                consumed.applied, consumed.called, consumed.duplicates, consumed.dead_lettered
             )?;
         }
         Ok(())
