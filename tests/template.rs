@@ -431,6 +431,12 @@ fn a_consumer_is_granted_exactly_the_outside_ports_it_calls() {
                 .all(|r| r.contains(&format!("DocumentBucket.Arn}}/{name}/*"))),
             "{name} writes under its own prefix only: {puts:?}"
         );
+        let deletes = granted("dynamodb:DeleteItem");
+        assert_eq!(
+            !deletes.is_empty(),
+            documents || mail || reaction.subscription().is_ordered(),
+            "{name} may delete inbox items exactly when it releases claims or held events"
+        );
         let sends = granted("ses:SendEmail");
         assert_eq!(!sends.is_empty(), mail, "{name}: {sends:?}");
         assert!(

@@ -30,10 +30,7 @@ pub fn aws(
     let fallback = OutsidePorts::not_deployed();
     OutsidePorts {
         documents: match bucket {
-            Some(bucket) => Arc::new(outbox_s3::S3DocumentStore::new(
-                aws_sdk_s3::Client::new(sdk),
-                bucket,
-            )),
+            Some(bucket) => Arc::new(outbox_s3::S3DocumentStore::new(s3_client(sdk), bucket)),
             None => fallback.documents,
         },
         mailer: match sender {
@@ -44,4 +41,14 @@ pub fn aws(
             None => fallback.mailer,
         },
     }
+}
+
+/// The S3 client of `sdk`: bucket names in the host on AWS, in the path when
+/// `AWS_ENDPOINT_URL` points elsewhere (an emulator or an S3-compatible
+/// store, whose hosts seldom resolve per bucket).
+fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let config = aws_sdk_s3::config::Builder::from(sdk)
+        .force_path_style(sdk.endpoint_url().is_some())
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
 }

@@ -313,6 +313,13 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
         .unwrap()
         .queue_url
         .unwrap();
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&outbox_bootstrap::clients::sdk_config(&moto_endpoint()))
+            .force_path_style(true)
+            .build(),
+    );
+    let bucket = format!("bin-invoices-{}", uuid::Uuid::now_v7().simple());
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
     let runtime = Arc::new(Runtime::default());
     let api = serve(Arc::clone(&runtime)).await;
     let child = start(
@@ -322,6 +329,7 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
             ("CONSUMER_NAME", "invoicing".to_owned()),
             ("TABLE_NAME", layout.table.clone()),
             ("DEAD_LETTER_QUEUE_URL", dlq),
+            ("DOCUMENT_BUCKET", bucket.clone()),
         ],
     );
     let aggregate = uuid::Uuid::now_v7();
@@ -372,7 +380,7 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
     assert_eq!(counters["Function"], "invoicing");
     assert_eq!(
         (
-            counters["EffectsApplied"].clone(),
+            counters["CallsCompleted"].clone(),
             counters["DuplicatesSuppressed"].clone()
         ),
         (json!(1), json!(1))
@@ -395,4 +403,15 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
         "two deliveries, one invoice: {invoices:?}"
     );
     assert_eq!(invoices[0].data["amountCents"], 4999);
+    let documents = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
+    let keys: Vec<&str> = documents
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .collect();
+    assert_eq!(
+        keys,
+        [invoices[0].data["document"].as_str().unwrap()],
+        "one invoice document in the bucket, the one recorded"
+    );
 }

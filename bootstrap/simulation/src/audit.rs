@@ -128,8 +128,17 @@ pub struct ConsumerRecord {
     pub reaction: Arc<dyn Reaction>,
     /// The effects it recorded (data effects, and the records of its calls).
     pub effects: Vec<Effect>,
-    /// The events whose external call it completed, one entry per completed mark.
-    pub completions: Vec<EventId>,
+    /// Its completed external calls, one per completed mark.
+    pub completions: Vec<CompletedCall>,
+}
+
+/// One completed mark of an external call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompletedCall {
+    /// The event it was made for.
+    pub event_id: EventId,
+    /// Whether its completed mark carried a record.
+    pub recorded: bool,
 }
 
 /// What the bus promised: the order it keeps, and how long it drops a repeated
@@ -300,8 +309,10 @@ fn check_consumer(
         *found.entry(effect.event_id).or_default() += 1;
     }
     let mut completed: HashMap<EventId, usize> = HashMap::new();
-    for event_id in &consumer.completions {
-        *completed.entry(*event_id).or_default() += 1;
+    let mut recorded: HashMap<EventId, usize> = HashMap::new();
+    for call in &consumer.completions {
+        *completed.entry(call.event_id).or_default() += 1;
+        *recorded.entry(call.event_id).or_default() += usize::from(call.recorded);
     }
     for event in distinct {
         let before_gap = gaps
@@ -315,7 +326,7 @@ fn check_consumer(
             Some(Reacted::Record(_)) if accepted => (1, 0),
             // A call's record, if it has one, is written with its completed mark.
             Some(Reacted::Call(_)) if accepted => {
-                let records = found.get(&event.event_id).copied().unwrap_or(0).min(1);
+                let records = recorded.get(&event.event_id).copied().unwrap_or(0).min(1);
                 (records, 1)
             }
             _ => (0, 0),
@@ -547,7 +558,10 @@ mod tests {
             consumers: vec![ConsumerRecord {
                 reaction: Arc::new(invoicing),
                 effects: vec![invoice],
-                completions: vec![completed.event_id],
+                completions: vec![CompletedCall {
+                    event_id: completed.event_id,
+                    recorded: true,
+                }],
             }],
             aggregates: outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports())
                 .aggregates()

@@ -21,7 +21,9 @@ pub mod pipeline;
 pub mod report;
 pub mod stories;
 
-pub use audit::{audit, audit_delivery, BusPromise, Observation, StoredAggregate, Violation};
+pub use audit::{
+    audit, audit_delivery, BusPromise, CompletedCall, Observation, StoredAggregate, Violation,
+};
 pub use backend::{Backend, DynamoBackend, MemoryBackend};
 pub use dice::Dice;
 pub use journal::{CommitAttempt, JournaledStore};

@@ -22,7 +22,7 @@ use outbox_memory::{
     StepClock,
 };
 
-use crate::audit::{BusPromise, ConsumerRecord, Observation};
+use crate::audit::{BusPromise, CompletedCall, ConsumerRecord, Observation};
 use crate::backend::Backend;
 use crate::faults::{FaultyDeadLetters, FaultyInbox, FaultyPublisher, FaultyStore};
 use crate::journal::JournaledStore;
@@ -444,7 +444,10 @@ impl Pipeline {
                         .inbox
                         .completions_of(c.reaction.name())
                         .into_iter()
-                        .map(|(event_id, _)| event_id)
+                        .map(|(event_id, completion)| CompletedCall {
+                            event_id,
+                            recorded: completion.record.is_some(),
+                        })
                         .collect(),
                 })
                 .collect(),

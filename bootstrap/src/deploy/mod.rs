@@ -17,7 +17,8 @@
 //!   unordered one's; `{{#documents}}` and `{{#mail}}` sections likewise only a
 //!   consumer's that calls that [`OutsidePort`] (in `consumer.yaml`) or, in
 //!   `base.yaml`, the stack's when any consumer does (the bucket, the sender
-//!   parameters);
+//!   parameters); `{{#deletes}}` a consumer's that deletes inbox items (an
+//!   ordered one releasing held events, a calling one releasing a claim);
 //! - a `# generated: …` line of `base.yaml` is where the generated lines go, at
 //!   its indentation.
 
@@ -109,6 +110,7 @@ impl ConsumerResources {
                 template,
                 &[
                     ("ordered", self.ordered),
+                    ("deletes", self.ordered || !self.calls.is_empty()),
                     ("documents", self.calls.contains(&OutsidePort::Documents)),
                     ("mail", self.calls.contains(&OutsidePort::Mail)),
                 ],
