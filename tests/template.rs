@@ -251,8 +251,8 @@ fn both_relays_filter_outbox_inserts_and_never_retry_forever() {
         &stream["MaximumRecordAgeInSeconds"],
     ] {
         assert!(
-            age.as_i64().is_some_and(|s| s > 0 && s < 86_400),
-            "a record age under the stream's 24 h"
+            age.as_i64().is_some_and(|s| (43_200..86_400).contains(&s)),
+            "a record age that does not cut the retries short, under the stream's 24 h: {age:?}"
         );
     }
     assert_eq!(mapping["ParallelizationFactor"].as_i64(), Some(1));
@@ -456,4 +456,32 @@ fn a_consumer_is_granted_exactly_the_outside_ports_it_calls() {
     );
     assert!(!properties["BucketEncryption"].is_null());
     assert!(!template["Parameters"]["SenderIdentity"].is_null());
+}
+
+/// Closed by default, never a 503 for a committed command, and no consumer
+/// backlog that can take the command API's concurrency.
+#[test]
+fn the_api_is_closed_by_default_answers_inside_its_limit_and_consumers_are_capped() {
+    let template = template();
+    assert_eq!(
+        template["Parameters"]["ApiAuthorization"]["Default"].as_str(),
+        Some("AWS_IAM")
+    );
+    let api = resource(&template, "CommandApiFunction");
+    assert!(
+        api["Properties"]["Timeout"]
+            .as_i64()
+            .is_some_and(|t| t < 30),
+        "under the HTTP API's 30 s integration limit"
+    );
+    for reaction in service().consumers().to_vec() {
+        let name = format!("{}Function", logical_id(reaction.name()));
+        let queue = &resource(&template, &name)["Properties"]["Events"]["Queue"]["Properties"];
+        assert!(
+            queue["ScalingConfig"]["MaximumConcurrency"]
+                .as_i64()
+                .is_some_and(|n| (2..=10).contains(&n)),
+            "{name} is capped"
+        );
+    }
 }
