@@ -485,3 +485,31 @@ fn the_api_is_closed_by_default_answers_inside_its_limit_and_consumers_are_cappe
         );
     }
 }
+
+/// The pipe logs its failures to a log group of its own, which its role may
+/// write to and nothing else.
+#[test]
+fn the_pipe_logs_its_failures_where_its_role_may_write() {
+    let template = template();
+    let pipe = &resource(&template, "OutboxPipe")["Properties"];
+    let logging = &pipe["LogConfiguration"];
+    assert_eq!(logging["Level"].as_str(), Some("ERROR"));
+    assert!(
+        format!(
+            "{:?}",
+            logging["CloudwatchLogsLogDestination"]["LogGroupArn"]
+        )
+        .contains("OutboxPipeLogs"),
+        "{logging:?}"
+    );
+    let group = resource(&template, "OutboxPipeLogs");
+    assert!(group["Properties"]["RetentionInDays"].as_i64().is_some());
+    let mut found = Vec::new();
+    statements(&resource(&template, "PipeRole")["Properties"], &mut found);
+    let writes: Vec<_> = found
+        .iter()
+        .filter(|s| format!("{:?}", s["Action"]).contains("logs:PutLogEvents"))
+        .collect();
+    assert_eq!(writes.len(), 1, "{found:?}");
+    assert!(format!("{:?}", writes[0]["Resource"]).contains("OutboxPipeLogs"));
+}
