@@ -267,6 +267,16 @@ fn both_relays_filter_outbox_inserts_and_never_retry_forever() {
     );
 }
 
+/// The logical id `value` refers to, if it is a `!Ref`.
+fn reference(value: &Value) -> Option<&str> {
+    match value {
+        Value::Tagged(tagged) if tagged.tag == serde_yaml::value::Tag::new("Ref") => {
+            tagged.value.as_str()
+        }
+        _ => None,
+    }
+}
+
 /// Every policy statement of `value`, wherever it sits.
 fn statements(value: &Value, found: &mut Vec<Value>) {
     match value {
@@ -390,9 +400,9 @@ fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
             Some(outbox_lambda::telemetry::AGGREGATES_PARKED)
         );
         assert_eq!(
-            alarm["Dimensions"][0]["Value"].as_str(),
-            Some(reaction.name()),
-            "{name}: the metric's Function dimension is the consumer's name"
+            reference(&alarm["Dimensions"][0]["Value"]),
+            Some(format!("{name}Function").as_str()),
+            "{name}: the metric's Function dimension is its function, by reference"
         );
     }
 }
@@ -512,4 +522,35 @@ fn the_pipe_logs_its_failures_where_its_role_may_write() {
         .collect();
     assert_eq!(writes.len(), 1, "{found:?}");
     assert!(format!("{:?}", writes[0]["Resource"]).contains("OutboxPipeLogs"));
+}
+
+/// An alarm on the functions' own metrics names its function by reference:
+/// two stacks in one account and region never share its series.
+#[test]
+fn every_custom_metric_alarm_names_its_function_by_reference() {
+    let template = template();
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    let mut custom = 0;
+    for (name, alarm) in alarms {
+        let properties = &alarm["Properties"];
+        if properties["Namespace"].as_str() != Some("Outbox") {
+            continue;
+        }
+        custom += 1;
+        let dimensions = properties["Dimensions"].as_sequence().unwrap();
+        let function = dimensions
+            .iter()
+            .find(|d| d["Name"].as_str() == Some("Function"))
+            .unwrap_or_else(|| panic!("{name} has a Function dimension"));
+        let referenced = reference(&function["Value"]);
+        assert!(
+            referenced.is_some_and(|r| r.ends_with("Function")),
+            "{name} names its function by reference: {:?}",
+            function["Value"]
+        );
+    }
+    assert!(
+        custom >= 3,
+        "the relay lag and every ordered consumer's park: {custom}"
+    );
 }

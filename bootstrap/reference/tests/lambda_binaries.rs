@@ -377,7 +377,10 @@ async fn the_consumer_binary_as_invoicing_consumes_an_sqs_event_once() {
     let directive = &counters["_aws"]["CloudWatchMetrics"][0];
     assert_eq!(directive["Namespace"], "Outbox");
     assert_eq!(directive["Dimensions"][0], json!(["Function", "EventType"]));
-    assert_eq!(counters["Function"], "invoicing");
+    assert_eq!(
+        counters["Function"], "test",
+        "the deployed function's own name (AWS_LAMBDA_FUNCTION_NAME), unique per stack"
+    );
     assert_eq!(
         (
             counters["CallsCompleted"].clone(),

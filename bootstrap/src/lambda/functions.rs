@@ -51,12 +51,19 @@ async fn init<C>(
 }
 
 /// The function's metrics exporter: CloudWatch Embedded Metric Format documents
-/// on stdout, namespace [`telemetry::NAMESPACE`], dimension `Function`. Without
-/// one (it cannot be installed twice) the function runs on, unmeasured.
+/// on stdout, namespace [`telemetry::NAMESPACE`], dimension `Function`: the
+/// deployed function's own name (`AWS_LAMBDA_FUNCTION_NAME`, unique per stack,
+/// so two stacks in one account and region never share an alarm's series), or
+/// `function` where that is not set. Without an exporter (it cannot be
+/// installed twice) the function runs on, unmeasured.
 fn metrics(function: &'static str) -> Option<&'static Collector> {
+    let deployed = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| function.to_owned());
     match metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(telemetry::NAMESPACE)
-        .with_dimension("Function", function)
+        .with_dimension("Function", deployed)
         .init()
     {
         Ok(collector) => Some(collector),
