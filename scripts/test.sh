@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 MOTO_VERSION="5.2.1"
 CFN_LINT_VERSION="1.58.0"
 CFN_LINT_SERVERLESS_VERSION="0.3.6"
+SAM_CLI_VERSION="1.170.0"
 
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
@@ -26,10 +27,16 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 cfn_lint() {
   python3 -c 'import sys; from cfnlint.runner import main; sys.argv[0] = "cfn-lint"; sys.exit(main())' "$@"
 }
+# sam runs through the interpreter too, for the same reason.
+sam() {
+  SAM_CLI_TELEMETRY=0 python3 -c 'import sys; from samcli.cli.main import cli; sys.argv[0] = "sam"; sys.exit(cli())' "$@"
+}
 if [[ "$(cfn_lint --version 2>/dev/null)" != "cfn-lint ${CFN_LINT_VERSION}" ]] \
-  || ! python3 -c "import cfn_lint_serverless" 2>/dev/null; then
-  echo "==> pip install cfn-lint==${CFN_LINT_VERSION} cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION}"
-  python3 -m pip install --quiet "cfn-lint==${CFN_LINT_VERSION}" "cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION}"
+  || ! python3 -c "import cfn_lint_serverless" 2>/dev/null \
+  || [[ "$(python3 -c 'import samcli; print(samcli.__version__)' 2>/dev/null)" != "${SAM_CLI_VERSION}" ]]; then
+  echo "==> pip install cfn-lint==${CFN_LINT_VERSION} cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION} aws-sam-cli==${SAM_CLI_VERSION}"
+  python3 -m pip install --quiet "cfn-lint==${CFN_LINT_VERSION}" \
+    "cfn-lint-serverless==${CFN_LINT_SERVERLESS_VERSION}" "aws-sam-cli==${SAM_CLI_VERSION}"
 fi
 mkdir -p target
 for variant in Lambda Pipe Lambda-separate-outbox Lambda-custom-bus; do
@@ -45,6 +52,13 @@ for variant in Lambda Pipe Lambda-separate-outbox Lambda-custom-bus; do
   echo "==> cfn-lint template.yaml (RelayMode=${mode}, SeparateOutboxTable=${separate}, EventBusKind=${bus})"
   cfn_lint "target/template-${variant}.yaml" -a cfn_lint_serverless.rules
 done
+
+# SAM's own validation and lint of the template as written, then the template
+# as SAM expands it for CloudFormation, held to least privilege.
+echo "==> sam validate --lint template.yaml"
+sam validate --lint --template template.yaml --region us-east-1
+echo "==> least privilege, as deployed"
+python3 scripts/least_privilege.py template.yaml
 
 if [[ -z "${MOTO_ENDPOINT:-}" ]]; then
   if ! python3 -c "import moto.server" 2>/dev/null; then

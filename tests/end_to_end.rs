@@ -24,7 +24,9 @@ use outbox_application::ports::{
 };
 use outbox_application::{CallKey, CommandPolicy, CommandService, ConsumeService, Reacted, Relay};
 use outbox_bootstrap::clients::LocalClients;
-use outbox_dynamodb::{create_tables, stream_arn, DynamoInbox, DynamoStore, TableLayout};
+use outbox_dynamodb::{
+    create_tables, leading_keys, stream_arn, DynamoInbox, DynamoStore, TableLayout,
+};
 use outbox_eventbridge::EventBridgePublisher;
 use outbox_lambda::{consume_sqs_batch, relay_stream_batch, CommandApi};
 use outbox_seeds::reactions;
@@ -610,6 +612,8 @@ async fn every_effect_happens_once_and_no_event_is_lost_under_faults_at_every_ho
         3,
         "entries refused by the bus twice, and the relay died after half a batch"
     );
+    let names: Vec<&str> = consumers.iter().map(|c| c.reaction.name()).collect();
+    assert_inbox_keys_are_granted(&world, &names).await;
     println!(
         "end to end: {} outbox events, {} stream records in {invocations} relay invocations, \
          {} dead letters; (effects, redeliveries) per consumer: {report:?}",
@@ -688,4 +692,44 @@ async fn out_of_order_delivery_into_order_tracking_ends_in_the_right_history() {
         .unwrap();
     assert_eq!(sequence.applied.value(), 6);
     assert!(sequence.parking.is_none(), "nothing parked: {sequence:?}");
+    assert_inbox_keys_are_granted(&world, &["order-tracking"]).await;
+}
+
+/// Every item the consumers wrote to the inbox table lies under a partition
+/// key its own consumer's [`leading_keys`] match, and no other's: the
+/// `dynamodb:LeadingKeys` the deployment grants each consumer (an item outside
+/// them would be refused in AWS, an item inside another's would be exposed).
+async fn assert_inbox_keys_are_granted(world: &World, consumers: &[&str]) {
+    let items: Vec<_> = world
+        .clients
+        .dynamodb
+        .scan()
+        .table_name(&world.inbox_table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<_, _>>()
+        .await
+        .unwrap();
+    assert!(!items.is_empty(), "the consumers wrote their inbox");
+    let like = |pattern: &str, key: &str| match pattern.strip_suffix('*') {
+        Some(prefix) => key.starts_with(prefix),
+        None => key == pattern,
+    };
+    for item in &items {
+        let key = item["pk"].as_s().unwrap();
+        let owners: Vec<&&str> = consumers
+            .iter()
+            .filter(|consumer| leading_keys(consumer).iter().any(|p| like(p, key)))
+            .collect();
+        assert_eq!(
+            owners.len(),
+            1,
+            "{key}: granted to one consumer: {owners:?}"
+        );
+        assert!(
+            key.contains(&format!("#{}", owners[0])),
+            "{key}: the key names its consumer"
+        );
+    }
 }

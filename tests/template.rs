@@ -269,12 +269,31 @@ fn both_relays_filter_outbox_inserts_and_never_retry_forever() {
 
 /// The logical id `value` refers to, if it is a `!Ref`.
 fn reference(value: &Value) -> Option<&str> {
+    tagged(value, "Ref")
+}
+
+/// The logical id of the resource whose attribute `value` is, if a `!GetAtt`.
+fn attribute_of(value: &Value) -> Option<&str> {
+    tagged(value, "GetAtt").and_then(|target| target.split('.').next())
+}
+
+/// The text of `value` when it is tagged `!tag`.
+fn tagged<'v>(value: &'v Value, tag: &str) -> Option<&'v str> {
     match value {
-        Value::Tagged(tagged) if tagged.tag == serde_yaml::value::Tag::new("Ref") => {
+        Value::Tagged(tagged) if tagged.tag == serde_yaml::value::Tag::new(tag) => {
             tagged.value.as_str()
         }
         _ => None,
     }
+}
+
+/// The role `function` runs as: a role of the template's, by `!GetAtt`.
+fn role_of<'t>(template: &'t Value, function: &str) -> &'t Value {
+    let role = &resource(template, function)["Properties"]["Role"];
+    let name = attribute_of(role).unwrap_or_else(|| panic!("{function} names its role: {role:?}"));
+    let role = resource(template, name);
+    assert_eq!(role["Type"].as_str(), Some("AWS::IAM::Role"), "{name}");
+    role
 }
 
 /// Every policy statement of `value`, wherever it sits.
@@ -368,7 +387,8 @@ fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
     for reaction in service().consumers().to_vec() {
         let name = logical_id(reaction.name());
         let function = &resource(&template, &format!("{name}Function"))["Properties"];
-        let actions = function["Policies"][0]["Statement"][0]["Action"]
+        let role = role_of(&template, &format!("{name}Function"));
+        let actions = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"]
             .as_sequence()
             .unwrap();
         let may = |action: &str| actions.iter().any(|a| a.as_str() == Some(action));
@@ -421,7 +441,10 @@ fn a_consumer_is_granted_exactly_the_outside_ports_it_calls() {
         let function = resource(&template, &format!("{}Function", logical_id(name)));
         let variables = environment(function);
         let mut found = Vec::new();
-        statements(&function["Properties"]["Policies"], &mut found);
+        statements(
+            &role_of(&template, &format!("{}Function", logical_id(name)))["Properties"],
+            &mut found,
+        );
         let granted = |action: &str| {
             found
                 .iter()
@@ -553,4 +576,248 @@ fn every_custom_metric_alarm_names_its_function_by_reference() {
         custom >= 3,
         "the relay lag and every ordered consumer's park: {custom}"
     );
+}
+
+/// The actions `statement` allows, one by one.
+fn actions(statement: &Value) -> Vec<String> {
+    match &statement["Action"] {
+        Value::Sequence(actions) => actions
+            .iter()
+            .filter_map(|a| a.as_str().map(str::to_owned))
+            .collect(),
+        action => action.as_str().map(str::to_owned).into_iter().collect(),
+    }
+}
+
+/// Every function runs as a role of its own with no managed policy (SAM's
+/// would grant on every queue and log group of the account), logs to its own
+/// log group, and takes traffic through its `live` alias by the stack's
+/// DeploymentType, rolled back by CodeDeploy (as the stack's own role) when
+/// one of its own alarms goes off.
+#[test]
+fn every_function_has_its_own_role_and_log_group_and_rolls_out_behind_its_alarms() {
+    let template = template();
+    assert_eq!(
+        template["Globals"]["Function"]["AutoPublishAlias"].as_str(),
+        Some("live")
+    );
+    let functions = resources_of_type(&template, "AWS::Serverless::Function");
+    assert_eq!(functions.len(), 2 + service().consumers().len());
+    let mut roles = BTreeSet::new();
+    for (name, function) in functions {
+        let properties = &function["Properties"];
+        let role = role_of(&template, name);
+        assert!(
+            roles.insert(attribute_of(&properties["Role"]).unwrap()),
+            "{name} shares its role"
+        );
+        assert!(role["Properties"]["ManagedPolicyArns"].is_null(), "{name}");
+        assert!(
+            properties["Policies"].is_null(),
+            "{name}: grants in its role only"
+        );
+        let logs = reference(&properties["LoggingConfig"]["LogGroup"]).unwrap();
+        assert!(
+            resource(&template, logs)["Properties"]["RetentionInDays"]
+                .as_i64()
+                .is_some(),
+            "{name}: its log group expires"
+        );
+        let mut found = Vec::new();
+        statements(&role["Properties"], &mut found);
+        let writes: Vec<_> = found
+            .iter()
+            .filter(|s| actions(s).contains(&"logs:PutLogEvents".to_owned()))
+            .collect();
+        assert_eq!(writes.len(), 1, "{name}");
+        assert_eq!(
+            attribute_of(&writes[0]["Resource"]),
+            Some(logs),
+            "{name} writes its own log group only"
+        );
+        let deployment = &properties["DeploymentPreference"];
+        assert_eq!(reference(&deployment["Type"]), Some("DeploymentType"));
+        assert_eq!(attribute_of(&deployment["Role"]), Some("DeploymentRole"));
+        let alarms = deployment["Alarms"].as_sequence().unwrap();
+        assert!(!alarms.is_empty(), "{name} rolls back on an alarm");
+        for alarm in alarms {
+            let alarm = reference(alarm).unwrap();
+            let watched = format!("{:?}", resource(&template, alarm)["Properties"]);
+            assert!(
+                watched.contains(&format!("\"{name}\"")) || watched.contains("\"HttpApi\""),
+                "{name}: {alarm} watches it"
+            );
+        }
+    }
+    let deployer = resource(&template, "DeploymentRole");
+    assert!(deployer["Properties"]["ManagedPolicyArns"].is_null());
+    assert!(
+        format!("{:?}", deployer["Properties"]["AssumeRolePolicyDocument"])
+            .contains("codedeploy.amazonaws.com")
+    );
+    let relay = &resource(&template, "OutboxRelayFunction")["Properties"];
+    assert_eq!(
+        relay["DeploymentPreference"]["PassthroughCondition"].as_bool(),
+        Some(true),
+        "the relay's deployment group exists only with the relay"
+    );
+    for (user, value) in [
+        (
+            "OutboxRelayMapping",
+            &resource(&template, "OutboxRelayMapping")["Properties"]["FunctionName"],
+        ),
+        (
+            "HttpApiIntegration",
+            &resource(&template, "HttpApiIntegration")["Properties"]["IntegrationUri"],
+        ),
+        (
+            "HttpApiPermission",
+            &resource(&template, "HttpApiPermission")["Properties"]["FunctionName"],
+        ),
+    ] {
+        assert!(
+            reference(value).is_some_and(|r| r.ends_with("Function.Alias")),
+            "{user} invokes the alias: {value:?}"
+        );
+    }
+}
+
+/// Each consumer may touch only its own inbox items (the partition keys its
+/// inbox writes), read only its own queue, and its subscriber (Custom Event
+/// Bus) may send only to its own queues.
+#[test]
+fn each_consumer_reaches_its_own_queue_and_inbox_items_only() {
+    let template = template();
+    for reaction in service().consumers().to_vec() {
+        let name = logical_id(reaction.name());
+        let mut found = Vec::new();
+        statements(
+            &role_of(&template, &format!("{name}Function"))["Properties"],
+            &mut found,
+        );
+        let inbox = found
+            .iter()
+            .find(|s| attribute_of(&s["Resource"]) == Some("InboxTable"))
+            .unwrap();
+        let keys: Vec<&str> = inbox["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            keys,
+            outbox_dynamodb::leading_keys(reaction.name()),
+            "{name}"
+        );
+        let receives: Vec<_> = found
+            .iter()
+            .filter(|s| actions(s).contains(&"sqs:ReceiveMessage".to_owned()))
+            .collect();
+        assert_eq!(receives.len(), 1, "{name}");
+        assert_eq!(
+            attribute_of(&receives[0]["Resource"]),
+            Some(format!("{name}Queue").as_str())
+        );
+        let mut delivers = Vec::new();
+        let subscriber_role = resource(&template, &format!("{name}SubscriberRole"));
+        statements(&subscriber_role["Properties"], &mut delivers);
+        let targets: BTreeSet<&str> = delivers
+            .iter()
+            .filter(|s| actions(s).contains(&"sqs:SendMessage".to_owned()))
+            .flat_map(|s| s["Resource"].as_sequence().unwrap())
+            .filter_map(attribute_of)
+            .collect();
+        assert_eq!(
+            targets,
+            BTreeSet::from([
+                format!("{name}Queue").as_str(),
+                format!("{name}DeadLetterQueue").as_str()
+            ]),
+            "{name}'s subscriber delivers to its queues only"
+        );
+        let subscriber = &resource(&template, &format!("{name}Subscriber"))["Properties"];
+        assert_eq!(
+            attribute_of(&subscriber["InvokeConfiguration"]["RoleArn"]),
+            Some(format!("{name}SubscriberRole").as_str())
+        );
+    }
+}
+
+/// Letters outlive a replacement of their queue (changing EventBusKind turns
+/// an ordered consumer's queues FIFO) and the stack itself.
+#[test]
+fn a_consumers_letters_survive_a_replacement_of_its_queues() {
+    let template = template();
+    for reaction in service().consumers().to_vec() {
+        let name = logical_id(reaction.name());
+        let letters = resource(&template, &format!("{name}DeadLetterQueue"));
+        assert_eq!(letters["DeletionPolicy"].as_str(), Some("Retain"), "{name}");
+        assert_eq!(
+            letters["UpdateReplacePolicy"].as_str(),
+            Some("Retain"),
+            "{name}"
+        );
+        let queue = resource(&template, &format!("{name}Queue"));
+        assert_eq!(
+            queue["UpdateReplacePolicy"].as_str(),
+            Some("Retain"),
+            "{name}"
+        );
+    }
+}
+
+/// Every alarm notifies the stack's target (a topic given, or the stack's own
+/// mailing the address given; the template refuses neither), carries no fixed
+/// name (CloudFormation names it after the stack), and each consumer is
+/// watched for errors, retries handed back, its oldest message and its letters.
+#[test]
+fn every_alarm_reaches_someone_and_each_consumer_is_watched() {
+    let template = template();
+    let rule = format!("{:?}", template["Rules"]["AlarmsNotifySomeone"]);
+    assert!(
+        rule.contains("AlarmEmail") && rule.contains("AlarmTopicArn"),
+        "{rule}"
+    );
+    let alarms = resources_of_type(&template, "AWS::CloudWatch::Alarm");
+    for (name, alarm) in &alarms {
+        let properties = &alarm["Properties"];
+        assert!(properties["AlarmName"].is_null(), "{name}");
+        let actions = format!("{:?}", properties["AlarmActions"]);
+        assert!(
+            actions.contains("HasAlarmTopic")
+                && actions.contains("AlarmTopicArn")
+                && actions.contains("\"AlarmTopic\""),
+            "{name} notifies the stack's target: {actions}"
+        );
+    }
+    let named: BTreeSet<&str> = alarms.iter().map(|(name, _)| *name).collect();
+    for alarm in [
+        "CommandApi5xx",
+        "CommandApiLatency",
+        "CommandApiErrors",
+        "CommandApiThrottles",
+        "RelayErrors",
+        "TableThrottles",
+        "InboxTableThrottles",
+        "TableSystemErrors",
+        "InboxTableSystemErrors",
+        "PipeFailures",
+    ] {
+        assert!(named.contains(alarm), "{alarm}");
+    }
+    for reaction in service().consumers().to_vec() {
+        let name = logical_id(reaction.name());
+        for alarm in ["Errors", "Retries", "QueueAge", "DeadLetterQueueDepth"] {
+            assert!(
+                named.contains(format!("{name}{alarm}").as_str()),
+                "{name}{alarm}"
+            );
+        }
+        let retries = &resource(&template, &format!("{name}Retries"))["Properties"];
+        assert_eq!(
+            retries["MetricName"].as_str(),
+            Some(outbox_lambda::telemetry::CONSUMER_RETRIES)
+        );
+    }
 }

@@ -308,6 +308,19 @@ fn counter_pk(consumer: &str) -> String {
     format!("COUNT#{consumer}")
 }
 
+/// The partition keys of every item `consumer`'s inbox writes (its counter,
+/// effects, marks and sequences), as IAM `StringLike` patterns: a deployment
+/// grants each consumer exactly these as `dynamodb:LeadingKeys`, so no
+/// consumer can touch another's items in a shared inbox table.
+pub fn leading_keys(consumer: &str) -> Vec<String> {
+    vec![
+        counter_pk(consumer),
+        format!("EFFECT#{consumer}#*"),
+        format!("INBOX#{consumer}#*"),
+        format!("SEQ#{consumer}#*"),
+    ]
+}
+
 /// The key of `consumer`'s effect of `event_id`.
 pub(crate) fn effect_pk(consumer: &str, event_id: EventId) -> String {
     format!("EFFECT#{consumer}#{event_id}")

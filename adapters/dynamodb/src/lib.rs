@@ -41,7 +41,7 @@ pub use archive::DynamoArchive;
 pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
 pub use dead_letters::DynamoDeadLetterQueue;
 pub use errors::DynamoError;
-pub use inbox::{ConsumerTally, DynamoInbox};
+pub use inbox::{leading_keys, ConsumerTally, DynamoInbox};
 pub use layout::TableLayout;
 pub use store::DynamoStore;
 pub use stream_decode::{

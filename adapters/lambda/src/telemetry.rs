@@ -31,7 +31,7 @@ pub const CONSUMER_DEAD_LETTERED: &str = "ConsumerDeadLettered";
 pub const AGGREGATES_PARKED: &str = "AggregatesParked";
 /// Deliveries an ordered consumer held in a parked aggregate's list.
 pub const EVENTS_HELD: &str = "EventsHeld";
-/// Deliveries left for redelivery.
+/// Deliveries left for redelivery (batch item failures).
 pub const CONSUMER_RETRIES: &str = "ConsumerRetries";
 /// Milliseconds from an event's command to its consumption.
 pub const DELIVERY_LAG_MS: &str = "DeliveryLagMs";
@@ -86,14 +86,17 @@ pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
         Some(Consumed::Called) => CALLS_COMPLETED,
         Some(Consumed::Duplicate) => DUPLICATES_SUPPRESSED,
         Some(Consumed::DeadLettered) => CONSUMER_DEAD_LETTERED,
+        // One series per function, without the event type, for one alarm each.
         Some(Consumed::Parked) => {
-            // One series per function, without the event type, for one alarm.
             metrics::counter!(AGGREGATES_PARKED).increment(1);
+            return;
+        }
+        None => {
+            metrics::counter!(CONSUMER_RETRIES).increment(1);
             return;
         }
         Some(Consumed::Held) => EVENTS_HELD,
         Some(Consumed::Ignored) => return,
-        None => CONSUMER_RETRIES,
     };
     metrics::counter!(name, "EventType" => event_type).increment(1);
     if let (Some(occurred_at), Some(Consumed::Applied | Consumed::Called)) = (occurred_at, outcome)

@@ -2,8 +2,8 @@
 //! declaration by [`template`] (`outbox-local template`), so adding a consumer
 //! copies no YAML: `base.yaml` holds all that is shared (tables, buses, command API,
 //! relays, their alarms, parameters, outputs), `consumer.yaml` one consumer's
-//! resources, filled in once per consumer, and `subscriber_queues.yaml` its two
-//! queues in the policy of the role the Custom Event Bus subscribers assume.
+//! resources (its queues, rule or subscriber, roles, function, log group and
+//! alarms), filled in once per consumer.
 //! Adding a consumer adds a [`ConsumerResources`], no YAML.
 //!
 //! The notation of those files:
@@ -11,7 +11,8 @@
 //!   its name (`order-tracking`), `{{description}}`, `{{aggregate}}` (`order`),
 //!   `{{an_aggregate}}` (`an order`), `{{rule_pattern}}` (flow YAML) and
 //!   `{{subscriber_pattern}}` (a JSON string): the values of a
-//!   [`ConsumerResources`];
+//!   [`ConsumerResources`]; `{{inbox_keys}}` the partition keys of its inbox
+//!   items ([`outbox_dynamodb::leading_keys`]);
 //! - the lines between `{{#ordered}}` and `{{/ordered}}` are only an ordered
 //!   consumer's, those between `{{^ordered}}` and `{{/ordered}}` only an
 //!   unordered one's; `{{#documents}}` and `{{#mail}}` sections likewise only a
@@ -19,8 +20,8 @@
 //!   `base.yaml`, the stack's when any consumer does (the bucket, the sender
 //!   parameters); `{{#deletes}}` a consumer's that deletes inbox items (an
 //!   ordered one releasing held events, a calling one releasing a claim);
-//! - a `# generated: …` line of `base.yaml` is where the generated lines go, at
-//!   its indentation.
+//! - the `# generated: consumers` line of `base.yaml` is where the consumers'
+//!   blocks go, at its indentation.
 
 mod notation;
 mod yaml;
@@ -31,7 +32,6 @@ use outbox_application::{OutsidePort, Service};
 
 const BASE: &str = include_str!("base.yaml");
 const CONSUMER: &str = include_str!("consumer.yaml");
-const SUBSCRIBER_QUEUES: &str = include_str!("subscriber_queues.yaml");
 
 /// What the template needs to know of one consumer.
 pub struct ConsumerResources {
@@ -76,10 +76,6 @@ pub fn template(service: &Service) -> String {
 
 /// The whole deployment template, with the resources of each of `consumers`.
 pub fn render(consumers: &[ConsumerResources]) -> String {
-    let queues: String = consumers
-        .iter()
-        .map(|consumer| consumer.fill(SUBSCRIBER_QUEUES))
-        .collect();
     let blocks: Vec<String> = consumers
         .iter()
         .map(|consumer| consumer.fill(CONSUMER))
@@ -96,7 +92,6 @@ pub fn render(consumers: &[ConsumerResources]) -> String {
             ("mail", calling(OutsidePort::Mail)),
         ],
     );
-    let base = notation::insert(&base, "# generated: subscriber queues", &queues);
     notation::insert(&base, "# generated: consumers", &blocks.join("\n"))
 }
 
@@ -122,6 +117,10 @@ impl ConsumerResources {
                 ("{{an_aggregate}}", with_article(&aggregate)),
                 ("{{aggregate}}", aggregate),
                 ("{{rule_pattern}}", yaml::json(&self.rule_pattern)),
+                (
+                    "{{inbox_keys}}",
+                    yaml::json(&Value::from(outbox_dynamodb::leading_keys(&self.name))),
+                ),
                 (
                     "{{subscriber_pattern}}",
                     yaml::single_quoted(&yaml::json(&self.subscriber_pattern)),
