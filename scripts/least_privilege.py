@@ -1,19 +1,20 @@
 #!/usr/bin/env python3
-"""Holds the deployment template, as AWS SAM deploys it, to least privilege.
+"""Holds the deployment templates, as AWS SAM deploys them, to least privilege.
 
-`python3 scripts/least_privilege.py template.yaml` expands the template with
-SAM's own translator (aws-sam-translator, offline) and fails, naming each
-grant, when the expanded template
+`python3 scripts/least_privilege.py template.yaml stacks/*.yaml` expands each
+template with SAM's own translator (aws-sam-translator, offline) and fails,
+naming each grant, when an expanded template
 - attaches a managed policy to a role (SAM's AWSLambdaSQSQueueExecutionRole,
   AWSLambdaBasicExecutionRole and AWSCodeDeployRoleForLambda grant on "*");
 - grants an action with a wildcard (`s3:*`), or an action on "*" where that
   action takes a resource (only those in NO_RESOURCE may have "*");
 - grants on a resource pattern with a wildcard that no resource of the stack
   (or its name) anchors, e.g. `arn:aws:sqs:*:*:*`;
-- lets a function's role, or a role or policy of a consumer's, name another
-  function's or consumer's resources (its queues, its log group, its alias);
+- lets a function's role, or a role or policy of a consumer's (its
+  subscriber's), name another function's or consumer's resources (its queues,
+  its log group, its alias);
 - leaves a function without a role of its own.
-Before that it plants each kind of defect into the template and fails unless
+Before that it plants each kind of defect into the first and fails unless
 the check catches every one, so a check that stopped seeing them cannot pass.
 """
 
@@ -55,6 +56,8 @@ class _NoApplications:
 
 def expand(template):
     """The template as CloudFormation receives it after SAM's transform."""
+    if "Transform" not in template:
+        return template
     template = copy.deepcopy(template)
     # A local CodeUri needs `sam build`; the translator only needs a location.
     template.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = "s3://bucket/key"
@@ -135,7 +138,11 @@ def violations(expanded):
         for name, resource in resources.items()
         if resource["Type"] == "AWS::Lambda::Function"
     }
-    prefixes = {name[: -len("Function")] for name in functions if name.endswith("Function")}
+    prefixes = {name[: -len("Function")] for name in functions if name.endswith("Function")} | {
+        name[: -len("Subscriber")]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::EventsV2::Subscriber"
+    }
     roles = {}
     for name, function in functions.items():
         role = function["Properties"].get("Role")
@@ -227,18 +234,24 @@ def plants(template):
 
 
 def main():
-    with open(sys.argv[1]) as file:
-        template = yaml_parse(file.read())
-    missed = [name for name, planted in plants(template).items() if not violations(expand(planted))]
+    templates = {}
+    for path in sys.argv[1:]:
+        with open(path) as file:
+            templates[path] = yaml_parse(file.read())
+    first = next(iter(templates.values()))
+    missed = [name for name, planted in plants(first).items() if not violations(expand(planted))]
     if missed:
         print("least privilege: the check misses what was planted: " + "; ".join(missed))
         return 1
-    found = violations(expand(template))
+    found = [f"{path}: {v}" for path, template in templates.items() for v in violations(expand(template))]
     for violation in found:
         print("least privilege: " + violation)
     if found:
         return 1
-    print(f"least privilege: held, as deployed ({len(plants(template))} planted defects caught)")
+    print(
+        f"least privilege: held by {len(templates)} templates as deployed "
+        f"({len(plants(first))} planted defects caught)"
+    )
     return 0
 
 

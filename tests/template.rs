@@ -23,22 +23,54 @@ fn service() -> Service {
     outbox_reference::service(&outbox_memory::MemoryOutside::new().ports())
 }
 
-fn committed() -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+/// The committed file at `path` from the repository root.
+fn committed(path: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(path);
     std::fs::read_to_string(path).unwrap()
 }
 
+/// `template.yaml`.
 fn template() -> Value {
-    serde_yaml::from_str(&committed()).unwrap()
+    serde_yaml::from_str(&committed("template.yaml")).unwrap()
+}
+
+/// The nested stack of the Custom Event Bus and its subscribers.
+fn custom_bus() -> Value {
+    serde_yaml::from_str(&committed("stacks/custom-bus.yaml")).unwrap()
+}
+
+/// The nested stack of the pipe relay.
+fn pipe() -> Value {
+    serde_yaml::from_str(&committed("stacks/pipe.yaml")).unwrap()
 }
 
 #[test]
-fn the_committed_template_is_the_one_the_declaration_renders() {
-    let rendered = outbox_bootstrap::deploy::template(&service());
-    assert!(
-        committed() == rendered,
-        "template.yaml is stale: run `cargo run --bin outbox-local -- template > template.yaml`"
+fn the_committed_templates_are_the_ones_the_declaration_renders() {
+    let rendered = outbox_bootstrap::deploy::templates(&service());
+    assert_eq!(rendered.len(), 3, "the template and its two nested stacks");
+    for file in rendered {
+        assert!(
+            committed(file.path) == file.text,
+            "{} is stale: run `cargo run --bin outbox-local -- template`",
+            file.path
+        );
+    }
+}
+
+/// The nested stack `name` of `template.yaml`: created exactly under
+/// `condition`, from the committed file `path`.
+fn nested<'t>(template: &'t Value, name: &str, condition: &str, path: &str) -> &'t Value {
+    let stack = resource(template, name);
+    assert_eq!(stack["Type"].as_str(), Some("AWS::CloudFormation::Stack"));
+    assert_eq!(stack["Condition"].as_str(), Some(condition), "{name}");
+    assert_eq!(
+        stack["Properties"]["TemplateURL"].as_str(),
+        Some(path),
+        "{name}"
     );
+    &stack["Properties"]["Parameters"]
 }
 
 fn resource<'t>(template: &'t Value, name: &str) -> &'t Value {
@@ -85,12 +117,18 @@ fn each_consumer_rule_routes_exactly_its_reactions_declared_subscription() {
 #[test]
 fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_ordered() {
     let template = template();
+    let custom_bus = custom_bus();
+    nested(
+        &template,
+        "CustomBusStack",
+        "CustomBus",
+        "stacks/custom-bus.yaml",
+    );
     let mut expected = BTreeSet::new();
     for reaction in service().consumers().to_vec() {
         let subscription = reaction.subscription();
         let name = format!("{}Subscriber", logical_id(reaction.name()));
-        let subscriber = resource(&template, &name);
-        assert_eq!(subscriber["Condition"].as_str(), Some("CustomBus"));
+        let subscriber = resource(&custom_bus, &name);
         let properties = &subscriber["Properties"];
         let filter = &properties["FilterConfiguration"]["Filters"][0];
         assert_eq!(
@@ -129,7 +167,7 @@ fn each_consumer_subscriber_filters_its_subscription_and_is_fifo_exactly_when_or
         }
         expected.insert(name);
     }
-    let subscribers: BTreeSet<String> = resources_of_type(&template, "AWS::EventsV2::Subscriber")
+    let subscribers: BTreeSet<String> = resources_of_type(&custom_bus, "AWS::EventsV2::Subscriber")
         .into_iter()
         .map(|(name, _)| name.to_owned())
         .collect();
@@ -221,7 +259,8 @@ fn every_function_runs_its_binary_with_exactly_the_variables_it_reads() {
 fn both_relays_filter_outbox_inserts_and_never_retry_forever() {
     let template = template();
     let mapping = &resource(&template, "OutboxRelayMapping")["Properties"];
-    let pipe = &resource(&template, "OutboxPipe")["Properties"]["SourceParameters"];
+    let pipe = pipe();
+    let pipe = &resource(&pipe, "OutboxPipe")["Properties"]["SourceParameters"];
     let filter = |value: &Value| -> serde_json::Value {
         serde_json::from_str(
             value["FilterCriteria"]["Filters"][0]["Pattern"]
@@ -316,7 +355,9 @@ fn statements(value: &Value, found: &mut Vec<Value>) {
 #[test]
 fn no_policy_grants_a_wildcard_action() {
     let mut found = Vec::new();
-    statements(&template(), &mut found);
+    for template in [template(), custom_bus(), pipe()] {
+        statements(&template, &mut found);
+    }
     assert!(found.len() > 10, "the policies are found: {}", found.len());
     for statement in found
         .iter()
@@ -523,7 +564,7 @@ fn the_api_is_closed_by_default_answers_inside_its_limit_and_consumers_are_cappe
 /// write to and nothing else.
 #[test]
 fn the_pipe_logs_its_failures_where_its_role_may_write() {
-    let template = template();
+    let template = pipe();
     let pipe = &resource(&template, "OutboxPipe")["Properties"];
     let logging = &pipe["LogConfiguration"];
     assert_eq!(logging["Level"].as_str(), Some("ERROR"));
@@ -688,6 +729,13 @@ fn every_function_has_its_own_role_and_log_group_and_rolls_out_behind_its_alarms
 #[test]
 fn each_consumer_reaches_its_own_queue_and_inbox_items_only() {
     let template = template();
+    let custom_bus = custom_bus();
+    let passed = nested(
+        &template,
+        "CustomBusStack",
+        "CustomBus",
+        "stacks/custom-bus.yaml",
+    );
     for reaction in service().consumers().to_vec() {
         let name = logical_id(reaction.name());
         let mut found = Vec::new();
@@ -720,23 +768,34 @@ fn each_consumer_reaches_its_own_queue_and_inbox_items_only() {
             Some(format!("{name}Queue").as_str())
         );
         let mut delivers = Vec::new();
-        let subscriber_role = resource(&template, &format!("{name}SubscriberRole"));
+        let subscriber_role = resource(&custom_bus, &format!("{name}SubscriberRole"));
         statements(&subscriber_role["Properties"], &mut delivers);
         let targets: BTreeSet<&str> = delivers
             .iter()
             .filter(|s| actions(s).contains(&"sqs:SendMessage".to_owned()))
             .flat_map(|s| s["Resource"].as_sequence().unwrap())
-            .filter_map(attribute_of)
+            .filter_map(reference)
             .collect();
+        let queues = [format!("{name}Queue"), format!("{name}DeadLetterQueue")];
         assert_eq!(
             targets,
-            BTreeSet::from([
-                format!("{name}Queue").as_str(),
-                format!("{name}DeadLetterQueue").as_str()
-            ]),
+            queues
+                .iter()
+                .map(|q| format!("{q}Arn"))
+                .collect::<BTreeSet<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect(),
             "{name}'s subscriber delivers to its queues only"
         );
-        let subscriber = &resource(&template, &format!("{name}Subscriber"))["Properties"];
+        for queue in &queues {
+            assert_eq!(
+                attribute_of(&passed[format!("{queue}Arn").as_str()]),
+                Some(queue.as_str()),
+                "the stack passes {queue} as {queue}Arn"
+            );
+        }
+        let subscriber = &resource(&custom_bus, &format!("{name}Subscriber"))["Properties"];
         assert_eq!(
             attribute_of(&subscriber["InvokeConfiguration"]["RoleArn"]),
             Some(format!("{name}SubscriberRole").as_str())
@@ -802,9 +861,29 @@ fn every_alarm_reaches_someone_and_each_consumer_is_watched() {
         "InboxTableThrottles",
         "TableSystemErrors",
         "InboxTableSystemErrors",
-        "PipeFailures",
     ] {
         assert!(named.contains(alarm), "{alarm}");
+    }
+    // The pipe's alarm, in its stack, notifies the target the stack passes.
+    let passed = nested(&template, "PipeStack", "PipeRelay", "stacks/pipe.yaml");
+    let target = format!("{:?}", passed["AlarmTopicArn"]);
+    assert!(
+        target.contains("HasAlarmTopic") && target.contains("\"AlarmTopic\""),
+        "{target}"
+    );
+    let pipe = pipe();
+    let failures = &resource(&pipe, "PipeFailures")["Properties"];
+    assert_eq!(
+        reference(&failures["AlarmActions"][0]),
+        Some("AlarmTopicArn")
+    );
+    let watched = format!("{:?}", failures["Metrics"]);
+    for metric in [
+        "ExecutionFailed",
+        "ExecutionPartiallyFailed",
+        "TargetStageFailed",
+    ] {
+        assert!(watched.contains(metric), "the pipe's {metric}");
     }
     for reaction in service().consumers().to_vec() {
         let name = logical_id(reaction.name());

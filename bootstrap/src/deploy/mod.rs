@@ -1,9 +1,14 @@
-//! The deployment template (`template.yaml`), rendered from a service's
-//! declaration by [`template`] (`outbox-local template`), so adding a consumer
-//! copies no YAML: `base.yaml` holds all that is shared (tables, buses, command API,
-//! relays, their alarms, parameters, outputs), `consumer.yaml` one consumer's
-//! resources (its queues, rule or subscriber, roles, function, log group and
-//! alarms), filled in once per consumer.
+//! The deployment template (`template.yaml`) and its nested stacks
+//! (`stacks/`), rendered from a service's declaration by [`templates`]
+//! (`outbox-local template`), so adding a consumer copies no YAML:
+//! `base.yaml` holds all the main template shares (tables, bus, command API,
+//! relay, their alarms, parameters, outputs), `consumer.yaml` one consumer's
+//! resources (its queues, rule, roles, function, log group and alarms),
+//! filled in once per consumer. The Custom Event Bus and the pipe are nested
+//! stacks, as their resource types are missing from many regions:
+//! `custom_bus.yaml` with a `subscriber.yaml` block per consumer (its
+//! `subscriber_parameters.yaml` there, its `subscriber_queues.yaml` in the
+//! main template's passing of them), and `pipe.yaml` as it is.
 //! Adding a consumer adds a [`ConsumerResources`], no YAML.
 //!
 //! The notation of those files:
@@ -20,8 +25,8 @@
 //!   `base.yaml`, the stack's when any consumer does (the bucket, the sender
 //!   parameters); `{{#deletes}}` a consumer's that deletes inbox items (an
 //!   ordered one releasing held events, a calling one releasing a claim);
-//! - the `# generated: consumers` line of `base.yaml` is where the consumers'
-//!   blocks go, at its indentation.
+//! - a `# generated: …` line is where the consumers' blocks go, at its
+//!   indentation.
 
 mod notation;
 mod yaml;
@@ -32,6 +37,19 @@ use outbox_application::{OutsidePort, Service};
 
 const BASE: &str = include_str!("base.yaml");
 const CONSUMER: &str = include_str!("consumer.yaml");
+const SUBSCRIBER_QUEUES: &str = include_str!("subscriber_queues.yaml");
+const CUSTOM_BUS: &str = include_str!("custom_bus.yaml");
+const SUBSCRIBER: &str = include_str!("subscriber.yaml");
+const SUBSCRIBER_PARAMETERS: &str = include_str!("subscriber_parameters.yaml");
+const PIPE: &str = include_str!("pipe.yaml");
+
+/// One rendered file of the deployment.
+pub struct Rendered {
+    /// Its path from the repository root, where `sam` finds it.
+    pub path: &'static str,
+    /// Its YAML.
+    pub text: String,
+}
 
 /// What the template needs to know of one consumer.
 pub struct ConsumerResources {
@@ -52,8 +70,9 @@ pub struct ConsumerResources {
 }
 
 /// The deployment template of `service`: the resources of each consumer it
-/// declares, routed by its subscription under its aggregate type's source.
-pub fn template(service: &Service) -> String {
+/// declares, routed by its subscription under its aggregate type's source:
+/// `template.yaml`, then its nested stacks.
+pub fn templates(service: &Service) -> Vec<Rendered> {
     let sources = service.sources();
     let consumers: Vec<ConsumerResources> = service
         .consumers()
@@ -74,12 +93,16 @@ pub fn template(service: &Service) -> String {
     render(&consumers)
 }
 
-/// The whole deployment template, with the resources of each of `consumers`.
-pub fn render(consumers: &[ConsumerResources]) -> String {
-    let blocks: Vec<String> = consumers
-        .iter()
-        .map(|consumer| consumer.fill(CONSUMER))
-        .collect();
+/// The deployment's files, with the resources of each of `consumers`.
+pub fn render(consumers: &[ConsumerResources]) -> Vec<Rendered> {
+    // Blocks of resources apart by a blank line, of parameters one on another.
+    let each = |fragment, separator| -> String {
+        consumers
+            .iter()
+            .map(|consumer| consumer.fill(fragment))
+            .collect::<Vec<_>>()
+            .join(separator)
+    };
     let calling = |port| {
         consumers
             .iter()
@@ -92,7 +115,34 @@ pub fn render(consumers: &[ConsumerResources]) -> String {
             ("mail", calling(OutsidePort::Mail)),
         ],
     );
-    notation::insert(&base, "# generated: consumers", &blocks.join("\n"))
+    let base = notation::insert(
+        &base,
+        "# generated: subscriber queues",
+        &each(SUBSCRIBER_QUEUES, ""),
+    );
+    let custom_bus = notation::insert(
+        CUSTOM_BUS,
+        "# generated: subscriber parameters",
+        &each(SUBSCRIBER_PARAMETERS, ""),
+    );
+    vec![
+        Rendered {
+            path: "template.yaml",
+            text: notation::insert(&base, "# generated: consumers", &each(CONSUMER, "\n")),
+        },
+        Rendered {
+            path: "stacks/custom-bus.yaml",
+            text: notation::insert(
+                &custom_bus,
+                "# generated: subscribers",
+                &each(SUBSCRIBER, "\n"),
+            ),
+        },
+        Rendered {
+            path: "stacks/pipe.yaml",
+            text: PIPE.to_owned(),
+        },
+    ]
 }
 
 impl ConsumerResources {

@@ -60,8 +60,16 @@ pub enum Command {
     Status(status::StatusOptions),
     /// Apply a parked aggregate's held events in order, skipping its missing version if told.
     Unpark(unpark::UnparkOptions),
-    /// Print the deployment template (AWS SAM) of the service's declaration.
-    Template,
+    /// Write the deployment template (AWS SAM) of the service's declaration and its nested stacks.
+    Template(TemplateOptions),
+}
+
+/// Where `template` writes.
+#[derive(Debug, clap::Args)]
+pub struct TemplateOptions {
+    /// The directory to write `template.yaml` and `stacks/` into (the repository root).
+    #[arg(long, default_value = ".")]
+    pub out: std::path::PathBuf,
 }
 
 impl Command {
@@ -74,7 +82,7 @@ impl Command {
             Self::Redrive(options) => &options.stack.data,
             Self::Status(options) => &options.stack.data,
             Self::Unpark(options) => &options.stack.data,
-            Self::Template => std::path::Path::new(stack::DEFAULT_DATA),
+            Self::Template(_) => std::path::Path::new(stack::DEFAULT_DATA),
         }
     }
 }
@@ -264,8 +272,19 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
             print!("{report}");
             Ok(ExitCode::SUCCESS)
         }
-        Command::Template => {
-            print!("{}", crate::deploy::template(service));
+        Command::Template(options) => {
+            for rendered in crate::deploy::templates(service) {
+                let path = options.out.join(rendered.path);
+                let written = path
+                    .parent()
+                    .map_or(Ok(()), std::fs::create_dir_all)
+                    .and_then(|()| std::fs::write(&path, rendered.text));
+                written.map_err(|source| LocalError::File {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                println!("wrote {}", path.display());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
