@@ -18,7 +18,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use outbox_application::ports::{
-    DeadLetter, DeadLetterPayload, DeadLetterQueue, LetterSource, RandomIds, SystemClock,
+    DeadLetter, DeadLetterPayload, DeadLetterQueue, Inbox, LetterSource, RandomIds, SystemClock,
 };
 use outbox_application::{
     CommandPolicy, CommandService, EventEnvelope, EventId, RecordIdentity, RequestMeta,
@@ -688,11 +688,20 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
             Arc::new(outbox_seeds::reactions::OrderTracking),
             Arc::new(outbox_memory::MemoryDeadLetterQueue::new()),
         );
+        assert_eq!(tracking.parked_count().await.unwrap(), 0);
         for event in &events[1..] {
             let mut delivery = outbox_tests::delivery(event);
             delivery.receive_count = 5;
             tracking.consume(delivery).await.unwrap();
         }
+        // The level the deployed consumer reports for its alarm, by the index.
+        assert_eq!(tracking.parked_count().await.unwrap(), 1);
+        let inbox =
+            outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
+        assert_eq!(
+            inbox.parked_count("restaurant-notification").await.unwrap(),
+            0
+        );
         server.stop().await.unwrap();
     }
     let Command::Status(options) = parse(&["status", "--data", &data_arg]) else {
@@ -823,6 +832,12 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
         .unwrap();
     let skip = &skips.items()[0];
     assert_eq!(skips.items().len(), 1);
+    let inbox = outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), "outbox-local-inbox");
+    assert_eq!(
+        inbox.parked_count("order-tracking").await.unwrap(),
+        0,
+        "unparked: the level falls"
+    );
     assert_eq!(skip["by"].as_s().unwrap(), "ops@example.com");
     assert_eq!(
         skip["why"].as_s().unwrap(),

@@ -429,10 +429,11 @@ fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
         let name = logical_id(reaction.name());
         let function = &resource(&template, &format!("{name}Function"))["Properties"];
         let role = role_of(&template, &format!("{name}Function"));
-        let actions = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]["Action"]
+        let inbox_actions = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"][0]
+            ["Action"]
             .as_sequence()
             .unwrap();
-        let may = |action: &str| actions.iter().any(|a| a.as_str() == Some(action));
+        let may = |action: &str| inbox_actions.iter().any(|a| a.as_str() == Some(action));
         assert!(may("dynamodb:UpdateItem"), "{name} counts its duplicates");
         let alarm = template["Resources"].get(format!("{name}ParkedAggregates"));
         if !reaction.subscription().is_ordered() {
@@ -458,8 +459,52 @@ fn an_ordered_consumer_parks_before_its_queue_gives_up_and_a_park_is_alarmed() {
         );
         assert_eq!(
             alarm["MetricName"].as_str(),
-            Some(outbox_lambda::telemetry::AGGREGATES_PARKED)
+            Some(outbox_lambda::telemetry::PARKED_AGGREGATES)
         );
+        // A level, reported by the function's schedule: the alarm stays
+        // raised while an aggregate stays parked, and a missed probe keeps it.
+        assert_eq!(alarm["Statistic"].as_str(), Some("Maximum"));
+        assert_eq!(alarm["TreatMissingData"].as_str(), Some("ignore"));
+        let schedule = &function["Events"]["Parked"];
+        assert_eq!(schedule["Type"].as_str(), Some("Schedule"));
+        let rate = schedule["Properties"]["Schedule"].as_str().unwrap();
+        let minutes: u64 = rate
+            .strip_prefix("rate(")
+            .and_then(|r| r.strip_suffix(" minutes)"))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            minutes * 60 <= alarm["Period"].as_u64().unwrap(),
+            "{name}: a probe in every period of its alarm"
+        );
+        let input = schedule["Properties"]["Input"].as_str().unwrap();
+        assert!(
+            matches!(
+                serde_json::from_str(input).unwrap(),
+                outbox_lambda::ConsumerEvent::Probe(_)
+            ),
+            "{name}: the schedule's input is a probe the function reads"
+        );
+        let mut found = Vec::new();
+        statements(&role["Properties"], &mut found);
+        let counts: Vec<_> = found
+            .iter()
+            .filter(|s| actions(s) == ["dynamodb:Query"])
+            .collect();
+        assert_eq!(counts.len(), 1, "{name} may query the index");
+        assert_eq!(
+            format!(
+                "{:?}",
+                counts[0]["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"]
+            ),
+            format!("{:?}", Value::Sequence(vec![Value::from(reaction.name())])),
+            "{name} counts its own parked aggregates only"
+        );
+        assert!(format!("{:?}", counts[0]["Resource"]).contains(&format!(
+            "/index/{}",
+            outbox_dynamodb::layout::PARKED_BY_CONSUMER_INDEX
+        )));
         assert_eq!(
             reference(&alarm["Dimensions"][0]["Value"]),
             Some(format!("{name}Function").as_str()),
@@ -899,4 +944,29 @@ fn every_alarm_reaches_someone_and_each_consumer_is_watched() {
             Some(outbox_lambda::telemetry::CONSUMER_RETRIES)
         );
     }
+}
+
+/// The inbox table's index of parked sequences is the one the DynamoDB inbox
+/// counts by: same name, same keys.
+#[test]
+fn the_inbox_table_has_the_index_the_parked_count_queries() {
+    use outbox_dynamodb::layout::{PARKED_BY, PARKED_BY_CONSUMER_INDEX, PARKED_SINCE};
+    let template = template();
+    let inbox = &resource(&template, "InboxTable")["Properties"];
+    let index = &inbox["GlobalSecondaryIndexes"][0];
+    assert_eq!(index["IndexName"].as_str(), Some(PARKED_BY_CONSUMER_INDEX));
+    let keys: Vec<(&str, &str)> = index["KeySchema"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["AttributeName"].as_str().unwrap(),
+                k["KeyType"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(keys, [(PARKED_BY, "HASH"), (PARKED_SINCE, "RANGE")]);
+    let defined = format!("{:?}", inbox["AttributeDefinitions"]);
+    assert!(defined.contains(PARKED_BY) && defined.contains(PARKED_SINCE));
 }

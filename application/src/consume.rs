@@ -288,6 +288,14 @@ impl ConsumeService {
         self.reaction.name()
     }
 
+    /// How many aggregates this consumer holds parked now.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    pub async fn parked_count(&self) -> Result<u64, InboxError> {
+        self.inbox.parked_count(self.reaction.name()).await
+    }
+
     /// The events routed to this consumer.
     pub fn subscription(&self) -> Subscription {
         self.reaction.subscription()

@@ -540,4 +540,8 @@ impl Inbox for DynamoInbox {
     async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
         self.scan_parked().await
     }
+
+    async fn parked_count(&self, consumer: &str) -> Result<u64, InboxError> {
+        self.count_parked(consumer).await
+    }
 }

@@ -44,6 +44,13 @@ pub const OUTBOX_TIME_INDEX: &str = "outbox-by-hour";
 pub const OUTBOX_HOUR: &str = "outboxHour";
 /// The index's sort key: `<instant>#<pk>#<sk>`, fixed-width instant first.
 pub const OUTBOX_AT: &str = "outboxAt";
+
+/// The sparse index of the inbox's parked sequences by consumer.
+pub const PARKED_BY_CONSUMER_INDEX: &str = "parked-by-consumer";
+/// Its partition key: the consumer's name, on a sequence only while parked.
+pub const PARKED_BY: &str = "parkedBy";
+/// Its sort key: when the sequence parked (RFC 3339).
+pub const PARKED_SINCE: &str = "parkedSince";
 /// Index partitions per hour.
 pub const HOUR_SHARDS: u32 = 8;
 

@@ -2,8 +2,9 @@
 //! (consumer, aggregate), `pk = SEQ#<consumer>#<AGGREGATE>#<id>`, holding
 //!
 //! - the sequence (`sk = SEQ`, `entityType = SEQUENCE`): the last applied
-//!   version, the held count, the revision, and while parked `parkedReason`
-//!   and `parkedSince`;
+//!   version, the held count, the revision, and while parked `parkedReason`,
+//!   `parkedSince` and `parkedBy` (the consumer: the key of the sparse index
+//!   `parked-by-consumer`, which counts a consumer's parked aggregates);
 //! - the parked list (`sk = HELD#<version, 20 digits>`, `entityType = HELD`),
 //!   each item one held event, so a query reads it in version order;
 //! - the skips an operator recorded (`sk = SKIP#<version>`, `entityType = SKIP`).
@@ -16,7 +17,7 @@
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, Select, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -29,7 +30,7 @@ use outbox_domain::Version;
 use crate::errors::{failed_conditions, DynamoError};
 use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT, NEW_ITEM};
 use crate::items::Attributes;
-use crate::layout::{ENTITY_TYPE, PK, SK};
+use crate::layout::{ENTITY_TYPE, PARKED_BY, PARKED_BY_CONSUMER_INDEX, PK, SK};
 
 /// `entityType` of a sequence.
 pub const ENTITY_SEQUENCE: &str = "SEQUENCE";
@@ -59,6 +60,9 @@ struct SequenceItem {
         with = "time::serde::rfc3339::option"
     )]
     parked_since: Option<OffsetDateTime>,
+    /// The consumer, while parked: the sparse index's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parked_by: Option<String>,
 }
 
 impl SequenceItem {
@@ -158,6 +162,7 @@ impl DynamoInbox {
             revision: next.revision,
             parked_reason: next.parking.as_ref().map(|p| p.reason.clone()),
             parked_since: next.parking.as_ref().map(|p| p.since),
+            parked_by: next.parking.as_ref().map(|_| consumer.to_owned()),
         })?;
         let (condition, read) = if revision == 0 {
             (NEW_ITEM, None)
@@ -290,6 +295,28 @@ impl DynamoInbox {
             .await?
             .map(|item| decode::<HeldItem>(item).map(|held| held.event))
             .transpose()
+    }
+
+    /// How many sequences `consumer` holds parked, by its sparse index (read
+    /// eventually consistently: a level for an alarm, not an operator's view).
+    pub(crate) async fn count_parked(&self, consumer: &str) -> Result<u64, InboxError> {
+        let mut pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(PARKED_BY_CONSUMER_INDEX)
+            .key_condition_expression("#parkedBy = :consumer")
+            .expression_attribute_names("#parkedBy", PARKED_BY)
+            .expression_attribute_values(":consumer", AttributeValue::S(consumer.to_owned()))
+            .select(Select::Count)
+            .into_paginator()
+            .send();
+        let mut count = 0;
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(DynamoError::from)?;
+            count += u64::try_from(page.count()).unwrap_or_default();
+        }
+        Ok(count)
     }
 
     /// Every parked sequence, by a consistent scan (an operator's view).

@@ -15,7 +15,10 @@ use aws_sdk_dynamodb::Client;
 
 use outbox_application::BoxError;
 
-use crate::layout::{TableLayout, EXPIRES_AT, OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX, PK, SK};
+use crate::layout::{
+    TableLayout, EXPIRES_AT, OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX, PARKED_BY,
+    PARKED_BY_CONSUMER_INDEX, PARKED_SINCE, PK, SK,
+};
 
 /// Why the tables could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -36,15 +39,72 @@ const ACTIVE_TIMEOUT: Duration = Duration::from_secs(60);
 /// # Errors
 /// [`TableError`] naming the table that failed.
 pub async fn create_tables(client: &Client, layout: &TableLayout) -> Result<(), TableError> {
+    let outbox = Shape {
+        stream: true,
+        ttl: true,
+        index: Some(OUTBOX_INDEX),
+    };
+    let plain = Shape {
+        stream: false,
+        ttl: false,
+        index: None,
+    };
     let separate_outbox = layout.outbox_table.is_some();
-    create_table(client, &layout.table, !separate_outbox, true).await?;
-    if let Some(outbox) = &layout.outbox_table {
-        create_table(client, outbox, true, true).await?;
+    let state = if separate_outbox {
+        Shape { ttl: true, ..plain }
+    } else {
+        outbox
+    };
+    create_table(client, &layout.table, state).await?;
+    if let Some(table) = &layout.outbox_table {
+        create_table(client, table, outbox).await?;
     }
-    create_table(client, &layout.checkpoint_table, false, false).await?;
-    create_table(client, &layout.dead_letter_table, false, false).await?;
-    create_table(client, &layout.inbox_table, false, true).await
+    create_table(client, &layout.checkpoint_table, plain).await?;
+    create_table(client, &layout.dead_letter_table, plain).await?;
+    let inbox = Shape {
+        ttl: true,
+        index: Some(PARKED_INDEX),
+        ..plain
+    };
+    create_table(client, &layout.inbox_table, inbox).await
 }
+
+/// What a table has beside its `pk`/`sk` key.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// A stream of new images (a table that holds the outbox).
+    stream: bool,
+    /// Expiry by `expiresAt`.
+    ttl: bool,
+    /// A global secondary index.
+    index: Option<Index>,
+}
+
+/// A global secondary index: its name, partition and sort key, and whether
+/// it projects every attribute or the keys only.
+#[derive(Clone, Copy)]
+struct Index {
+    name: &'static str,
+    hash: &'static str,
+    range: &'static str,
+    all: bool,
+}
+
+/// The outbox by time window, for the archive's replays.
+const OUTBOX_INDEX: Index = Index {
+    name: OUTBOX_TIME_INDEX,
+    hash: OUTBOX_HOUR,
+    range: OUTBOX_AT,
+    all: true,
+};
+
+/// The parked sequences by consumer, for counting them.
+const PARKED_INDEX: Index = Index {
+    name: PARKED_BY_CONSUMER_INDEX,
+    hash: PARKED_BY,
+    range: PARKED_SINCE,
+    all: false,
+};
 
 /// The ARN of the stream of `table`.
 ///
@@ -67,12 +127,7 @@ pub async fn stream_arn(client: &Client, table: &str) -> Result<String, TableErr
         .ok_or_else(|| error("the table has no stream; enable one with NEW_IMAGE".into()))
 }
 
-async fn create_table(
-    client: &Client,
-    table: &str,
-    with_stream: bool,
-    with_ttl: bool,
-) -> Result<(), TableError> {
+async fn create_table(client: &Client, table: &str, shape: Shape) -> Result<(), TableError> {
     let error = |source: BoxError| TableError {
         table: table.to_owned(),
         source,
@@ -99,29 +154,32 @@ async fn create_table(
         .key_schema(key(SK, KeyType::Range)?)
         .attribute_definitions(definition(PK)?)
         .attribute_definitions(definition(SK)?);
-    if with_stream {
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(OUTBOX_TIME_INDEX)
-            .key_schema(key(OUTBOX_HOUR, KeyType::Hash)?)
-            .key_schema(key(OUTBOX_AT, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+    if let Some(index) = shape.index {
+        let projection = if index.all {
+            ProjectionType::All
+        } else {
+            ProjectionType::KeysOnly
+        };
+        let built = GlobalSecondaryIndex::builder()
+            .index_name(index.name)
+            .key_schema(key(index.hash, KeyType::Hash)?)
+            .key_schema(key(index.range, KeyType::Range)?)
+            .projection(Projection::builder().projection_type(projection).build())
             .build()
             .map_err(|e| error(Box::new(e)))?;
         request = request
-            .attribute_definitions(definition(OUTBOX_HOUR)?)
-            .attribute_definitions(definition(OUTBOX_AT)?)
-            .global_secondary_indexes(index)
-            .stream_specification(
-                StreamSpecification::builder()
-                    .stream_enabled(true)
-                    .stream_view_type(StreamViewType::NewImage)
-                    .build()
-                    .map_err(|e| error(Box::new(e)))?,
-            );
+            .attribute_definitions(definition(index.hash)?)
+            .attribute_definitions(definition(index.range)?)
+            .global_secondary_indexes(built);
+    }
+    if shape.stream {
+        request = request.stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .map_err(|e| error(Box::new(e)))?,
+        );
     }
     match request.send().await {
         Ok(_) => {}
@@ -129,7 +187,7 @@ async fn create_table(
         Err(e) => return Err(error(Box::new(e))),
     }
     wait_until_active(client, table).await.map_err(error)?;
-    if with_ttl {
+    if shape.ttl {
         let ttl = TimeToLiveSpecification::builder()
             .attribute_name(EXPIRES_AT)
             .enabled(true)

@@ -6,10 +6,12 @@
 //! - [`relay_stream_batch`]: a DynamoDB stream batch → the relay use case →
 //!   `batchItemFailures` naming the first record not handled.
 //! - [`consume_sqs_batch`]: EventBridge events delivered by SQS → the consume use
-//!   case → `batchItemFailures` naming the messages to deliver again.
+//!   case → `batchItemFailures` naming the messages to deliver again;
+//!   [`handle_consumer_event`] that, or a scheduled probe of the parked aggregates.
 
 pub mod api_error;
 pub mod command_api;
+pub mod consumer_event;
 pub mod http_event;
 pub mod sqs_consumer;
 pub mod stream_relay;
@@ -17,5 +19,6 @@ pub mod telemetry;
 
 pub use api_error::ApiError;
 pub use command_api::CommandApi;
+pub use consumer_event::{handle_consumer_event, ConsumerEvent, ConsumerResponse};
 pub use sqs_consumer::consume_sqs_batch;
 pub use stream_relay::{relay_stream_batch, StreamBatchError};

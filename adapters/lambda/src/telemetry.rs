@@ -29,6 +29,8 @@ pub const DUPLICATES_SUPPRESSED: &str = "DuplicatesSuppressed";
 pub const CONSUMER_DEAD_LETTERED: &str = "ConsumerDeadLettered";
 /// Aggregates an ordered consumer parked behind a missing version.
 pub const AGGREGATES_PARKED: &str = "AggregatesParked";
+/// Aggregates an ordered consumer holds parked now (a level, by its schedule).
+pub const PARKED_AGGREGATES: &str = "ParkedAggregates";
 /// Deliveries an ordered consumer held in a parked aggregate's list.
 pub const EVENTS_HELD: &str = "EventsHeld";
 /// Deliveries left for redelivery (batch item failures).
@@ -103,6 +105,11 @@ pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
     {
         metrics::histogram!(DELIVERY_LAG_MS).record(lag_ms(occurred_at));
     }
+}
+
+/// How many aggregates the consumer holds parked now.
+pub fn parked(count: u64) {
+    metrics::gauge!(PARKED_AGGREGATES).set(count as f64);
 }
 
 /// One command answered: the aggregate type and the outcome (`ok` or the error code).

@@ -19,7 +19,9 @@ use fixtures::{
 use outbox_application::ports::{DeadLetterPayload, Inbox, LetterSource};
 use outbox_application::{ConsumeService, EventEnvelope, Relay, SequenceNumber};
 use outbox_domain::Version;
-use outbox_lambda::{consume_sqs_batch, relay_stream_batch};
+use outbox_lambda::{
+    consume_sqs_batch, handle_consumer_event, relay_stream_batch, ConsumerEvent, ConsumerResponse,
+};
 use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryDocuments, MemoryInbox};
 use outbox_seeds::reactions::Invoicing;
 use outbox_simulation::faults::{
@@ -433,10 +435,14 @@ async fn an_ordered_consumer_applies_a_reversed_batch_in_order_and_hands_back_wh
         received("n2", &second[1], 5),
         received("n3", &second[2], 5),
     ]);
+    // The schedule's probe before the park: the level is 0.
+    assert_eq!(probe(&consume).await, 0);
     let response = consume_sqs_batch(&consume, &parking).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     let parked = inbox.parked().await.unwrap();
     assert_eq!(parked.len(), 1);
+    assert_eq!(probe(&consume).await, 1, "the level stays up while parked");
+    assert_eq!(probe(&consume).await, 1);
     assert_eq!(
         (parked[0].sequence.missing(), parked[0].sequence.held),
         (Version::new(1), 2)
@@ -454,4 +460,45 @@ async fn an_ordered_consumer_applies_a_reversed_batch_in_order_and_hands_back_wh
         3
     );
     assert!(inbox.parked().await.unwrap().is_empty());
+    assert_eq!(probe(&consume).await, 0, "released: the level falls");
+}
+
+/// The consumer function's answer to its schedule's `{"probe": "parked"}`.
+async fn probe(consume: &ConsumeService) -> u64 {
+    let event: ConsumerEvent = serde_json::from_value(json!({"probe": "parked"})).unwrap();
+    match handle_consumer_event(consume, &event).await.unwrap() {
+        ConsumerResponse::Parked { parked } => parked,
+        other => panic!("a probe is answered with a count: {other:?}"),
+    }
+}
+
+/// A consumer function reads its queue's batch as a batch, its schedule's
+/// probe as a probe, and refuses anything else by name instead of reading it
+/// as an empty batch.
+#[tokio::test]
+async fn a_consumer_function_tells_a_batch_from_a_probe_and_refuses_anything_else() {
+    let batch = sqs_event(vec![received("m1", &order(9)[0], 1)]);
+    let event: ConsumerEvent =
+        serde_json::from_value(serde_json::to_value(&batch).unwrap()).unwrap();
+    assert!(matches!(&event, ConsumerEvent::Queue(read) if read == &batch));
+    let consume = ConsumeService::new(
+        Arc::new(MemoryInbox::new()),
+        Arc::new(outbox_seeds::reactions::OrderTracking),
+        Arc::new(MemoryDeadLetterQueue::new()),
+    );
+    let ConsumerResponse::Queue(response) = handle_consumer_event(&consume, &event).await.unwrap()
+    else {
+        panic!("a batch is answered with its failures");
+    };
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    for other in [
+        json!({"probe": "lag"}),
+        json!({"probe": "parked", "and": 1}),
+        json!({}),
+    ] {
+        assert!(
+            serde_json::from_value::<ConsumerEvent>(other.clone()).is_err(),
+            "{other} is refused"
+        );
+    }
 }

@@ -219,4 +219,15 @@ pub trait Inbox: Send + Sync {
     /// # Errors
     /// [`InboxError::Unavailable`].
     async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError>;
+
+    /// How many aggregates `consumer` holds parked now: a level an alarm can
+    /// stay raised on. Counted from [`Inbox::parked`] unless an adapter
+    /// answers it more cheaply (an index of the parked only).
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`].
+    async fn parked_count(&self, consumer: &str) -> Result<u64, InboxError> {
+        let parked = self.parked().await?;
+        Ok(parked.iter().filter(|p| p.consumer == consumer).count() as u64)
+    }
 }

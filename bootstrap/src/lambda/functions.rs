@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use aws_config::BehaviorVersion;
 use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 use metrics_cloudwatch_embedded::Collector;
@@ -21,7 +20,9 @@ use outbox_application::{
 };
 use outbox_dynamodb::{DynamoInbox, DynamoStore};
 use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
-use outbox_lambda::{consume_sqs_batch, relay_stream_batch, telemetry, CommandApi};
+use outbox_lambda::{
+    handle_consumer_event, relay_stream_batch, telemetry, CommandApi, ConsumerEvent,
+};
 use outbox_sqs::SqsDeadLetterQueue;
 
 use crate::outside;
@@ -201,12 +202,12 @@ pub async fn run_consumer(declare: impl FnOnce(&OutsidePorts) -> Service) -> Res
     let collector = metrics(reaction.name());
     let consume = ConsumeService::new(Arc::new(inbox), reaction, Arc::new(dead_letters))
         .with_parking(config.parking);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<ConsumerEvent>| {
         let consume = consume.clone();
         async move {
-            let response = consume_sqs_batch(&consume, &event.payload).await;
+            let response = handle_consumer_event(&consume, &event.payload).await;
             flush(collector, &event.context.request_id);
-            Ok::<_, Infallible>(response)
+            response.map_err(|error| Error::from(error.to_string()))
         }
     }))
     .await

@@ -170,4 +170,8 @@ impl Inbox for FaultyInbox {
     async fn parked(&self) -> Result<Vec<ParkedAggregate>, InboxError> {
         self.inner.parked().await
     }
+
+    async fn parked_count(&self, consumer: &str) -> Result<u64, InboxError> {
+        self.inner.parked_count(consumer).await
+    }
 }
