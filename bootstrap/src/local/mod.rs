@@ -212,6 +212,26 @@ pub fn main(declare: impl FnOnce(&OutsidePorts) -> Service) -> ExitCode {
     }
 }
 
+/// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (what ECS, Kubernetes and
+/// systemd send to stop a program); on a platform without SIGTERM, on Ctrl-C.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "SIGTERM cannot be caught; Ctrl-C stops"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// Runs one subcommand for `service`.
 ///
 /// # Errors
@@ -222,12 +242,9 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
         Command::Serve(options) => {
             let listener = serve::bind(options.port).await?;
             if let Ok(address) = listener.local_addr() {
-                eprintln!("serving the command API on http://{address} (Ctrl-C stops)");
+                eprintln!("serving the command API on http://{address} (Ctrl-C or SIGTERM stops)");
             }
-            let report = serve::serve(service, &options, listener, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+            let report = serve::serve(service, &options, listener, stop_signal()).await?;
             eprintln!(
                 "stopped: {} published, {} applied, {} calls made, {} duplicates dropped",
                 report.published,
@@ -287,5 +304,30 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    #![allow(clippy::unwrap_used)] // A panic is how these tests fail.
+
+    /// A plain `kill` (SIGTERM) stops `serve` as Ctrl-C does, instead of
+    /// ending the process at once with its queues unconsumed.
+    #[tokio::test]
+    async fn sigterm_is_a_stop_signal() {
+        let stopped = tokio::spawn(super::stop_signal());
+        // The handler is installed once the task has run; SIGTERM before that
+        // would end the test process, so wait for it.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!stopped.is_finished(), "nothing has been sent yet");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        tokio::time::timeout(std::time::Duration::from_secs(5), stopped)
+            .await
+            .expect("SIGTERM resolves the stop signal")
+            .unwrap();
     }
 }

@@ -4,7 +4,7 @@
 //! adapter, the self-hosted stream relay, and the local bus routing to the
 //! consumers, each behind the DynamoDB inbox.
 //!
-//! Stopping (Ctrl-C, or the `shutdown` future) is orderly: no new requests,
+//! Stopping (Ctrl-C or SIGTERM, or the `shutdown` future) is orderly: no new requests,
 //! requests in flight answered, the relay's poll in progress finished and
 //! checkpointed, every queued delivery consumed, the store closed. A restart
 //! resumes from the checkpoints; what was relayed twice the inboxes drop.
