@@ -296,6 +296,13 @@ async fn replay_on_moto_republishes_a_10000_event_window_and_resumes_after_an_in
         (all.len(), 0)
     );
     assert!(!position.exists(), "a dry run keeps no position");
+    let told = counted.to_string();
+    assert!(
+        told.starts_with(&format!("dry run: {} events", all.len()))
+            && told.contains("nothing was published")
+            && !told.contains("replayed "),
+        "a dry run does not say it replayed: {told}"
+    );
 
     // Four consumers keep moto's queue short.
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -110,16 +110,15 @@ impl CommandApi {
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
-        let mut segments: Vec<&str> = request
-            .uri()
-            .path()
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .collect();
         let method = request.method();
         let path = request.uri().path();
-        // `/repairs/../orders/{id}` names no resource: dot segments are no route.
-        if segments.iter().any(|s| *s == "." || *s == "..") {
+        let mut segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+        // `/repairs/../orders/{id}` and `/repairs//{id}/` name no resource:
+        // dot and empty segments are no route, each path names one resource.
+        if segments
+            .iter()
+            .any(|s| s.is_empty() || *s == "." || *s == "..")
+        {
             return Err(no_route(method, path));
         }
         if segments

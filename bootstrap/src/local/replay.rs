@@ -79,11 +79,20 @@ pub struct ReplayReport {
     pub rate: f64,
     /// What the local consumers did with the replayed events, when local.
     pub consumed: Option<Drained>,
+    /// Whether the window was only read and counted (`--dry-run`).
+    pub dry_run: bool,
 }
 
 impl std::fmt::Display for ReplayReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let p = &self.progress;
+        if self.dry_run {
+            return writeln!(
+                f,
+                "dry run: {} events in {} pages would be replayed; nothing was published ({:.0} events/s read)",
+                p.events, p.pages, self.rate
+            );
+        }
         writeln!(
             f,
             "replayed {} events in {} pages: {} published, {} dead-lettered ({:.0} events/s)",
@@ -178,6 +187,7 @@ pub async fn replay(
         progress,
         rate,
         consumed,
+        dry_run: options.dry_run,
     })
 }
 
