@@ -3,7 +3,7 @@
 //! consumer behind the DynamoDB inbox, so an effect is applied once across
 //! restarts, replays and redrives.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use outbox_application::ports::{
@@ -19,6 +19,9 @@ use tracing::{info, warn};
 const RECEIVE_BATCH: usize = 10;
 /// The pause before a delivery that failed is tried again.
 const RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// Steps with failed deliveries a [`DeliveringBus`] drain takes (with
+/// [`RETRY_PAUSE`] between them, about 5 s) before its publish fails.
+pub const DRAIN_ATTEMPTS: usize = 50;
 
 /// What the consumers did in one drain.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -54,8 +57,7 @@ impl std::ops::AddAssign for Drained {
 /// The bus and the consumers behind it.
 #[derive(Clone)]
 pub struct LocalBus {
-    /// The bus the relay publishes to.
-    pub bus: MemoryBus,
+    bus: MemoryBus,
     consumers: Vec<(ConsumeService, MemoryQueue)>,
 }
 
@@ -91,18 +93,18 @@ impl LocalBus {
         Ok(Self { bus, consumers })
     }
 
-    /// The consumers, for redrive.
-    pub fn consumers(&self) -> impl Iterator<Item = &ConsumeService> {
+    /// The consumers.
+    fn consumers(&self) -> impl Iterator<Item = &ConsumeService> {
         self.consumers.iter().map(|(service, _)| service)
     }
 
     /// Whether every queue is empty.
-    pub fn is_idle(&self) -> bool {
+    fn is_idle(&self) -> bool {
         self.consumers.iter().all(|(_, queue)| queue.is_empty())
     }
 
     /// Delivers one batch of each queue; a failed delivery comes again on the next step.
-    pub async fn step(&self) -> Drained {
+    async fn step(&self) -> Drained {
         let mut drained = Drained::default();
         for (service, queue) in &self.consumers {
             for message in queue.receive(RECEIVE_BATCH) {
@@ -138,7 +140,7 @@ impl LocalBus {
 
     /// Delivers until every queue is empty, pausing after failed deliveries;
     /// gives up after `attempts` steps that left something behind.
-    pub async fn drain(&self, attempts: usize) -> Drained {
+    async fn drain(&self, attempts: usize) -> Drained {
         let mut total = Drained::default();
         let mut left = attempts;
         while !self.is_idle() && left > 0 {
@@ -153,28 +155,80 @@ impl LocalBus {
     }
 }
 
-/// The local bus as the relay sees it: every accepted event is logged as
-/// published, so `serve`'s log shows each event's way (committed → published →
-/// applied by each consumer).
-pub struct LoggedBus(pub MemoryBus);
+/// The local bus as a relay, a replay or a redrive publishes to it: each
+/// accepted event is logged as published (so `serve`'s log shows each event's
+/// way: committed → published → applied by each consumer), and a publish
+/// returns only once the consumers have handled every delivery durably
+/// (applied, recognised as a repeat, held behind a gap, or dead-lettered).
+/// Whoever publishes therefore moves its position (a stream checkpoint, a
+/// replay position, a deleted letter) only past events the consumers have: a
+/// process killed at any instant loses no delivery, and the inboxes drop what
+/// comes twice. Deliveries still failing after `attempts` steps fail the
+/// publish as unavailable, so the position stays before them and they come
+/// again. One publish at a time drains.
+#[derive(Clone)]
+pub struct DeliveringBus {
+    local: LocalBus,
+    attempts: usize,
+    draining: Arc<tokio::sync::Mutex<()>>,
+    drained: Arc<Mutex<Drained>>,
+}
+
+impl DeliveringBus {
+    /// Publishes to `local`'s bus and drains its consumers, giving up a drain
+    /// after [`DRAIN_ATTEMPTS`] steps with failed deliveries.
+    pub fn new(local: LocalBus) -> Self {
+        Self {
+            local,
+            attempts: DRAIN_ATTEMPTS,
+            draining: Arc::new(tokio::sync::Mutex::new(())),
+            drained: Arc::default(),
+        }
+    }
+
+    /// What the consumers did with everything published so far.
+    pub fn drained(&self) -> Drained {
+        *self.drained.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The consumers, for redrive.
+    pub fn consumers(&self) -> impl Iterator<Item = &ConsumeService> {
+        self.local.consumers()
+    }
+
+    /// Drains the consumers now (what a failed publish left behind).
+    pub async fn drain(&self) -> Drained {
+        let _draining = self.draining.lock().await;
+        let step = self.local.drain(self.attempts).await;
+        *self.drained.lock().unwrap_or_else(PoisonError::into_inner) += step;
+        step
+    }
+}
 
 #[async_trait::async_trait]
-impl EventPublisher for LoggedBus {
+impl EventPublisher for DeliveringBus {
     fn limits(&self) -> BatchLimits {
-        self.0.limits()
+        self.local.bus.limits()
     }
 
     fn entry_size(&self, event: &EventEnvelope) -> usize {
-        self.0.entry_size(event)
+        self.local.bus.entry_size(event)
     }
 
     async fn publish(&self, events: &[EventEnvelope]) -> Result<Vec<PublishOutcome>, PublishError> {
-        let outcomes = self.0.publish(events).await?;
+        let outcomes = self.local.bus.publish(events).await?;
         for (event, outcome) in events.iter().zip(&outcomes) {
             if *outcome == PublishOutcome::Published {
                 info!(event_id = %event.event_id, event_type = %event.event_type, aggregate = %event.aggregate(), "published");
             }
         }
-        Ok(outcomes)
+        self.drain().await;
+        if self.local.is_idle() {
+            Ok(outcomes)
+        } else {
+            Err(PublishError::Unavailable(
+                "deliveries still fail after their retries; the position stays before them".into(),
+            ))
+        }
     }
 }

@@ -19,9 +19,6 @@ use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};
 use super::{parse_aggregate, LocalError};
 
-/// Steps with failed deliveries the local consumers may take after a redrive.
-const DRAIN_ATTEMPTS: usize = 50;
-
 /// Options of `outbox-local redrive`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedriveOptions {
@@ -129,7 +126,10 @@ pub async fn redrive(
             })
             .await?;
         report.consumed = match &target.local {
-            Some(local) => Some(local.drain(DRAIN_ATTEMPTS).await),
+            Some(local) => {
+                local.drain().await;
+                Some(local.drained())
+            }
             None => None,
         };
     }

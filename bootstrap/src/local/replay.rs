@@ -26,8 +26,6 @@ use super::{parse_aggregate, LocalError};
 /// The longest window one replay reads: every hour of it costs a query per
 /// index shard, found or not (outbox items live 7 days by default).
 const MAX_WINDOW: time::Duration = time::Duration::days(31);
-/// Steps with failed deliveries the local consumers may take after a replay.
-const DRAIN_ATTEMPTS: usize = 50;
 
 /// Options of `outbox-local replay`.
 #[derive(Debug, Clone, clap::Args)]
@@ -176,7 +174,10 @@ pub async fn replay(
     }
     let rate = progress.events as f64 / started.elapsed().as_secs_f64().max(1e-9);
     let consumed = match &target.local {
-        Some(local) => Some(local.drain(DRAIN_ATTEMPTS).await),
+        Some(local) => {
+            local.drain().await;
+            Some(local.drained())
+        }
         None => None,
     };
     if !options.dry_run {

@@ -4,10 +4,13 @@
 //! adapter, the self-hosted stream relay, and the local bus routing to the
 //! consumers, each behind the DynamoDB inbox.
 //!
-//! Stopping (Ctrl-C or SIGTERM, or the `shutdown` future) is orderly: no new requests,
-//! requests in flight answered, the relay's poll in progress finished and
-//! checkpointed, every queued delivery consumed, the store closed. A restart
-//! resumes from the checkpoints; what was relayed twice the inboxes drop.
+//! The relay publishes to the local bus through a [`DeliveringBus`]: a batch
+//! is checkpointed only once every consumer has handled its deliveries
+//! durably, so a process killed at any instant (`kill -9`) loses no delivery;
+//! a restart reads on from the checkpoint, and what comes twice the inboxes
+//! drop. Stopping (Ctrl-C or SIGTERM, or the `shutdown` future) is orderly:
+//! no new requests, requests in flight answered, the relay reads the stream to
+//! its end, the store closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -28,18 +31,16 @@ use outbox_lambda::CommandApi;
 
 use super::demo::BusKind;
 use super::http_guard::{too_large, GuardedListener};
-use super::local_bus::{Drained, LocalBus, LoggedBus};
+use super::local_bus::{DeliveringBus, Drained, LocalBus};
 use super::stack::{Stack, StoreArgs};
 use super::LocalError;
 
 /// The largest request body accepted.
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
-/// The pause of the consumers when their queues are empty.
+/// The pause of the relay when the stream has nothing new.
 const IDLE_PAUSE: Duration = Duration::from_millis(20);
 /// Failed polls the stopping relay tolerates before it gives up its final read.
 const FINAL_POLLS: usize = 20;
-/// Steps with failed deliveries the final drain may take.
-const DRAIN_ATTEMPTS: usize = 50;
 
 /// Options of `outbox-local serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -114,7 +115,10 @@ pub async fn serve(
         options.bus == BusKind::Custom,
     )?;
     let stream_arn = stack.stream_arn().await?;
-    let relay = Relay::new(Arc::new(LoggedBus(local.bus.clone())), dead_letters);
+    // The checkpoint moves only past events the consumers have: a kill at
+    // any instant loses no delivery.
+    let delivering = DeliveringBus::new(local);
+    let relay = Relay::new(Arc::new(delivering.clone()), dead_letters);
     let mut stream_relay = StreamRelay::new(
         stack.streams.clone(),
         &stream_arn,
@@ -176,25 +180,6 @@ pub async fn serve(
             }
         }
     });
-    let consumer_task = tokio::spawn({
-        let local = local.clone();
-        let stop = stopped(stop_rx.clone());
-        async move {
-            let mut consumed = Drained::default();
-            tokio::pin!(stop);
-            loop {
-                let step = local.step().await;
-                consumed += step;
-                if local.is_idle() || step.failed > 0 {
-                    tokio::select! {
-                        () = &mut stop => return consumed,
-                        () = tokio::time::sleep(IDLE_PAUSE) => {}
-                    }
-                }
-            }
-        }
-    });
-
     let router = axum::Router::new().fallback(handle).with_state(api);
     let served = axum::serve(GuardedListener::new(listener, MAX_BODY_BYTES), router)
         .with_graceful_shutdown(shutdown)
@@ -202,8 +187,8 @@ pub async fn serve(
     info!("no more requests; stopping the relay, then the consumers");
     let _ = stop_tx.send(true);
     let mut report = relay_task.await.unwrap_or_default();
-    report.consumed = consumer_task.await.unwrap_or_default();
-    report.consumed += local.drain(DRAIN_ATTEMPTS).await;
+    delivering.drain().await;
+    report.consumed = delivering.drained();
     stack.close().await?;
     served.map_err(|source| LocalError::File {
         path: address.map_or_else(String::new, |a: SocketAddr| a.to_string()),

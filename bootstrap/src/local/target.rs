@@ -13,7 +13,7 @@ use outbox_sqs::SqsDeadLetterQueue;
 use crate::lambda::config::bus_target;
 use crate::lambda::functions::publisher;
 
-use super::local_bus::LocalBus;
+use super::local_bus::{DeliveringBus, LocalBus};
 use super::stack::Stack;
 use super::LocalError;
 
@@ -47,8 +47,10 @@ pub struct Target {
     pub publisher: Arc<dyn EventPublisher>,
     /// Where dead letters are.
     pub letters: Arc<dyn DeadLetterStore>,
-    /// The local bus and its consumers, when no deployed bus was named.
-    pub local: Option<LocalBus>,
+    /// The local bus and its consumers, when no deployed bus was named: a
+    /// publish returns once they have the events, so a position moves only
+    /// past events they have.
+    pub local: Option<DeliveringBus>,
     /// What the target is, for the summary.
     pub description: String,
 }
@@ -79,9 +81,14 @@ impl Target {
             }
             None => {
                 let inbox = DynamoInbox::new(stack.dynamodb.clone(), &stack.layout.inbox_table);
-                let local = LocalBus::new(&stack.service, Arc::new(inbox), letters.clone(), false)?;
+                let local = DeliveringBus::new(LocalBus::new(
+                    &stack.service,
+                    Arc::new(inbox),
+                    letters.clone(),
+                    false,
+                )?);
                 Ok(Self {
-                    publisher: Arc::new(local.bus.clone()),
+                    publisher: Arc::new(local.clone()),
                     letters,
                     local: Some(local),
                     description: "the local bus and its consumers".into(),
