@@ -282,3 +282,45 @@ pub fn order_events(
         })
         .collect()
 }
+
+/// How many outbox events the `outbox-local` data file at `data` holds, and
+/// each delivery missing from an inbox: a seed consumer's, of an event it
+/// subscribes to (an ordered consumer has it once its sequence is past it).
+///
+/// # Panics
+/// When the data file cannot be read: a test fails.
+pub async fn undelivered(data: &std::path::Path) -> (usize, Vec<String>) {
+    use outbox_application::ports::Inbox;
+    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(data))
+        .await
+        .expect("the data file opens");
+    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
+    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
+    let layout = outbox_dynamodb::TableLayout::single_table("outbox-local", service.sources());
+    let store = outbox_dynamodb::DynamoStore::new(clients.dynamodb.clone(), layout.clone());
+    let inbox = outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
+    let events = store.outbox().await.expect("the outbox reads");
+    let mut missing = Vec::new();
+    for reaction in service.consumers().iter() {
+        let subscription = reaction.subscription();
+        for event in events.iter().filter(|e| subscription.accepts(e)) {
+            let had = if subscription.is_ordered() {
+                let sequence = inbox
+                    .sequence(reaction.name(), &event.aggregate())
+                    .await
+                    .expect("the inbox reads");
+                sequence.applied >= event.aggregate_version
+            } else {
+                inbox
+                    .processed(reaction.name(), event.event_id)
+                    .await
+                    .expect("the inbox reads")
+            };
+            if !had {
+                missing.push(format!("{} {}", reaction.name(), event.event_type));
+            }
+        }
+    }
+    server.stop().await.expect("the data file closes");
+    (events.len(), missing)
+}

@@ -670,6 +670,100 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
     let _ = std::fs::remove_file(&data);
 }
 
+/// A replay to the local bus killed at random instants again and again (its
+/// task aborted wherever it is), then resumed each time, delivers every event
+/// of the window to every consumer: its position moves only past pages the
+/// consumers have. (A delivery killed inside an external call waits for its
+/// claim's lease, 60 s: hence the last resume's retries.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replay_interrupted_again_and_again_and_resumed_delivers_every_event() {
+    let data = std::env::temp_dir().join(format!("outbox-resume-{}.db", uuid::Uuid::now_v7()));
+    let data_arg = data.display().to_string();
+    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+        .await
+        .unwrap();
+    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
+    let layout = TableLayout::single_table(
+        "outbox-local",
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+    );
+    create_tables(&clients.dynamodb, &layout).await.unwrap();
+    let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let events = outbox_events(200).await;
+    write_outbox(&clients.dynamodb, &layout, &events).await;
+    server.stop().await.unwrap();
+    let position = position_file();
+    let to = rfc3339(OffsetDateTime::now_utc() + time::Duration::seconds(1));
+    let options = |resume: bool| {
+        let mut args = vec![
+            "replay".to_owned(),
+            "--from".to_owned(),
+            rfc3339(started),
+            "--to".to_owned(),
+            to.clone(),
+            "--data".to_owned(),
+            data_arg.clone(),
+            "--position-file".to_owned(),
+            position.display().to_string(),
+        ];
+        if resume {
+            args.push("--resume".to_owned());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let Command::Replay(options) = parse(&args) else {
+            unreachable!()
+        };
+        options
+    };
+    let mut dice = fastrand::Rng::with_seed(11);
+    let mut interrupted = 0;
+    for _ in 0..8 {
+        let resume = position.exists();
+        let options = options(resume);
+        let run = tokio::spawn(async move {
+            replay::replay(
+                &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+                &options,
+            )
+            .await
+        });
+        tokio::time::sleep(Duration::from_millis(dice.u64(20..400))).await;
+        if run.is_finished() {
+            break;
+        }
+        run.abort();
+        let _ = run.await;
+        interrupted += 1;
+    }
+    assert!(
+        interrupted >= 3,
+        "the replay was cut short several times: {interrupted}"
+    );
+    let mut finished = false;
+    for _ in 0..10 {
+        let resume = position.exists();
+        let outcome = replay::replay(
+            &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+            &options(resume),
+        )
+        .await;
+        if outcome.is_ok() {
+            finished = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    }
+    assert!(finished, "a resumed replay ends");
+    let (stored, missing) = outbox_tests::undelivered(&data).await;
+    assert_eq!(stored, events.len());
+    assert!(
+        missing.is_empty(),
+        "{} deliveries missing after {interrupted} interruptions: {missing:?}",
+        missing.len()
+    );
+    let _ = std::fs::remove_file(&data);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let data = std::env::temp_dir().join(format!("outbox-unpark-{}.db", uuid::Uuid::now_v7()));

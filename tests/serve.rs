@@ -11,7 +11,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
-use outbox_application::ports::Inbox;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -412,44 +411,6 @@ async fn what_the_http_layer_refuses_itself_carries_the_json_error_too() {
     let _ = std::fs::remove_file(&data);
 }
 
-/// How many outbox events the data file at `data` holds, and each delivery
-/// missing from an inbox: a seed consumer's of an event it subscribes to.
-async fn delivered(data: &Path) -> (usize, Vec<String>) {
-    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(data))
-        .await
-        .unwrap();
-    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
-    let layout = outbox_dynamodb::TableLayout::single_table("outbox-local", service.sources());
-    let store = outbox_dynamodb::DynamoStore::new(clients.dynamodb.clone(), layout.clone());
-    let inbox = outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
-    let events = store.outbox().await.unwrap();
-    let mut missing = Vec::new();
-    for reaction in service.consumers().iter() {
-        let subscription = reaction.subscription();
-        for event in events.iter().filter(|e| subscription.accepts(e)) {
-            // An ordered consumer's mark is its sequence: applied up to a version.
-            let had = if subscription.is_ordered() {
-                let sequence = inbox
-                    .sequence(reaction.name(), &event.aggregate())
-                    .await
-                    .unwrap();
-                sequence.applied >= event.aggregate_version
-            } else {
-                inbox
-                    .processed(reaction.name(), event.event_id)
-                    .await
-                    .unwrap()
-            };
-            if !had {
-                missing.push(format!("{} {}", reaction.name(), event.event_type));
-            }
-        }
-    }
-    server.stop().await.unwrap();
-    (events.len(), missing)
-}
-
 /// A server killed at any instant — its task aborted wherever it is, the
 /// in-process queues and whatever was in flight gone, as `kill -9` leaves a
 /// process — loses no delivery: restarted, with no replay, it brings every
@@ -474,7 +435,7 @@ async fn a_server_killed_at_any_instant_delivers_every_event_once_after_a_restar
         let server = Running::start(&data).await;
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         server.stop().await;
-        let (events, missing) = delivered(&data).await;
+        let (events, missing) = outbox_tests::undelivered(&data).await;
         rounds += 1;
         if missing.is_empty() || rounds == 5 {
             break (events, missing);
