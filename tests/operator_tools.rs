@@ -719,11 +719,11 @@ async fn a_replay_interrupted_again_and_again_and_resumed_delivers_every_event()
     let mut interrupted = 0;
     for _ in 0..8 {
         let resume = position.exists();
-        let options = options(resume);
+        let this_run = options(resume);
         let run = tokio::spawn(async move {
             replay::replay(
                 &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
-                &options,
+                &this_run,
             )
             .await
         });
@@ -734,6 +734,16 @@ async fn a_replay_interrupted_again_and_again_and_resumed_delivers_every_event()
         run.abort();
         let _ = run.await;
         interrupted += 1;
+        // What `outbox-local replay` tells when a signal stops it.
+        let told = replay::interrupted(&options(false));
+        if position.exists() {
+            assert!(
+                told.contains("--resume") && told.contains(&position.display().to_string()),
+                "{told}"
+            );
+        } else {
+            assert!(told.contains("run it again"), "{told}");
+        }
     }
     assert!(
         interrupted >= 3,

@@ -212,6 +212,9 @@ pub fn main(declare: impl FnOnce(&OutsidePorts) -> Service) -> ExitCode {
     }
 }
 
+/// The exit code of a run a signal stopped (128 + SIGINT's 2, as shells report it).
+const INTERRUPTED: u8 = 130;
+
 /// Resolves on the first SIGINT (Ctrl-C) or SIGTERM (what ECS, Kubernetes and
 /// systemd send to stop a program); on a platform without SIGTERM, on Ctrl-C.
 async fn stop_signal() {
@@ -264,9 +267,18 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
             })
         }
         Command::Replay(options) => {
-            let report = replay::replay(service, &options).await?;
-            print!("{report}");
-            Ok(ExitCode::SUCCESS)
+            // Stopped at any instant, the position file still holds the first
+            // page not yet delivered (published, to a deployed bus).
+            tokio::select! {
+                report = replay::replay(service, &options) => {
+                    print!("{}", report?);
+                    Ok(ExitCode::SUCCESS)
+                }
+                () = stop_signal() => {
+                    eprintln!("{}", replay::interrupted(&options));
+                    Ok(ExitCode::from(INTERRUPTED))
+                }
+            }
         }
         Command::Redrive(options) => {
             let report = redrive::redrive(service, &options).await?;

@@ -192,6 +192,22 @@ pub async fn replay(
     })
 }
 
+/// What to tell when a replay is stopped before its end: where it stands and
+/// how to go on (a dry run keeps no position).
+pub fn interrupted(options: &ReplayOptions) -> String {
+    if options.dry_run {
+        return "interrupted: a dry run publishes nothing and keeps no position".to_owned();
+    }
+    if options.position_file.exists() {
+        format!(
+            "interrupted: {} holds where the replay stands; run it again with --resume to go on",
+            options.position_file.display()
+        )
+    } else {
+        "interrupted before its first page was delivered: run it again".to_owned()
+    }
+}
+
 fn file_error(options: &ReplayOptions) -> impl Fn(std::io::Error) -> LocalError + '_ {
     |source| LocalError::File {
         path: options.position_file.display().to_string(),
