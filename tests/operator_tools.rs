@@ -111,6 +111,29 @@ async fn write_outbox(
     }
 }
 
+/// The tables of `outbox-local` in the data file at `data`, with the outbox
+/// events of `repairs` repairs written and not relayed; a little before they
+/// were written, and the events.
+async fn outbox_in_data_file(
+    data: &std::path::Path,
+    repairs: usize,
+) -> (OffsetDateTime, Vec<EventEnvelope>) {
+    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(data))
+        .await
+        .unwrap();
+    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
+    let layout = TableLayout::single_table(
+        "outbox-local",
+        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
+    );
+    create_tables(&clients.dynamodb, &layout).await.unwrap();
+    let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    let events = outbox_events(repairs).await;
+    write_outbox(&clients.dynamodb, &layout, &events).await;
+    server.stop().await.unwrap();
+    (started, events)
+}
+
 /// Every event id a queue holds, deleting as it reads, until it stays empty.
 async fn drain_queue(
     clients: &outbox_bootstrap::clients::LocalClients,
@@ -610,19 +633,7 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
         .await,
         Err(LocalError::UnknownTable(_))
     ));
-    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
-        .await
-        .unwrap();
-    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-    let layout = TableLayout::single_table(
-        "outbox-local",
-        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
-    );
-    create_tables(&clients.dynamodb, &layout).await.unwrap();
-    let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
-    let events = outbox_events(REPAIRS).await;
-    write_outbox(&clients.dynamodb, &layout, &events).await;
-    server.stop().await.unwrap();
+    let (started, _) = outbox_in_data_file(&data, REPAIRS).await;
 
     let to = rfc3339(OffsetDateTime::now_utc() + time::Duration::seconds(1));
     let position = position_file().display().to_string();
@@ -679,19 +690,7 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
 async fn a_replay_interrupted_again_and_again_and_resumed_delivers_every_event() {
     let data = std::env::temp_dir().join(format!("outbox-resume-{}.db", uuid::Uuid::now_v7()));
     let data_arg = data.display().to_string();
-    let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
-        .await
-        .unwrap();
-    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-    let layout = TableLayout::single_table(
-        "outbox-local",
-        outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
-    );
-    create_tables(&clients.dynamodb, &layout).await.unwrap();
-    let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
-    let events = outbox_events(200).await;
-    write_outbox(&clients.dynamodb, &layout, &events).await;
-    server.stop().await.unwrap();
+    let (started, events) = outbox_in_data_file(&data, 200).await;
     let position = position_file();
     let to = rfc3339(OffsetDateTime::now_utc() + time::Duration::seconds(1));
     let options = |resume: bool| {

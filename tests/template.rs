@@ -388,17 +388,7 @@ fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries()
             .iter()
             .find(|i| i["IndexName"].as_str() == Some(OUTBOX_TIME_INDEX))
             .unwrap_or_else(|| panic!("{table} has no {OUTBOX_TIME_INDEX}"));
-        let keys: Vec<(&str, &str)> = index["KeySchema"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .map(|k| {
-                (
-                    k["AttributeName"].as_str().unwrap(),
-                    k["KeyType"].as_str().unwrap(),
-                )
-            })
-            .collect();
+        let keys = key_schema(index);
         assert_eq!(
             keys,
             [(OUTBOX_HOUR, "HASH"), (OUTBOX_AT, "RANGE")],
@@ -955,7 +945,17 @@ fn the_inbox_table_has_the_index_the_parked_count_queries() {
     let inbox = &resource(&template, "InboxTable")["Properties"];
     let index = &inbox["GlobalSecondaryIndexes"][0];
     assert_eq!(index["IndexName"].as_str(), Some(PARKED_BY_CONSUMER_INDEX));
-    let keys: Vec<(&str, &str)> = index["KeySchema"]
+    assert_eq!(
+        key_schema(index),
+        [(PARKED_BY, "HASH"), (PARKED_SINCE, "RANGE")]
+    );
+    let defined = format!("{:?}", inbox["AttributeDefinitions"]);
+    assert!(defined.contains(PARKED_BY) && defined.contains(PARKED_SINCE));
+}
+
+/// An index's key schema: (attribute, key type) in order.
+fn key_schema(index: &Value) -> Vec<(&str, &str)> {
+    index["KeySchema"]
         .as_sequence()
         .unwrap()
         .iter()
@@ -965,8 +965,5 @@ fn the_inbox_table_has_the_index_the_parked_count_queries() {
                 k["KeyType"].as_str().unwrap(),
             )
         })
-        .collect();
-    assert_eq!(keys, [(PARKED_BY, "HASH"), (PARKED_SINCE, "RANGE")]);
-    let defined = format!("{:?}", inbox["AttributeDefinitions"]);
-    assert!(defined.contains(PARKED_BY) && defined.contains(PARKED_SINCE));
+        .collect()
 }

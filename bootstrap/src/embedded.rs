@@ -169,18 +169,23 @@ mod tests {
         steps.join("\n")
     }
 
+    /// Starts the embedded server on the data file at `path`, and stops it.
+    async fn open_and_close(path: &Path) {
+        EmbeddedDynamo::start(Some(path))
+            .await
+            .unwrap()
+            .stop()
+            .await
+            .unwrap();
+    }
+
     /// The queries dynoxide runs on every write, `GetRecords` and
     /// `DescribeStream` are answered from the indexes, not by scanning the
     /// stream history; records past 24 hours go at the next start, recent ones stay.
     #[tokio::test]
     async fn a_data_file_answers_stream_queries_by_index_and_keeps_24_hours() {
         let path = std::env::temp_dir().join(format!("outbox-streams-{}.db", uuid::Uuid::now_v7()));
-        EmbeddedDynamo::start(Some(&path))
-            .await
-            .unwrap()
-            .stop()
-            .await
-            .unwrap();
+        open_and_close(&path).await;
         let connection = rusqlite::Connection::open(&path).unwrap();
         for (sql, index) in [
             (
@@ -206,12 +211,7 @@ mod tests {
                 .unwrap();
         }
         drop(connection);
-        EmbeddedDynamo::start(Some(&path))
-            .await
-            .unwrap()
-            .stop()
-            .await
-            .unwrap();
+        open_and_close(&path).await;
         let connection = rusqlite::Connection::open(&path).unwrap();
         let kept: Vec<String> = connection
             .prepare("SELECT sequence_number FROM _stream_records WHERE table_name = 't'")
