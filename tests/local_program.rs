@@ -36,6 +36,16 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
     .expect("first run");
     assert!(first.violations.is_empty(), "{first}");
     assert_eq!(first.aggregates_stored, 8, "{first}");
+    assert!(
+        first.to_string().contains("8 (earlier runs included)"),
+        "{first}"
+    );
+    // Invoicing and customer notification call out once per completed repair.
+    assert_eq!(first.calls_completed, 8, "{first}");
+    assert!(
+        first.to_string().contains("calls completed        8"),
+        "{first}"
+    );
     assert!(first.faults_injected > 0, "{first}");
     assert!(
         first.stats.dead_lettered >= 1,
@@ -81,4 +91,8 @@ async fn on_a_custom_event_bus_the_seed_stories_hold_under_faults() {
     assert!(report.violations.is_empty(), "{report}");
     assert!(report.faults_injected > 0, "{report}");
     assert_eq!(report.aggregates_stored, 12, "{report}");
+    assert!(
+        !report.to_string().contains("earlier runs"),
+        "a memory store holds this run only: {report}"
+    );
 }

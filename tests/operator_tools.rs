@@ -625,12 +625,29 @@ async fn replay_on_embedded_dynoxide_reaches_the_local_consumers_once() {
     ]) else {
         unreachable!()
     };
-    assert!(matches!(
+    let early_replay = || async {
         replay::replay(
             &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
-            &early
+            &early,
         )
-        .await,
+        .await
+    };
+    // A path where no data file is: named, and not created.
+    let refused = early_replay().await.unwrap_err();
+    assert!(
+        matches!(&refused, LocalError::NoDataFile(path) if *path == data_arg),
+        "{refused}"
+    );
+    assert!(!data.exists(), "a mistyped --data creates no database");
+    // A data file without the tables: the table is named.
+    outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
+        .await
+        .unwrap()
+        .stop()
+        .await
+        .unwrap();
+    assert!(matches!(
+        early_replay().await,
         Err(LocalError::UnknownTable(_))
     ));
     let (started, _) = outbox_in_data_file(&data, REPAIRS).await;

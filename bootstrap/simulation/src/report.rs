@@ -10,8 +10,10 @@ use crate::pipeline::PipelineStats;
 pub struct RunReport {
     /// Where the data lives.
     pub store: String,
-    /// Aggregates in the store, earlier runs' included.
+    /// Aggregates in the store, earlier runs' included when it persists.
     pub aggregates_stored: usize,
+    /// Whether the store outlives the run (a data file), so it holds earlier runs too.
+    pub store_persists: bool,
     /// Commands accepted (replays of a repeated key included once).
     pub commands_committed: usize,
     /// Commands that failed after the client's retries.
@@ -22,6 +24,9 @@ pub struct RunReport {
     pub stats: PipelineStats,
     /// Effects per consumer.
     pub effects: Vec<(&'static str, usize)>,
+    /// External calls completed, by the inbox's completion marks (a count
+    /// that a delivery dying after its mark cannot lose).
+    pub calls_completed: usize,
     /// Faults injected.
     pub faults_injected: usize,
     /// Broken invariants; empty when all held.
@@ -32,9 +37,14 @@ impl fmt::Display for RunReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = &self.stats;
         writeln!(f, "store                  {}", self.store)?;
+        let earlier = if self.store_persists {
+            " (earlier runs included)"
+        } else {
+            ""
+        };
         writeln!(
             f,
-            "aggregates stored      {} (earlier runs included)",
+            "aggregates stored      {}{earlier}",
             self.aggregates_stored
         )?;
         writeln!(f, "commands committed     {}", self.commands_committed)?;
@@ -56,6 +66,11 @@ impl fmt::Display for RunReport {
         writeln!(
             f,
             "effects applied        {effects} (recorded in the inbox)"
+        )?;
+        writeln!(
+            f,
+            "calls completed        {} (external effects: documents, emails)",
+            self.calls_completed
         )?;
         writeln!(f, "duplicates suppressed  {}", s.duplicates_suppressed)?;
         for (consumer, count) in &self.effects {

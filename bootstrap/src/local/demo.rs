@@ -168,6 +168,7 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
     let report = RunReport {
         store: backend.describe(),
         aggregates_stored: backend.aggregates().await.map_err(LocalError::Store)?.len(),
+        store_persists: durable,
         commands_committed: tally.committed,
         commands_failed: tally.failed,
         events_committed: observed.outbox().count(),
@@ -182,6 +183,11 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
                 )
             })
             .collect(),
+        calls_completed: pipeline
+            .consumers
+            .iter()
+            .map(|c| pipeline.inbox.completions_of(c.reaction.name()).len())
+            .sum(),
         faults_injected: dice.injected(),
         violations,
     };

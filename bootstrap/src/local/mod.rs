@@ -96,6 +96,9 @@ pub enum LocalError {
     /// The tables could not be set up or described.
     #[error(transparent)]
     Tables(#[from] outbox_dynamodb::TableError),
+    /// The data file an operator's tool was given does not exist.
+    #[error("no data file at {0}: `serve` and `demo` create one (check --data)")]
+    NoDataFile(String),
     /// A table the command needs does not exist.
     #[error("table {0} does not exist (check --table or TABLE_NAME, and the region)")]
     UnknownTable(String),

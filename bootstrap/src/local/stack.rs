@@ -120,6 +120,11 @@ impl Stack {
                 .map_or_else(|| "no region".to_owned(), ToString::to_string);
             (sdk, format!("AWS ({region})"), None, None, false)
         } else {
+            // An operator's tool reads a store; it never makes one where a
+            // mistyped path points.
+            if !create_missing && !args.data.exists() {
+                return Err(LocalError::NoDataFile(args.data.display().to_string()));
+            }
             let server = EmbeddedDynamo::start(Some(&args.data)).await?;
             let url = server.endpoint();
             let description = format!("dynoxide, data in {}", args.data.display());
