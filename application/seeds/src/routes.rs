@@ -96,6 +96,10 @@ pub fn repairs() -> Routes<Repair> {
         })
 }
 
+/// The statuses a status change can go to (the others: where an order starts,
+/// and a cancellation, which has a route of its own).
+const CHANGEABLE: &str = "PREPARING, READY_FOR_PICKUP, PICKED_UP or DELIVERED";
+
 /// The orders' routes (seeds `001`, `002`).
 pub fn orders() -> Routes<Order> {
     Routes::new("orders", "orderId")
@@ -123,11 +127,20 @@ pub fn orders() -> Routes<Order> {
             ))
             .map_err(|_| {
                 InputError::invalid(format!(
-                    "unknown status {:?}; one of ACCEPTED, PREPARING, READY_FOR_PICKUP, PICKED_UP, DELIVERED, CANCELLED",
+                    "unknown status {:?}; a status change goes to {CHANGEABLE}",
                     body.status.chars().take(64).collect::<String>()
                 ))
             })?;
-            Ok(OrderCommand::ChangeStatus { to })
+            // Statuses no change ever reaches are refused here, by name.
+            match to {
+                OrderStatus::Accepted => Err(InputError::invalid(format!(
+                    "an order starts ACCEPTED and never returns to it; a status change goes to {CHANGEABLE}"
+                ))),
+                OrderStatus::Cancelled => Err(InputError::invalid(
+                    "an order is cancelled by POST /orders/{id}/cancel, not by a status change",
+                )),
+                _ => Ok(OrderCommand::ChangeStatus { to }),
+            }
         })
         .action("cancel", |NoBody| Ok(OrderCommand::CancelOrder))
 }
@@ -162,6 +175,30 @@ mod tests {
             repairs().parse_action("start", b"").unwrap(),
             RepairCommand::StartWork
         );
+    }
+
+    /// The status route names only the statuses a change can reach, and
+    /// refuses the two no change ever reaches with why.
+    #[test]
+    fn a_status_change_to_where_no_change_goes_is_refused_by_name() {
+        for (status, why) in [
+            ("ACCEPTED", "starts ACCEPTED"),
+            ("CANCELLED", "/cancel"),
+            ("SHIPPED", "unknown status"),
+        ] {
+            let body = format!(r#"{{"status":"{status}"}}"#);
+            let refused = orders()
+                .parse_action("status", body.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains(why), "{status}: {refused}");
+            if status != "CANCELLED" {
+                assert!(
+                    refused.contains(CHANGEABLE) && !refused.contains("CANCELLED"),
+                    "{status}: {refused}"
+                );
+            }
+        }
     }
 
     #[test]
