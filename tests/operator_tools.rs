@@ -111,13 +111,15 @@ async fn write_outbox(
     }
 }
 
-/// The tables of `outbox-local` in the data file at `data`, with the outbox
-/// events of `repairs` repairs written and not relayed; a little before they
-/// were written, and the events.
-async fn outbox_in_data_file(
+/// The embedded server on the data file at `data`, its clients, and the
+/// tables of `outbox-local` created there.
+async fn tables_in_data_file(
     data: &std::path::Path,
-    repairs: usize,
-) -> (OffsetDateTime, Vec<EventEnvelope>) {
+) -> (
+    outbox_bootstrap::embedded::EmbeddedDynamo,
+    outbox_bootstrap::clients::LocalClients,
+    TableLayout,
+) {
     let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(data))
         .await
         .unwrap();
@@ -127,6 +129,17 @@ async fn outbox_in_data_file(
         outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
     );
     create_tables(&clients.dynamodb, &layout).await.unwrap();
+    (server, clients, layout)
+}
+
+/// The tables of `outbox-local` in the data file at `data`, with the outbox
+/// events of `repairs` repairs written and not relayed; a little before they
+/// were written, and the events.
+async fn outbox_in_data_file(
+    data: &std::path::Path,
+    repairs: usize,
+) -> (OffsetDateTime, Vec<EventEnvelope>) {
+    let (server, clients, layout) = tables_in_data_file(data).await;
     let started = OffsetDateTime::now_utc() - time::Duration::seconds(1);
     let events = outbox_events(repairs).await;
     write_outbox(&clients.dynamodb, &layout, &events).await;
@@ -798,15 +811,7 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
     let aggregate = events[0].aggregate();
     let key = aggregate.to_string();
     {
-        let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(&data))
-            .await
-            .unwrap();
-        let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
-        let layout = TableLayout::single_table(
-            "outbox-local",
-            outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources(),
-        );
-        create_tables(&clients.dynamodb, &layout).await.unwrap();
+        let (server, clients, layout) = tables_in_data_file(&data).await;
         // Version 1 never arrives; 2 and 3 wait past the bound and park the order.
         let inbox =
             outbox_dynamodb::DynamoInbox::new(clients.dynamodb.clone(), &layout.inbox_table);
