@@ -163,13 +163,12 @@ impl LocalBus {
 /// Whoever publishes therefore moves its position (a stream checkpoint, a
 /// replay position, a deleted letter) only past events the consumers have: a
 /// process killed at any instant loses no delivery, and the inboxes drop what
-/// comes twice. Deliveries still failing after `attempts` steps fail the
-/// publish as unavailable, so the position stays before them and they come
-/// again. One publish at a time drains.
+/// comes twice. Deliveries still failing after [`DRAIN_ATTEMPTS`] steps fail
+/// the publish as unavailable, so the position stays before them and they
+/// come again. One publish at a time drains.
 #[derive(Clone)]
 pub struct DeliveringBus {
     local: LocalBus,
-    attempts: usize,
     draining: Arc<tokio::sync::Mutex<()>>,
     drained: Arc<Mutex<Drained>>,
 }
@@ -180,7 +179,6 @@ impl DeliveringBus {
     pub fn new(local: LocalBus) -> Self {
         Self {
             local,
-            attempts: DRAIN_ATTEMPTS,
             draining: Arc::new(tokio::sync::Mutex::new(())),
             drained: Arc::default(),
         }
@@ -196,12 +194,13 @@ impl DeliveringBus {
         self.local.consumers()
     }
 
-    /// Drains the consumers now (what a failed publish left behind).
-    pub async fn drain(&self) -> Drained {
+    /// Drains the consumers now (what a failed publish left behind); whether
+    /// every queue was left empty, read while no other drain runs.
+    pub async fn drain(&self) -> bool {
         let _draining = self.draining.lock().await;
-        let step = self.local.drain(self.attempts).await;
+        let step = self.local.drain(DRAIN_ATTEMPTS).await;
         *self.drained.lock().unwrap_or_else(PoisonError::into_inner) += step;
-        step
+        self.local.is_idle()
     }
 }
 
@@ -222,8 +221,7 @@ impl EventPublisher for DeliveringBus {
                 info!(event_id = %event.event_id, event_type = %event.event_type, aggregate = %event.aggregate(), "published");
             }
         }
-        self.drain().await;
-        if self.local.is_idle() {
+        if self.drain().await {
             Ok(outcomes)
         } else {
             Err(PublishError::Unavailable(
