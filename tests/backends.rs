@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use outbox_application::ports::ChangeFeed;
 use outbox_application::ports::{AggregateStore, Effect, Inbox};
-use outbox_application::{AggregateRef, EventEnvelope, Relay};
+use outbox_application::{AggregateRef, EventEnvelope, LeaseTimings, Relay};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_bootstrap::embedded::EmbeddedDynamo;
 use outbox_bootstrap::operation_log::OperationLog;
 use outbox_dynamodb::{
-    create_tables, stream_arn, Checkpoints, DynamoInbox, DynamoStore, StreamRelay,
+    create_tables, stream_arn, DynamoInbox, DynamoStore, LeaseTable, StreamRelay,
     StreamRelayOptions, TableLayout,
 };
 use outbox_memory::{MemoryInbox, MemoryStore, MemoryStream, StreamPosition};
@@ -257,21 +257,24 @@ impl Backend {
                 let arn = stream_arn(&clients.dynamodb, layout.outbox_table())
                     .await
                     .expect("the outbox table has a stream");
-                let checkpoints =
-                    Checkpoints::new(clients.dynamodb.clone(), &layout.checkpoint_table, &arn);
+                let leases =
+                    LeaseTable::new(clients.dynamodb.clone(), &layout.checkpoint_table, &arn);
+                // A short lease: a worker dropped without releasing (a killed
+                // process) leaves its shards to the next within a second.
                 let options = StreamRelayOptions {
                     batch_size: PAGE as i32,
                     idle_refresh: 3,
                     describe_interval: std::time::Duration::ZERO,
+                    lease: LeaseTimings::from_duration(std::time::Duration::from_secs(1)),
                     ..StreamRelayOptions::default()
                 };
-                RelayWorker::Dynamo(StreamRelay::new(
+                RelayWorker::Dynamo(Box::new(StreamRelay::new(
                     clients.streams.clone(),
                     arn,
-                    checkpoints,
+                    leases,
                     relay,
                     options,
-                ))
+                )))
             }
         }
     }
@@ -282,7 +285,7 @@ pub enum RelayWorker {
     /// The in-memory change log, read from the position every reader of the backend shares.
     Memory(MemoryStream),
     /// A DynamoDB stream.
-    Dynamo(StreamRelay),
+    Dynamo(Box<StreamRelay>),
 }
 
 impl RelayWorker {

@@ -290,11 +290,21 @@ pub fn order_events(
 /// # Panics
 /// When the data file cannot be read: a test fails.
 pub async fn undelivered(data: &std::path::Path) -> (usize, Vec<String>) {
-    use outbox_application::ports::Inbox;
     let server = outbox_bootstrap::embedded::EmbeddedDynamo::start(Some(data))
         .await
         .expect("the data file opens");
-    let clients = outbox_bootstrap::clients::LocalClients::new(&server.endpoint());
+    let found = undelivered_at(&server.endpoint()).await;
+    server.stop().await.expect("the data file closes");
+    found
+}
+
+/// [`undelivered`] on the tables behind a running DynamoDB `endpoint`.
+///
+/// # Panics
+/// When the tables cannot be read: a test fails.
+pub async fn undelivered_at(endpoint: &str) -> (usize, Vec<String>) {
+    use outbox_application::ports::Inbox;
+    let clients = outbox_bootstrap::clients::LocalClients::new(endpoint);
     let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
     let layout = outbox_dynamodb::TableLayout::single_table("outbox-local", service.sources());
     let store = outbox_dynamodb::DynamoStore::new(clients.dynamodb.clone(), layout.clone());
@@ -321,6 +331,5 @@ pub async fn undelivered(data: &std::path::Path) -> (usize, Vec<String>) {
             }
         }
     }
-    server.stop().await.expect("the data file closes");
     (events.len(), missing)
 }

@@ -19,6 +19,7 @@ pub mod consume;
 pub mod envelope;
 pub mod external;
 pub mod ids;
+pub mod lease;
 pub mod ports;
 pub mod redrive;
 pub mod relay;
@@ -43,6 +44,7 @@ pub use consume::{
 pub use envelope::{EncodeError, EnvelopeError, EventContext, EventEnvelope};
 pub use external::{CallError, CallKey, Called, ExternalCall, OutsidePort, OutsidePorts, Reacted};
 pub use ids::{AggregateId, AggregateRef, EventId, IdError, IdempotencyKey};
+pub use lease::{LeaseAction, LeaseKeeper, LeaseTimings, LeaseView};
 pub use ports::Effect;
 pub use redrive::{LetterFilter, RawDecoder, RedriveService, RedriveSummary, Redriven};
 pub use relay::{BusRefused, Relay, RelayReport, DEFAULT_CALLS_IN_FLIGHT};

@@ -24,12 +24,12 @@
 //! - [`create_tables`]: the tables of a [`TableLayout`], for local use and tests.
 
 pub mod archive;
-pub mod checkpoint;
 pub mod dead_letters;
 pub mod errors;
 pub mod inbox;
 pub mod items;
 pub mod layout;
+pub mod lease_table;
 pub mod sequence;
 pub mod store;
 pub mod stream_decode;
@@ -38,11 +38,11 @@ pub mod stream_relay;
 pub mod tables;
 
 pub use archive::DynamoArchive;
-pub use checkpoint::{Checkpoint, CheckpointError, Checkpoints};
 pub use dead_letters::DynamoDeadLetterQueue;
 pub use errors::DynamoError;
 pub use inbox::{leading_keys, ConsumerTally, DynamoInbox};
 pub use layout::TableLayout;
+pub use lease_table::{LeaseError, LeaseTable, ShardLease};
 pub use store::DynamoStore;
 pub use stream_decode::{
     decode_lambda_record, decode_raw_item, decode_streams_record, Decoded, MissingSequenceNumber,

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use outbox_application::SequenceNumber;
 
-use crate::checkpoint::Checkpoints;
+use crate::lease_table::LeaseTable;
 use crate::stream_relay::{streams_error, StreamRelayError};
 
 /// Empty `GetRecords` pages read past before a shard counts as caught up (a
@@ -29,14 +29,14 @@ pub struct ShardLag {
     pub oldest_at: Option<OffsetDateTime>,
 }
 
-/// The relay's lag on every shard of `stream_arn`, by the checkpoints in `checkpoints`.
+/// The relay's lag on every shard of `stream_arn`, by the checkpoints in its `leases`.
 ///
 /// # Errors
 /// [`StreamRelayError`] when the stream or the checkpoints cannot be read.
 pub async fn stream_lag(
     streams: &aws_sdk_dynamodbstreams::Client,
     stream_arn: &str,
-    checkpoints: &Checkpoints,
+    leases: &LeaseTable,
 ) -> Result<Vec<ShardLag>, StreamRelayError> {
     let mut lags = Vec::new();
     let mut start = None;
@@ -56,7 +56,7 @@ pub async fn stream_lag(
             let Some(shard_id) = shard.shard_id else {
                 continue;
             };
-            let checkpoint = checkpoints.load(&shard_id).await?;
+            let checkpoint = leases.load(&shard_id).await?;
             let oldest = if checkpoint.finished {
                 None
             } else {

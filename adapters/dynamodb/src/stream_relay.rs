@@ -1,19 +1,26 @@
 //! The self-hosted stream relay, for runtimes without Lambda (a container, the
-//! local program): what a Lambda event source mapping does, done by hand.
+//! local program): what a Lambda event source mapping does, done by hand, by
+//! one instance or a fleet.
 //!
-//! `DescribeStream` lists the shards; a child shard is read only after its parent
-//! is finished, so an aggregate's events keep their order across a shard split.
-//! Each shard is read with `GetShardIterator` and `GetRecords`; the records go
-//! through the relay use case, and the last fully handled sequence number is
-//! checkpointed (conditionally) in DynamoDB. After a restart, or when an
-//! iterator expires, reading resumes `AFTER_SEQUENCE_NUMBER` of the checkpoint,
-//! so a record is lost never and repeated only if it was not checkpointed. Where
-//! the checkpoint moves after a read — past it, or to just before the first failed
-//! record, with a re-read from there — and when an idle iterator is re-acquired
-//! (which heals servers whose iterator chains go stale) is the application's
-//! [`ShardTracker`], shared with the in-memory feed. It is a [`ChangeFeed`].
+//! `DescribeStream` lists the shards; each listed shard gets a lease item (the
+//! [`LeaseTable`]). The application's [`LeaseKeeper`] decides which leases this
+//! instance takes, renews and gives up, so that a fleet shares the shards fairly,
+//! one reader per shard at a time, a dead instance's shards taken over within
+//! [`LeaseTimings::takeover_bound`], and a child shard read only after its parent
+//! is finished (an aggregate's events keep their order across a split).
+//!
+//! Each held shard is read with `GetShardIterator` and `GetRecords`; the records
+//! go through the relay use case, and the last fully handled sequence number is
+//! checkpointed in the lease (conditionally: only while the lease is this
+//! instance's). After a restart, a takeover, or when an iterator expires, reading
+//! resumes `AFTER_SEQUENCE_NUMBER` of the checkpoint, so a record is lost never
+//! and repeated only if it was not checkpointed (the inboxes drop the repeat).
+//! Where the checkpoint moves after a read, and when an idle iterator is
+//! re-acquired, is the application's [`ShardTracker`]. A shard that fails is
+//! logged and read again on the next poll; the others go on. It is a
+//! [`ChangeFeed`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -22,10 +29,13 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use outbox_application::ports::{ChangeFeed, DeadLetterError, FeedError, FeedReport};
-use outbox_application::{BoxError, BusRefused, ChangeRecord, Relay, SequenceNumber, ShardTracker};
+use outbox_application::{
+    BoxError, BusRefused, ChangeRecord, LeaseAction, LeaseKeeper, LeaseTimings, Relay,
+    SequenceNumber, ShardTracker,
+};
 
-use crate::checkpoint::{Checkpoint, CheckpointError, Checkpoints};
-use crate::stream_decode::{decode_streams_record, Decoded};
+use crate::lease_table::{LeaseError, LeaseTable};
+use crate::stream_decode::{decode_streams_record, Decoded, MissingSequenceNumber};
 
 /// How the relay reads its stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +50,8 @@ pub struct StreamRelayOptions {
     pub min_backoff: Duration,
     /// The longest pause of [`StreamRelay::run`].
     pub max_backoff: Duration,
+    /// How long a shard lease lasts, and how often it is renewed and the leases read.
+    pub lease: LeaseTimings,
 }
 
 impl Default for StreamRelayOptions {
@@ -50,6 +62,7 @@ impl Default for StreamRelayOptions {
             describe_interval: Duration::from_secs(5),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
+            lease: LeaseTimings::default(),
         }
     }
 }
@@ -66,9 +79,9 @@ pub enum StreamRelayError {
         #[source]
         source: BoxError,
     },
-    /// A checkpoint could not be read or saved.
+    /// A lease could not be read or written.
     #[error(transparent)]
-    Checkpoint(#[from] CheckpointError),
+    Lease(#[from] LeaseError),
     /// A record without a position could not be dead-lettered.
     #[error(transparent)]
     DeadLetters(#[from] DeadLetterError),
@@ -77,76 +90,103 @@ pub enum StreamRelayError {
     BusRefused(#[from] BusRefused),
 }
 
-/// One shard as the relay tracks it.
+/// A shard this instance holds: where it stands, and its iterator.
 #[derive(Debug, Clone)]
 struct Shard {
-    parent: Option<String>,
-    checkpoint: Checkpoint,
     tracker: ShardTracker,
     iterator: Option<String>,
 }
 
-impl Shard {
-    fn new(parent: Option<String>, checkpoint: Checkpoint, idle_refresh: u32) -> Self {
-        Self {
-            parent,
-            tracker: ShardTracker::new(checkpoint.sequence.clone(), idle_refresh),
-            checkpoint,
-            iterator: None,
-        }
-    }
-}
-
-/// Reads a DynamoDB stream and relays its outbox records, checkpointing per shard.
+/// Reads a DynamoDB stream and relays its outbox records, sharing the shards
+/// with the other instances on the same lease table.
 pub struct StreamRelay {
     streams: aws_sdk_dynamodbstreams::Client,
-    checkpoints: Checkpoints,
+    leases: LeaseTable,
     stream_arn: String,
     relay: Relay,
     options: StreamRelayOptions,
+    keeper: LeaseKeeper,
     shards: BTreeMap<String, Shard>,
+    listed: BTreeSet<String>,
     described_at: Option<Instant>,
+    scanned_at: Option<Instant>,
+    origin: Instant,
 }
 
 impl StreamRelay {
-    /// A relay of `stream_arn` through `relay`, checkpointing in `checkpoints`.
-    /// Nothing is read until the first poll.
+    /// A relay of `stream_arn` through `relay`, with its leases in `leases`,
+    /// under a name of its own (process id and a random suffix). Nothing is
+    /// read until the first poll.
     pub fn new(
         streams: aws_sdk_dynamodbstreams::Client,
         stream_arn: impl Into<String>,
-        checkpoints: Checkpoints,
+        leases: LeaseTable,
         relay: Relay,
         options: StreamRelayOptions,
     ) -> Self {
+        let suffix = uuid::Uuid::now_v7().simple().to_string();
+        let me = format!(
+            "relay-{}-{}",
+            std::process::id(),
+            &suffix[suffix.len() - 8..]
+        );
         Self {
             streams,
-            checkpoints,
+            leases,
             stream_arn: stream_arn.into(),
             relay,
+            keeper: LeaseKeeper::new(me, options.lease),
             options,
             shards: BTreeMap::new(),
+            listed: BTreeSet::new(),
             described_at: None,
+            scanned_at: None,
+            origin: Instant::now(),
         }
     }
 
-    /// Reads each ready shard once and relays what it found.
+    /// This instance's name, the owner its leases carry.
+    pub fn owner(&self) -> &str {
+        self.keeper.me()
+    }
+
+    /// The shards this instance holds now.
+    pub fn held_shards(&self) -> Vec<String> {
+        self.keeper
+            .held()
+            .map(|(shard, _)| shard.to_owned())
+            .collect()
+    }
+
+    /// Learns new shards and the leases, then reads each shard this instance
+    /// may read once and relays what it found. A shard that fails is logged,
+    /// counted in [`FeedReport::failures`] and read again on the next poll.
     ///
     /// # Errors
-    /// [`StreamRelayError`]; the shard that failed is read again from its
-    /// checkpoint on the next poll.
+    /// [`StreamRelayError::BusRefused`]; or the failure to list the shards or the
+    /// leases, after which nothing was read.
     pub async fn poll(&mut self) -> Result<FeedReport, StreamRelayError> {
         self.describe().await?;
+        self.coordinate().await?;
         let mut report = FeedReport::default();
-        for shard_id in self.ready_shards() {
+        let readable: Vec<String> = self
+            .shards
+            .keys()
+            .filter(|shard| self.keeper.readable(shard, self.now()))
+            .cloned()
+            .collect();
+        for shard_id in readable {
             match self.poll_shard(&shard_id, &mut report).await {
                 Ok(()) => {}
-                Err(StreamRelayError::Checkpoint(CheckpointError::Moved { shard })) => {
-                    warn!(%shard, "another relay moved the checkpoint; re-reading it");
-                    self.forget(&shard_id).await?;
+                Err(StreamRelayError::BusRefused(refused)) => return Err(refused.into()),
+                Err(StreamRelayError::Lease(LeaseError::Moved { shard })) => {
+                    warn!(%shard, owner = %self.owner(), "another relay took the lease; leaving the shard to it");
+                    self.lose(&shard_id);
                 }
                 Err(error) => {
+                    warn!(shard = %shard_id, %error, "reading the shard failed; it is read again from its checkpoint");
+                    report.failures += 1;
                     self.reset_iterator(&shard_id);
-                    return Err(error);
                 }
             }
         }
@@ -154,13 +194,13 @@ impl StreamRelay {
     }
 
     /// Polls until `stop` resolves, pausing with exponential backoff while there
-    /// is nothing to read or a poll fails.
+    /// is nothing to read or a poll fails, then gives its leases up.
     pub async fn run(&mut self, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut backoff = self.options.min_backoff;
         loop {
             let busy = match self.poll().await {
-                Ok(report) => report.records > 0 && report.retries == 0,
+                Ok(report) => report.records > 0 && report.retries == 0 && report.failures == 0,
                 Err(error) => {
                     warn!(%error, "stream poll failed");
                     false
@@ -173,13 +213,36 @@ impl StreamRelay {
             };
             let pause = if busy { Duration::ZERO } else { backoff };
             tokio::select! {
-                () = &mut stop => return,
+                () = &mut stop => break,
                 () = tokio::time::sleep(pause) => {}
+            }
+        }
+        self.release().await;
+    }
+
+    /// Gives every lease up (this instance reads no more), so that the others
+    /// take the shards over at once rather than after the lease expires.
+    pub async fn release(&mut self) {
+        let now = self.now();
+        self.shards.clear();
+        for (shard, revision) in self.keeper.release_all(now) {
+            if let Err(error) = self
+                .leases
+                .release(&shard, revision, self.keeper.me())
+                .await
+            {
+                warn!(%shard, %error, "could not release the lease; it expires instead");
             }
         }
     }
 
-    /// Learns new shards (and their checkpoints), at most once per `describe_interval`.
+    /// Time on this instance's monotonic clock.
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    /// Lists the shards and creates the lease of each new one, at most once
+    /// per `describe_interval`.
     async fn describe(&mut self) -> Result<(), StreamRelayError> {
         let due = self
             .described_at
@@ -204,13 +267,13 @@ impl StreamRelay {
                 let Some(shard_id) = shard.shard_id else {
                     continue;
                 };
-                if !self.shards.contains_key(&shard_id) {
-                    let checkpoint = self.checkpoints.load(&shard_id).await?;
-                    debug!(shard = %shard_id, ?checkpoint, "new shard");
-                    self.shards.insert(
-                        shard_id,
-                        Shard::new(shard.parent_shard_id, checkpoint, self.options.idle_refresh),
-                    );
+                if !self.listed.contains(&shard_id) {
+                    self.leases
+                        .create(&shard_id, shard.parent_shard_id.as_deref())
+                        .await?;
+                    debug!(shard = %shard_id, "shard listed");
+                    self.listed.insert(shard_id);
+                    self.scanned_at = None;
                 }
             }
             match description.last_evaluated_shard_id {
@@ -222,20 +285,65 @@ impl StreamRelay {
         Ok(())
     }
 
-    /// Unfinished shards whose parent is finished or no longer listed, parents first.
-    fn ready_shards(&self) -> Vec<String> {
-        self.shards
-            .iter()
-            .filter(|(_, shard)| !shard.checkpoint.finished)
-            .filter(|(_, shard)| {
-                shard
-                    .parent
-                    .as_ref()
-                    .and_then(|parent| self.shards.get(parent))
-                    .is_none_or(|parent| parent.checkpoint.finished)
-            })
-            .map(|(id, _)| id.clone())
-            .collect()
+    /// Reads the leases, at most once per `scan_every`, and takes, renews or
+    /// drops them as the keeper plans.
+    async fn coordinate(&mut self) -> Result<(), StreamRelayError> {
+        let due = self
+            .scanned_at
+            .is_none_or(|at| at.elapsed() >= self.options.lease.scan_every);
+        if !due {
+            return Ok(());
+        }
+        let leases = self.leases.list().await?;
+        self.scanned_at = Some(Instant::now());
+        let views: Vec<_> = leases.iter().map(|lease| lease.view()).collect();
+        let actions = self.keeper.plan(&views, self.now());
+        for action in actions {
+            let sent = self.now();
+            let me = self.keeper.me().to_owned();
+            let written = match &action {
+                LeaseAction::Renew { shard, counter } => {
+                    self.leases.renew(shard, *counter, &me).await
+                }
+                LeaseAction::Take { shard, counter } => {
+                    self.leases.take(shard, *counter, &me).await
+                }
+            };
+            let shard = action.shard();
+            match written {
+                Ok(revision) => {
+                    self.keeper.written(shard, revision, sent);
+                    if let LeaseAction::Take { .. } = action {
+                        let sequence = leases
+                            .iter()
+                            .find(|lease| lease.shard == shard)
+                            .and_then(|lease| lease.sequence.clone());
+                        info!(%shard, owner = %me, ?sequence, "lease taken");
+                        self.shards.insert(
+                            shard.to_owned(),
+                            Shard {
+                                tracker: ShardTracker::new(sequence, self.options.idle_refresh),
+                                iterator: None,
+                            },
+                        );
+                    }
+                }
+                Err(LeaseError::Moved { .. }) => {
+                    debug!(%shard, "lease moved before this relay could write it");
+                    self.lose(shard);
+                }
+                Err(error) => warn!(%shard, %error, "lease write failed"),
+            }
+        }
+        // Shards whose lease the keeper dropped (lost or finished) are read no more.
+        let held: BTreeSet<String> = self.held_shards().into_iter().collect();
+        self.shards.retain(|shard, _| held.contains(shard));
+        Ok(())
+    }
+
+    fn lose(&mut self, shard: &str) {
+        self.keeper.lost(shard);
+        self.shards.remove(shard);
     }
 
     async fn poll_shard(
@@ -262,17 +370,22 @@ impl StreamRelay {
             }
             Err(e) => return Err(streams_error("GetRecords", e)),
         };
+        if !self.keeper.readable(shard_id, self.now()) {
+            // The lease ran out while reading: what was read is left to the next holder.
+            self.reset_iterator(shard_id);
+            return Ok(());
+        }
         let records = output.records.unwrap_or_default();
         report.records += records.len();
         let mut changes: Vec<ChangeRecord> = Vec::new();
         let mut positions: Vec<SequenceNumber> = Vec::with_capacity(records.len());
+        // Each record without a position, with how many positioned records preceded it.
+        let mut unpositioned: Vec<(usize, MissingSequenceNumber)> = Vec::new();
         for record in &records {
             match decode_streams_record(record) {
                 Decoded::Change(change) => changes.push(change),
                 Decoded::Skipped => {}
-                Decoded::Unpositioned(missing) => {
-                    self.relay.dead_letter_record(missing.into_letter()).await?;
-                }
+                Decoded::Unpositioned(missing) => unpositioned.push((positions.len(), missing)),
             }
             if let Some(sequence) = record
                 .dynamodb
@@ -286,6 +399,19 @@ impl StreamRelay {
         report.published += outcome.published;
         report.dead_lettered += outcome.dead_lettered;
         report.retries += usize::from(outcome.retry_from.is_some());
+        // A record without a position is dead-lettered once the checkpoint
+        // moves past it: when a positioned record after it was handled. Before
+        // that, a re-read from the checkpoint would send its letter again.
+        let handled = match &outcome.retry_from {
+            None => positions.len(),
+            Some(failed) => positions.iter().take_while(|p| *p < failed).count(),
+        };
+        for (preceding, missing) in unpositioned {
+            if outcome.retry_from.is_none() || preceding < handled {
+                self.relay.dead_letter_record(missing.into_letter()).await?;
+                report.dead_lettered += 1;
+            }
+        }
         let Some(shard) = self.shards.get_mut(shard_id) else {
             return Ok(());
         };
@@ -300,20 +426,29 @@ impl StreamRelay {
         };
         let finished = ended && outcome.retry_from.is_none();
         if next.save {
-            let previous = shard.checkpoint.clone();
-            shard.checkpoint = self
-                .checkpoints
-                .save(
+            let sequence = shard.tracker.checkpoint().cloned();
+            let Some(revision) = self.keeper.counter(shard_id) else {
+                return Ok(());
+            };
+            let sent = self.now();
+            let revision = self
+                .leases
+                .checkpoint(
                     shard_id,
-                    &previous,
-                    shard.tracker.checkpoint().cloned(),
+                    revision,
+                    self.keeper.me(),
+                    sequence.as_ref(),
                     finished,
                 )
                 .await?;
+            self.keeper.written(shard_id, revision, sent);
         }
         if finished {
             info!(shard = %shard_id, "shard finished");
+            self.keeper.finished(shard_id);
+            self.shards.remove(shard_id);
             self.described_at = None;
+            self.scanned_at = None;
         }
         Ok(())
     }
@@ -326,12 +461,13 @@ impl StreamRelay {
         if let Some(iterator) = &shard.iterator {
             return Ok(Some(iterator.clone()));
         }
+        let checkpoint = shard.tracker.checkpoint().cloned();
         let request = self
             .streams
             .get_shard_iterator()
             .stream_arn(&self.stream_arn)
             .shard_id(shard_id);
-        let request = match &shard.checkpoint.sequence {
+        let request = match &checkpoint {
             Some(sequence) => request
                 .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
                 .sequence_number(sequence.as_str()),
@@ -364,15 +500,6 @@ impl StreamRelay {
             shard.iterator = None;
         }
     }
-
-    /// Drops what this relay knew of a shard and re-reads its checkpoint.
-    async fn forget(&mut self, shard_id: &str) -> Result<(), StreamRelayError> {
-        let checkpoint = self.checkpoints.load(shard_id).await?;
-        if let Some(shard) = self.shards.get_mut(shard_id) {
-            *shard = Shard::new(shard.parent.take(), checkpoint, self.options.idle_refresh);
-        }
-        Ok(())
-    }
 }
 
 #[async_trait::async_trait]
@@ -397,98 +524,5 @@ where
     StreamRelayError::Streams {
         operation,
         source: Box::new(error),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use async_trait::async_trait;
-    use outbox_application::ports::{
-        BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
-        PublishError, PublishOutcome,
-    };
-    use outbox_application::EventEnvelope;
-    use std::sync::Arc;
-
-    struct Nowhere;
-
-    #[async_trait]
-    impl EventPublisher for Nowhere {
-        fn limits(&self) -> BatchLimits {
-            BatchLimits {
-                max_entries: 10,
-                max_batch_bytes: 1024,
-                order: BusOrder::Unordered,
-            }
-        }
-
-        fn entry_size(&self, _event: &EventEnvelope) -> usize {
-            1
-        }
-
-        async fn publish(
-            &self,
-            events: &[EventEnvelope],
-        ) -> Result<Vec<PublishOutcome>, PublishError> {
-            Ok(vec![PublishOutcome::Published; events.len()])
-        }
-    }
-
-    #[async_trait]
-    impl DeadLetterQueue for Nowhere {
-        async fn send(&self, _letter: DeadLetter) -> Result<(), DeadLetterError> {
-            Ok(())
-        }
-    }
-
-    /// A relay that never calls out; only its shard bookkeeping is exercised.
-    fn offline_relay() -> StreamRelay {
-        let region = aws_sdk_dynamodb::config::Region::new("us-east-1");
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .build(),
-        );
-        let streams = aws_sdk_dynamodbstreams::Client::from_conf(
-            aws_sdk_dynamodbstreams::Config::builder()
-                .behavior_version_latest()
-                .region(region)
-                .build(),
-        );
-        let relay = Relay::new(Arc::new(Nowhere), Arc::new(Nowhere));
-        StreamRelay::new(
-            streams,
-            "arn",
-            Checkpoints::new(dynamodb, "checkpoints", "arn"),
-            relay,
-            StreamRelayOptions::default(),
-        )
-    }
-
-    fn shard(parent: Option<&str>, finished: bool) -> Shard {
-        let checkpoint = Checkpoint {
-            finished,
-            ..Checkpoint::default()
-        };
-        Shard::new(parent.map(str::to_owned), checkpoint, 3)
-    }
-
-    #[test]
-    fn a_child_shard_waits_until_its_parent_is_finished() {
-        let mut relay = offline_relay();
-        relay.shards.insert("a".into(), shard(None, true));
-        relay.shards.insert("b".into(), shard(Some("a"), false));
-        relay
-            .shards
-            .insert("c".into(), shard(Some("trimmed-away"), false));
-        relay.shards.insert("d".into(), shard(Some("e"), false));
-        relay.shards.insert("e".into(), shard(None, false));
-        assert_eq!(relay.ready_shards(), vec!["b", "c", "e"]);
-        if let Some(parent) = relay.shards.get_mut("e") {
-            parent.checkpoint.finished = true;
-        }
-        assert_eq!(relay.ready_shards(), vec!["b", "c", "d"]);
     }
 }

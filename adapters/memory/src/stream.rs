@@ -97,6 +97,7 @@ impl ChangeFeed for MemoryStream {
             published: relayed.published,
             dead_lettered: relayed.dead_lettered,
             retries: usize::from(relayed.retry_from.is_some()),
+            failures: 0,
         })
     }
 }

@@ -18,6 +18,9 @@ pub struct FeedReport {
     pub dead_lettered: usize,
     /// Shards where the relay reported a failed record; they are read again from it.
     pub retries: usize,
+    /// Shards whose read failed (the stream, the checkpoint); each is read
+    /// again from its checkpoint on the next poll, the others went on.
+    pub failures: usize,
 }
 
 /// Why a poll failed; polling again resumes from the checkpoints.

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use outbox_application::ports::{AggregateStore, ChangeFeed};
 use outbox_application::{AggregateRef, BoxError, Relay};
 use outbox_dynamodb::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
-use outbox_dynamodb::{Checkpoints, DynamoStore, StreamRelay, StreamRelayOptions};
+use outbox_dynamodb::{DynamoStore, LeaseTable, StreamRelay, StreamRelayOptions};
 use outbox_memory::{MemoryStore, MemoryStream, StreamPosition};
 
 use crate::audit::StoredAggregate;
@@ -112,7 +112,7 @@ impl Backend for DynamoBackend {
     }
 
     fn feed(&self, relay: Relay, batch_size: usize) -> Box<dyn ChangeFeed> {
-        let checkpoints = Checkpoints::new(
+        let leases = LeaseTable::new(
             self.dynamodb.clone(),
             &self.store.layout().checkpoint_table,
             &self.stream_arn,
@@ -126,7 +126,7 @@ impl Backend for DynamoBackend {
         Box::new(StreamRelay::new(
             self.streams.clone(),
             &self.stream_arn,
-            checkpoints,
+            leases,
             relay,
             options,
         ))

@@ -17,6 +17,7 @@ pub mod demo;
 pub mod http_guard;
 pub mod local_bus;
 pub mod redrive;
+pub mod relay;
 pub mod replay;
 pub mod sent;
 pub mod serve;
@@ -50,6 +51,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve the command API over HTTP, with the relay and the consumers behind it.
     Serve(serve::ServeOptions),
+    /// Run the self-hosted stream relay alone (with the consumers), sharing the shards with any other relay of the table.
+    Relay(relay::RelayOptions),
     /// Tell every declared aggregate's demo story with faults and check every invariant.
     Demo(DemoOptions),
     /// Publish the outbox events of a time window again (past the stream's 24 hours).
@@ -77,6 +80,7 @@ impl Command {
     pub fn data(&self) -> &std::path::Path {
         match self {
             Self::Serve(options) => &options.stack.data,
+            Self::Relay(options) => &options.stack.data,
             Self::Demo(options) => &options.stack.data,
             Self::Replay(options) => &options.stack.data,
             Self::Redrive(options) => &options.stack.data,
@@ -191,7 +195,7 @@ pub fn main(declare: impl FnOnce(&OutsidePorts) -> Service) -> ExitCode {
     let service = &service;
     // `serve` tells what flows through it; the tools only what goes wrong.
     let default_log = match cli.command {
-        Command::Serve(_) => "info",
+        Command::Serve(_) | Command::Relay(_) => "info",
         _ => "error",
     };
     crate::logging::init(default_log);
@@ -251,6 +255,18 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
                 eprintln!("serving the command API on http://{address} (Ctrl-C or SIGTERM stops)");
             }
             let report = serve::serve(service, &options, listener, stop_signal()).await?;
+            eprintln!(
+                "stopped: {} published, {} applied, {} calls made, {} duplicates dropped",
+                report.published,
+                report.consumed.applied,
+                report.consumed.called,
+                report.consumed.duplicates
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Relay(options) => {
+            eprintln!("relaying the outbox stream (Ctrl-C or SIGTERM stops)");
+            let report = relay::relay(service, &options, stop_signal()).await?;
             eprintln!(
                 "stopped: {} published, {} applied, {} calls made, {} duplicates dropped",
                 report.published,

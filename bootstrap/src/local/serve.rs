@@ -4,43 +4,39 @@
 //! adapter, the self-hosted stream relay, and the local bus routing to the
 //! consumers, each behind the DynamoDB inbox.
 //!
-//! The relay publishes to the local bus through a [`DeliveringBus`]: a batch
-//! is checkpointed only once every consumer has handled its deliveries
-//! durably, so a process killed at any instant (`kill -9`) loses no delivery;
-//! a restart reads on from the checkpoint, and what comes twice the inboxes
-//! drop. Stopping (Ctrl-C or SIGTERM, or the `shutdown` future) is orderly:
-//! no new requests, requests in flight answered, the relay reads the stream to
-//! its end, the store closed.
+//! The relay is the one `relay` runs ([`LocalRelay`]), sharing the stream's
+//! shards with any other relay of the table through leases. It publishes to
+//! the local bus so that a batch is checkpointed only once every consumer has
+//! handled its deliveries durably: a process killed at any instant (`kill -9`)
+//! loses no delivery; a restart (or another relay, once the lease runs out)
+//! reads on from the checkpoint, and what comes twice the inboxes drop.
+//! Stopping (Ctrl-C or SIGTERM, or the `shutdown` future) is orderly: no new
+//! requests, requests in flight answered, the relay reads its shards to their
+//! end and gives its leases up, the consumers drain, the store closed.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::info;
 
 use outbox_application::ports::{RandomIds, SystemClock};
-use outbox_application::{CommandPolicy, CommandService, Relay, Service};
-use outbox_dynamodb::{
-    DynamoDeadLetterQueue, DynamoInbox, DynamoStore, StreamRelay, StreamRelayOptions,
-};
+use outbox_application::{CommandPolicy, CommandService, Service};
+use outbox_dynamodb::DynamoStore;
 use outbox_lambda::CommandApi;
 
 use super::demo::BusKind;
 use super::http_guard::{too_large, GuardedListener};
-use super::local_bus::{DeliveringBus, Drained, LocalBus};
+use super::local_bus::Drained;
+use super::relay::{LeaseArgs, LocalRelay};
 use super::stack::{Stack, StoreArgs};
 use super::LocalError;
 
 /// The largest request body accepted.
 const MAX_BODY_BYTES: u64 = 1024 * 1024;
-/// The pause of the relay when the stream has nothing new.
-const IDLE_PAUSE: Duration = Duration::from_millis(20);
-/// Failed polls the stopping relay tolerates before it gives up its final read.
-const FINAL_POLLS: usize = 20;
 
 /// Options of `outbox-local serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -51,6 +47,9 @@ pub struct ServeOptions {
     /// The bus between relay and consumers.
     #[arg(long, value_enum, default_value_t = BusKind::Classic)]
     pub bus: BusKind,
+    /// The relay's shard leases (shared with any other relay of the table).
+    #[command(flatten)]
+    pub lease: LeaseArgs,
     /// Where the data lives.
     #[command(flatten)]
     pub stack: StoreArgs,
@@ -100,32 +99,7 @@ pub async fn serve(
         CommandPolicy::default(),
     );
     let api = CommandApi::new(commands, service);
-    let dead_letters = Arc::new(DynamoDeadLetterQueue::new(
-        stack.dynamodb.clone(),
-        &layout.dead_letter_table,
-    ));
-    let inbox = Arc::new(DynamoInbox::new(
-        stack.dynamodb.clone(),
-        &layout.inbox_table,
-    ));
-    let local = LocalBus::new(
-        service,
-        inbox,
-        dead_letters.clone(),
-        options.bus == BusKind::Custom,
-    )?;
-    let stream_arn = stack.stream_arn().await?;
-    // The checkpoint moves only past events the consumers have: a kill at
-    // any instant loses no delivery.
-    let delivering = DeliveringBus::new(local);
-    let relay = Relay::new(Arc::new(delivering.clone()), dead_letters);
-    let mut stream_relay = StreamRelay::new(
-        stack.streams.clone(),
-        &stream_arn,
-        stack.checkpoints(&stream_arn),
-        relay,
-        StreamRelayOptions::default(),
-    );
+    let relay = LocalRelay::new(service, &stack, options.bus, options.lease.timings()).await?;
     info!(
         address = ?address,
         store = %stack.description,
@@ -134,66 +108,27 @@ pub async fn serve(
         "serving the command API; documents and emails sent go to the `sent` folder"
     );
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |mut rx: watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|stop| *stop).await;
-    };
-    let relay_task = tokio::spawn({
-        let stop = stopped(stop_rx.clone());
-        async move {
-            let mut report = ServeReport::default();
-            // Once stopping, the relay reads on until the stream has nothing
-            // more (or it fails FINAL_POLLS times), so every committed event is
-            // relayed and checkpointed before the consumers drain.
-            let mut stopping = false;
-            let mut final_failures = 0;
-            tokio::pin!(stop);
-            loop {
-                match stream_relay.poll().await {
-                    Ok(polled) => {
-                        report.published += polled.published;
-                        report.relay_dead_lettered += polled.dead_lettered;
-                        if polled.records > 0 {
-                            continue;
-                        }
-                        if stopping {
-                            return report;
-                        }
-                    }
-                    Err(error) => {
-                        warn!(%error, "stream poll failed");
-                        if stopping {
-                            final_failures += 1;
-                            if final_failures >= FINAL_POLLS {
-                                return report;
-                            }
-                            tokio::time::sleep(IDLE_PAUSE).await;
-                        }
-                    }
-                }
-                if !stopping {
-                    tokio::select! {
-                        () = &mut stop => stopping = true,
-                        () = tokio::time::sleep(IDLE_PAUSE) => {}
-                    }
-                }
-            }
-        }
-    });
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let relay_task = tokio::spawn(relay.run(async move {
+        let _ = stop_rx.wait_for(|stop| *stop).await;
+    }));
     let router = axum::Router::new().fallback(handle).with_state(api);
     let served = axum::serve(GuardedListener::new(listener, MAX_BODY_BYTES), router)
         .with_graceful_shutdown(shutdown)
         .await;
     info!("no more requests; stopping the relay, then the consumers");
     let _ = stop_tx.send(true);
-    let mut report = relay_task.await.unwrap_or_default();
-    delivering.drain().await;
-    report.consumed = delivering.drained();
+    let relayed = relay_task.await.unwrap_or_default();
     stack.close().await?;
     served.map_err(|source| LocalError::File {
         path: address.map_or_else(String::new, |a: SocketAddr| a.to_string()),
         source,
     })?;
+    let report = ServeReport {
+        published: relayed.published,
+        relay_dead_lettered: relayed.relay_dead_lettered,
+        consumed: relayed.consumed,
+    };
     info!(?report, "stopped");
     Ok(report)
 }

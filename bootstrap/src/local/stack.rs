@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use aws_config::{BehaviorVersion, SdkConfig};
 
 use outbox_application::{EventSources, Service};
-use outbox_dynamodb::{create_tables, stream_arn, Checkpoints, TableLayout};
+use outbox_dynamodb::{create_tables, stream_arn, LeaseTable, TableLayout};
 
 use crate::clients::sdk_config;
 use crate::embedded::EmbeddedDynamo;
@@ -182,9 +182,9 @@ impl Stack {
         Ok(stream_arn(&self.dynamodb, self.layout.outbox_table()).await?)
     }
 
-    /// The self-hosted relay's checkpoints of `stream_arn`.
-    pub fn checkpoints(&self, stream_arn: &str) -> Checkpoints {
-        Checkpoints::new(
+    /// The self-hosted relay's shard leases (with their checkpoints) of `stream_arn`.
+    pub fn leases(&self, stream_arn: &str) -> LeaseTable {
+        LeaseTable::new(
             self.dynamodb.clone(),
             self.layout.checkpoint_table.clone(),
             stream_arn,

@@ -169,7 +169,7 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
     stack.require(&stack.layout.inbox_table).await?;
     let now = OffsetDateTime::now_utc();
     let stream_arn = stack.stream_arn().await?;
-    let shards = stream_lag(&stack.streams, &stream_arn, &stack.checkpoints(&stream_arn))
+    let shards = stream_lag(&stack.streams, &stream_arn, &stack.leases(&stream_arn))
         .await?
         .into_iter()
         .map(|lag| ShardStatus {
