@@ -23,6 +23,8 @@ pub struct ShardLag {
     pub position: Option<SequenceNumber>,
     /// Whether the shard is closed and relayed to its end.
     pub finished: bool,
+    /// The relay instance holding the shard's lease, if any.
+    pub holder: Option<String>,
     /// The oldest record not relayed yet, if any.
     pub oldest_unrelayed: Option<SequenceNumber>,
     /// When the stream received that record.
@@ -66,6 +68,7 @@ pub async fn stream_lag(
                 shard: shard_id,
                 position: checkpoint.sequence,
                 finished: checkpoint.finished,
+                holder: checkpoint.owner,
                 oldest_at: oldest.as_ref().and_then(|(_, at)| *at),
                 oldest_unrelayed: oldest.map(|(sequence, _)| sequence),
             });

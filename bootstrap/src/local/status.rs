@@ -41,6 +41,8 @@ pub struct ShardStatus {
     pub position: Option<String>,
     /// Whether the shard is closed and relayed to its end.
     pub finished: bool,
+    /// The relay holding its lease, if any.
+    pub holder: Option<String>,
     /// The oldest record not relayed yet.
     pub oldest_unrelayed: Option<String>,
     /// Its age in seconds.
@@ -115,9 +117,13 @@ impl std::fmt::Display for Status {
                 (Some(sequence), Some(age)) => format!("behind from {sequence}, {age} s old"),
                 (Some(sequence), None) => format!("behind from {sequence}"),
             };
+            let holder = shard
+                .holder
+                .as_deref()
+                .map_or_else(String::new, |owner| format!("  (read by {owner})"));
             writeln!(
                 f,
-                "  {}  at {}  {lag}",
+                "  {}  at {}  {lag}{holder}",
                 shard.shard,
                 shard.position.as_deref().unwrap_or("(start)")
             )?;
@@ -176,6 +182,7 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             shard: lag.shard,
             position: lag.position.map(|s| s.as_str().to_owned()),
             finished: lag.finished,
+            holder: lag.holder,
             oldest_unrelayed: lag.oldest_unrelayed.map(|s| s.as_str().to_owned()),
             lag_seconds: lag.oldest_at.map(|at| (now - at).whole_seconds().max(0)),
         })
