@@ -5,6 +5,10 @@
 //! process; another takes the shard over once the lease runs out, and every
 //! event reaches every consumer exactly once, the ordered consumer in version
 //! order (nothing parked, each aggregate applied to its last version).
+//!
+//! And a relay that comes back after the stream trimmed records it never read
+//! republishes the gap from the outbox's time index instead of reading on past
+//! it in silence.
 
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
@@ -13,6 +17,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use clap::Parser;
 use tokio::sync::oneshot;
 
@@ -40,6 +45,56 @@ async fn holder(leases: &LeaseTable) -> Option<(String, u64)> {
     let listed = leases.list().await.unwrap();
     let lease = listed.into_iter().find(|lease| !lease.finished)?;
     lease.owner.map(|owner| (owner, lease.revision))
+}
+
+/// Places `orders` orders, each then moved through two statuses.
+async fn write_some_orders(commands: &CommandService, orders: usize) {
+    let meta = RequestMeta::default();
+    for n in 0..orders {
+        let placed = commands
+            .execute::<Order>(Target::New, &place_order(&format!("T{n}"), 1), &meta)
+            .await
+            .unwrap();
+        for to in [OrderStatus::Preparing, OrderStatus::ReadyForPickup] {
+            commands
+                .execute::<Order>(
+                    Target::Existing(placed.aggregate.aggregate_id),
+                    &OrderCommand::ChangeStatus { to },
+                    &meta,
+                )
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn commands_of(stack: &Stack) -> CommandService {
+    CommandService::new(
+        Arc::new(DynamoStore::new(
+            stack.dynamodb.clone(),
+            stack.layout.clone(),
+        )),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+        CommandPolicy::default(),
+    )
+}
+
+/// Waits until every committed event reached every consumer subscribed to it.
+async fn until_delivered(endpoint: &str, events: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (committed, missing) = outbox_tests::undelivered_at(endpoint).await;
+        if committed == events && missing.is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of {committed} deliveries missing: {missing:?}",
+            missing.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Places the orders, then moves each through two statuses: three events an
@@ -166,19 +221,7 @@ async fn a_killed_relays_shard_is_taken_over_and_every_event_reaches_every_consu
     };
     assert!(members.iter().any(|m| m.owner == successor), "{successor}");
     eprintln!("the shard was taken over {took:?} after the kill (lease 1 s)");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (committed, missing) = outbox_tests::undelivered_at(&endpoint).await;
-        if committed == events && missing.is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{} of {committed} deliveries missing: {missing:?}",
-            missing.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    until_delivered(&endpoint, events).await;
     for member in members {
         let _ = member.stop.send(());
         member.task.await.unwrap();
@@ -206,5 +249,73 @@ async fn a_killed_relays_shard_is_taken_over_and_every_event_reaches_every_consu
             "{name}: one effect an order, none twice: {after}"
         );
     }
+    let _ = std::fs::remove_file(&data);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_behind_the_trim_horizon_makes_the_relay_republish_the_gap() {
+    let data = std::env::temp_dir().join(format!("outbox-trim-{}.db", uuid::Uuid::now_v7()));
+    let server = EmbeddedDynamo::start(Some(&data)).await.unwrap();
+    let endpoint = server.endpoint();
+    // One order relayed and checkpointed; the relay stops.
+    let first = start_member(&data, &endpoint).await;
+    write_some_orders(&commands_of(&first.stack), 1).await;
+    until_delivered(&endpoint, 3).await;
+    let _ = first.stop.send(());
+    first.task.await.unwrap();
+    // Four more while no relay runs; then a day passes: the stream trims
+    // every record after the checkpoint.
+    let stack = &first.stack;
+    let last_read: i64 = rusqlite::Connection::open(&data)
+        .unwrap()
+        .query_row(
+            "SELECT MAX(CAST(sequence_number AS INTEGER)) FROM _stream_records",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    write_some_orders(&commands_of(stack), 4).await;
+    let stream_arn = stack.stream_arn().await.unwrap();
+    let lease = stack.leases(&stream_arn).list().await.unwrap().remove(0);
+    let a_day_ago = (time::OffsetDateTime::now_utc() - time::Duration::hours(25))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    stack
+        .dynamodb
+        .update_item()
+        .table_name(&stack.layout.checkpoint_table)
+        .key("pk", AttributeValue::S(stream_arn.clone()))
+        .key("sk", AttributeValue::S(lease.shard.clone()))
+        .update_expression("SET sequenceAt = :at")
+        .expression_attribute_values(":at", AttributeValue::S(a_day_ago))
+        .send()
+        .await
+        .unwrap();
+    first.stack.close().await.unwrap();
+    server.stop().await.unwrap();
+    let trimmed = rusqlite::Connection::open(&data)
+        .unwrap()
+        .execute(
+            "DELETE FROM _stream_records WHERE CAST(sequence_number AS INTEGER) > ?1",
+            [last_read],
+        )
+        .unwrap();
+    assert!(
+        trimmed >= 12,
+        "the four orders' stream records are gone: {trimmed}"
+    );
+
+    let server = EmbeddedDynamo::start(Some(&data)).await.unwrap();
+    let endpoint = server.endpoint();
+    let second = start_member(&data, &endpoint).await;
+    until_delivered(&endpoint, 15).await;
+    let _ = second.stop.send(());
+    let report = second.task.await.unwrap();
+    assert!(
+        report.republished >= 12,
+        "the gap republished and counted: {report:?}"
+    );
+    second.stack.close().await.unwrap();
+    server.stop().await.unwrap();
     let _ = std::fs::remove_file(&data);
 }

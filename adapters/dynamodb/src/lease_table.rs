@@ -13,6 +13,7 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodb::Client;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use outbox_application::{BoxError, LeaseView, SequenceNumber};
 
@@ -36,6 +37,14 @@ pub struct ShardLease {
     /// The last record fully handled; `None` when nothing was handled yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<SequenceNumber>,
+    /// When the stream received that record, if known: a checkpoint older than
+    /// the stream's retention may have records after it trimmed away.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub sequence_at: Option<OffsetDateTime>,
     /// Whether the shard is closed and read to its end.
     #[serde(default)]
     pub finished: bool,
@@ -201,8 +210,9 @@ impl LeaseTable {
             .await
     }
 
-    /// Saves the checkpoint of `owner`'s lease of `shard` at `revision`,
-    /// renewing it; returns the new revision.
+    /// Saves the checkpoint of `owner`'s lease of `shard` at `revision` (the
+    /// last record handled, when the stream received it, whether the shard is
+    /// finished), renewing it; returns the new revision.
     ///
     /// # Errors
     /// [`LeaseError::Moved`] when the lease is no longer `owner`'s at that revision.
@@ -211,14 +221,23 @@ impl LeaseTable {
         shard: &str,
         revision: u64,
         owner: &str,
-        sequence: Option<&SequenceNumber>,
+        checkpoint: (Option<&SequenceNumber>, Option<OffsetDateTime>),
         finished: bool,
     ) -> Result<u64, LeaseError> {
+        let (sequence, at) = checkpoint;
         let mut set = vec![(FINISHED, AttributeValue::Bool(finished))];
         let mut remove = Vec::new();
         match sequence {
             Some(sequence) => set.push((SEQUENCE, AttributeValue::S(sequence.as_str().into()))),
             None => remove.push(SEQUENCE),
+        }
+        let at = at.and_then(|at| {
+            at.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+        match at {
+            Some(at) => set.push((SEQUENCE_AT, AttributeValue::S(at))),
+            None => remove.push(SEQUENCE_AT),
         }
         self.write(shard, revision, Some(owner), &set, &remove)
             .await
@@ -290,6 +309,7 @@ const OWNER: &str = "owner";
 const REVISION: &str = "revision";
 const SEQUENCE: &str = "sequence";
 const FINISHED: &str = "finished";
+const SEQUENCE_AT: &str = "sequenceAt";
 
 fn table_error(error: impl std::error::Error + Send + Sync + 'static) -> LeaseError {
     LeaseError::Table(Box::new(error))

@@ -21,17 +21,21 @@
 //! [`ChangeFeed`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use time::OffsetDateTime;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
-use outbox_application::ports::{ChangeFeed, DeadLetterError, FeedError, FeedReport};
+use outbox_application::ports::{
+    ArchiveWindow, ChangeFeed, DeadLetterError, FeedError, FeedReport, OutboxArchive,
+};
 use outbox_application::{
-    BoxError, BusRefused, ChangeRecord, LeaseAction, LeaseKeeper, LeaseTimings, Relay,
-    SequenceNumber, ShardTracker,
+    BoxError, BusRefused, ChangeRecord, LeaseAction, LeaseKeeper, LeaseTimings, Relay, ReplayError,
+    ReplayService, SequenceNumber, ShardTracker,
 };
 
 use crate::lease_table::{LeaseError, LeaseTable};
@@ -88,13 +92,26 @@ pub enum StreamRelayError {
     /// The bus refuses the relay.
     #[error(transparent)]
     BusRefused(#[from] BusRefused),
+    /// A gap the stream trimmed could not be republished from the outbox.
+    #[error("republishing a trimmed gap: {0}")]
+    Republish(#[source] ReplayError),
 }
+
+/// How long DynamoDB Streams keeps a record.
+pub const STREAM_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// The metric counting events republished from the outbox over a trimmed gap.
+pub const TRIMMED_REPUBLISHED: &str = "TrimmedGapEventsRepublished";
 
 /// A shard this instance holds: where it stands, and its iterator.
 #[derive(Debug, Clone)]
 struct Shard {
     tracker: ShardTracker,
     iterator: Option<String>,
+    /// When the stream received the checkpoint's record, if known.
+    checkpoint_at: Option<OffsetDateTime>,
+    /// The start of a gap the stream may have trimmed, to republish before reading on.
+    gap_from: Option<OffsetDateTime>,
 }
 
 /// Reads a DynamoDB stream and relays its outbox records, sharing the shards
@@ -111,6 +128,7 @@ pub struct StreamRelay {
     described_at: Option<Instant>,
     scanned_at: Option<Instant>,
     origin: Instant,
+    replay: Option<ReplayService>,
 }
 
 impl StreamRelay {
@@ -142,7 +160,18 @@ impl StreamRelay {
             described_at: None,
             scanned_at: None,
             origin: Instant::now(),
+            replay: None,
         }
+    }
+
+    /// Republishes, from `archive` (the outbox's time index), the events of a
+    /// gap the stream trimmed before this relay read it: a checkpoint older than
+    /// the stream's retention, or a trimmed iterator. Without an archive such a
+    /// gap is logged as lost.
+    #[must_use]
+    pub fn with_archive(mut self, archive: Arc<dyn OutboxArchive>) -> Self {
+        self.replay = Some(ReplayService::new(archive, self.relay.clone()));
+        self
     }
 
     /// This instance's name, the owner its leases carry.
@@ -314,16 +343,17 @@ impl StreamRelay {
                 Ok(revision) => {
                     self.keeper.written(shard, revision, sent);
                     if let LeaseAction::Take { .. } = action {
-                        let sequence = leases
-                            .iter()
-                            .find(|lease| lease.shard == shard)
-                            .and_then(|lease| lease.sequence.clone());
+                        let lease = leases.iter().find(|lease| lease.shard == shard);
+                        let sequence = lease.and_then(|lease| lease.sequence.clone());
+                        let checkpoint_at = lease.and_then(|lease| lease.sequence_at);
                         info!(%shard, owner = %me, ?sequence, "lease taken");
                         self.shards.insert(
                             shard.to_owned(),
                             Shard {
                                 tracker: ShardTracker::new(sequence, self.options.idle_refresh),
                                 iterator: None,
+                                checkpoint_at,
+                                gap_from: None,
                             },
                         );
                     }
@@ -376,9 +406,11 @@ impl StreamRelay {
             return Ok(());
         }
         let records = output.records.unwrap_or_default();
+        self.republish_gap(shard_id, &records, report).await?;
         report.records += records.len();
         let mut changes: Vec<ChangeRecord> = Vec::new();
         let mut positions: Vec<SequenceNumber> = Vec::with_capacity(records.len());
+        let mut received: Vec<Option<OffsetDateTime>> = Vec::with_capacity(records.len());
         // Each record without a position, with how many positioned records preceded it.
         let mut unpositioned: Vec<(usize, MissingSequenceNumber)> = Vec::new();
         for record in &records {
@@ -393,6 +425,7 @@ impl StreamRelay {
                 .and_then(|d| d.sequence_number.clone())
             {
                 positions.push(SequenceNumber::new(sequence));
+                received.push(received_at(record));
             }
         }
         let outcome = self.relay.relay(&changes).await?;
@@ -427,6 +460,14 @@ impl StreamRelay {
         let finished = ended && outcome.retry_from.is_none();
         if next.save {
             let sequence = shard.tracker.checkpoint().cloned();
+            if let Some(at) = positions
+                .iter()
+                .position(|p| Some(p) == sequence.as_ref())
+                .and_then(|index| received.get(index).copied().flatten())
+            {
+                shard.checkpoint_at = Some(at);
+            }
+            let checkpoint_at = shard.checkpoint_at;
             let Some(revision) = self.keeper.counter(shard_id) else {
                 return Ok(());
             };
@@ -437,7 +478,7 @@ impl StreamRelay {
                     shard_id,
                     revision,
                     self.keeper.me(),
-                    sequence.as_ref(),
+                    (sequence.as_ref(), checkpoint_at),
                     finished,
                 )
                 .await?;
@@ -462,6 +503,9 @@ impl StreamRelay {
             return Ok(Some(iterator.clone()));
         }
         let checkpoint = shard.tracker.checkpoint().cloned();
+        let checkpoint_at = shard.checkpoint_at;
+        let behind_horizon = checkpoint.is_some()
+            && checkpoint_at.is_some_and(|at| OffsetDateTime::now_utc() - at >= STREAM_RETENTION);
         let request = self
             .streams
             .get_shard_iterator()
@@ -473,26 +517,87 @@ impl StreamRelay {
                 .sequence_number(sequence.as_str()),
             None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
         };
-        let iterator = match request.send().await {
-            Ok(output) => output.shard_iterator,
+        let (iterator, trimmed) = match request.send().await {
+            Ok(output) => (output.shard_iterator, behind_horizon),
             Err(e) if e.code() == Some("TrimmedDataAccessException") => {
-                warn!(shard = %shard_id, "the checkpoint is past the stream's retention; records were lost before this relay read them");
-                self.streams
+                let output = self
+                    .streams
                     .get_shard_iterator()
                     .stream_arn(&self.stream_arn)
                     .shard_id(shard_id)
                     .shard_iterator_type(ShardIteratorType::TrimHorizon)
                     .send()
                     .await
-                    .map_err(|e| streams_error("GetShardIterator", e))?
-                    .shard_iterator
+                    .map_err(|e| streams_error("GetShardIterator", e))?;
+                (output.shard_iterator, true)
             }
             Err(e) => return Err(streams_error("GetShardIterator", e)),
         };
+        if trimmed {
+            match checkpoint_at {
+                Some(from) => {
+                    warn!(shard = %shard_id, %from, "the checkpoint is behind the stream's trim horizon; the gap is republished from the outbox");
+                    if let Some(shard) = self.shards.get_mut(shard_id) {
+                        shard.gap_from = Some(from);
+                    }
+                }
+                None => {
+                    error!(shard = %shard_id, "the checkpoint is behind the stream's trim horizon and its time is unknown: records after it may be lost; replay the window with `replay`")
+                }
+            }
+        }
         if let Some(shard) = self.shards.get_mut(shard_id) {
             shard.iterator.clone_from(&iterator);
         }
         Ok(iterator)
+    }
+
+    /// Republishes the shard's trimmed gap, if it has one: the outbox events
+    /// from the checkpoint's time to the first record still in the stream (or
+    /// now), through the relay. What the stream also carries, the inboxes drop.
+    async fn republish_gap(
+        &mut self,
+        shard_id: &str,
+        records: &[aws_sdk_dynamodbstreams::types::Record],
+        report: &mut FeedReport,
+    ) -> Result<(), StreamRelayError> {
+        let Some(from) = self.shards.get(shard_id).and_then(|shard| shard.gap_from) else {
+            return Ok(());
+        };
+        let to = records
+            .iter()
+            .find_map(received_at)
+            .unwrap_or_else(OffsetDateTime::now_utc)
+            + time::Duration::SECOND;
+        let Some(replay) = &self.replay else {
+            error!(shard = %shard_id, %from, %to, "records of this window may be lost and this relay has no outbox archive to republish them; replay the window with `replay`");
+            if let Some(shard) = self.shards.get_mut(shard_id) {
+                shard.gap_from = None;
+            }
+            return Ok(());
+        };
+        let window = ArchiveWindow {
+            from,
+            to,
+            aggregate: None,
+        };
+        let progress =
+            replay
+                .run(&window, None, false, |_| {})
+                .await
+                .map_err(|error| match error {
+                    ReplayError::BusRefused(refused) => StreamRelayError::BusRefused(refused),
+                    other => StreamRelayError::Republish(other),
+                })?;
+        metrics::counter!(TRIMMED_REPUBLISHED).increment(progress.events as u64);
+        warn!(shard = %shard_id, %from, %to, events = progress.events, published = progress.published, "republished the trimmed gap from the outbox");
+        report.republished += progress.events;
+        report.published += progress.published;
+        report.dead_lettered += progress.dead_lettered;
+        if let Some(shard) = self.shards.get_mut(shard_id) {
+            shard.gap_from = None;
+        }
+        Ok(())
     }
 
     fn reset_iterator(&mut self, shard_id: &str) {
@@ -510,6 +615,12 @@ impl ChangeFeed for StreamRelay {
             other => FeedError::Read(Box::new(other)),
         })
     }
+}
+
+/// When the stream received `record`, if it says.
+fn received_at(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<OffsetDateTime> {
+    let at = record.dynamodb.as_ref()?.approximate_creation_date_time?;
+    OffsetDateTime::from_unix_timestamp_nanos(at.as_nanos()).ok()
 }
 
 /// A Streams API failure of `operation`.

@@ -98,6 +98,7 @@ impl ChangeFeed for MemoryStream {
             dead_lettered: relayed.dead_lettered,
             retries: usize::from(relayed.retry_from.is_some()),
             failures: 0,
+            republished: 0,
         })
     }
 }

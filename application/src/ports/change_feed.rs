@@ -21,6 +21,8 @@ pub struct FeedReport {
     /// Shards whose read failed (the stream, the checkpoint); each is read
     /// again from its checkpoint on the next poll, the others went on.
     pub failures: usize,
+    /// Events republished from the outbox over a gap the stream had trimmed.
+    pub republished: usize,
 }
 
 /// Why a poll failed; polling again resumes from the checkpoints.

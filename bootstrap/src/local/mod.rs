@@ -268,8 +268,9 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
             eprintln!("relaying the outbox stream (Ctrl-C or SIGTERM stops)");
             let report = relay::relay(service, &options, stop_signal()).await?;
             eprintln!(
-                "stopped: {} published, {} applied, {} calls made, {} duplicates dropped",
+                "stopped: {} published ({} republished over trimmed gaps), {} applied, {} calls made, {} duplicates dropped",
                 report.published,
+                report.republished,
                 report.consumed.applied,
                 report.consumed.called,
                 report.consumed.duplicates

@@ -7,7 +7,8 @@
 //!
 //! Like `serve`'s, the relay publishes through a [`DeliveringBus`]: a checkpoint
 //! moves only past events every consumer has handled durably, so a kill at any
-//! instant loses no delivery.
+//! instant loses no delivery. A checkpoint behind the stream's trim horizon
+//! makes it republish the gap from the outbox's time index.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -15,8 +16,11 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
+use outbox_application::ports::FeedReport;
 use outbox_application::{LeaseTimings, Relay, Service};
-use outbox_dynamodb::{DynamoDeadLetterQueue, DynamoInbox, StreamRelay, StreamRelayOptions};
+use outbox_dynamodb::{
+    DynamoArchive, DynamoDeadLetterQueue, DynamoInbox, StreamRelay, StreamRelayOptions,
+};
 
 use super::demo::BusKind;
 use super::local_bus::{DeliveringBus, Drained, LocalBus};
@@ -66,8 +70,18 @@ pub struct RelayReport {
     pub published: usize,
     /// Records and events the relay dead-lettered.
     pub relay_dead_lettered: usize,
+    /// Events republished from the outbox over gaps the stream had trimmed.
+    pub republished: usize,
     /// What the consumers did.
     pub consumed: Drained,
+}
+
+impl RelayReport {
+    fn add(&mut self, polled: &FeedReport) {
+        self.published += polled.published;
+        self.relay_dead_lettered += polled.dead_lettered;
+        self.republished += polled.republished;
+    }
 }
 
 /// A stream relay in front of the local bus and the service's consumers.
@@ -110,7 +124,8 @@ impl LocalRelay {
                 lease,
                 ..StreamRelayOptions::default()
             },
-        );
+        )
+        .with_archive(Arc::new(DynamoArchive::new(stack.dynamodb.clone(), layout)));
         Ok(Self {
             stream_relay,
             delivering,
@@ -133,8 +148,7 @@ impl LocalRelay {
         loop {
             match self.stream_relay.poll().await {
                 Ok(polled) if polled.failures == 0 => {
-                    report.published += polled.published;
-                    report.relay_dead_lettered += polled.dead_lettered;
+                    report.add(&polled);
                     if polled.records > 0 {
                         continue;
                     }
@@ -144,8 +158,7 @@ impl LocalRelay {
                 }
                 outcome => {
                     if let Ok(polled) = &outcome {
-                        report.published += polled.published;
-                        report.relay_dead_lettered += polled.dead_lettered;
+                        report.add(polled);
                     }
                     if let Err(error) = outcome {
                         warn!(%error, "stream poll failed");
