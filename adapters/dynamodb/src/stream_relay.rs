@@ -637,3 +637,221 @@ where
         source: Box::new(error),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // A panic is how these tests fail.
+
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use async_trait::async_trait;
+    use aws_sdk_dynamodbstreams::types::{
+        OperationType, Record, Shard as StreamShard, StreamDescription, StreamRecord,
+    };
+    use aws_smithy_mocks::{mock, mock_client, RuleMode};
+    use outbox_application::ports::{
+        BatchLimits, BusOrder, DeadLetter, DeadLetterQueue, EventPublisher, PublishError,
+        PublishOutcome,
+    };
+    use outbox_application::{AggregateId, AggregateRef, EventEnvelope, EventId, Traceparent};
+    use outbox_domain::Version;
+
+    /// Refuses (retryably) the event of version 2 on its first publication.
+    #[derive(Default)]
+    struct FailsOnce {
+        calls: AtomicUsize,
+    }
+
+    #[async_trait]
+    impl EventPublisher for FailsOnce {
+        fn limits(&self) -> BatchLimits {
+            BatchLimits {
+                max_entries: 10,
+                max_batch_bytes: 1 << 20,
+                order: BusOrder::Unordered,
+            }
+        }
+
+        fn entry_size(&self, _event: &EventEnvelope) -> usize {
+            1
+        }
+
+        async fn publish(
+            &self,
+            events: &[EventEnvelope],
+        ) -> Result<Vec<PublishOutcome>, PublishError> {
+            let call = self.calls.fetch_add(1, Ordering::SeqCst);
+            Ok(events
+                .iter()
+                .map(|event| {
+                    if call == 0 && event.aggregate_version == Version::new(2) {
+                        PublishOutcome::Failed {
+                            retryable: true,
+                            reason: "throttled".into(),
+                            attempts: 1,
+                        }
+                    } else {
+                        PublishOutcome::Published
+                    }
+                })
+                .collect())
+        }
+    }
+
+    #[derive(Default)]
+    struct Letters(Mutex<Vec<DeadLetter>>);
+
+    #[async_trait]
+    impl DeadLetterQueue for Letters {
+        async fn send(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
+            self.0.lock().unwrap().push(letter);
+            Ok(())
+        }
+    }
+
+    fn outbox_record(version: u64, sequence: Option<&str>) -> Record {
+        let aggregate_id = AggregateId::from_uuid(uuid::Uuid::from_u128(9));
+        let aggregate = AggregateRef::new("Order", aggregate_id);
+        let event = EventEnvelope {
+            event_id: EventId::derive(&aggregate, Version::new(version)),
+            event_type: "OrderPlaced".into(),
+            schema_version: 1,
+            aggregate_type: "Order".into(),
+            aggregate_id,
+            aggregate_version: Version::new(version),
+            occurred_at: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            correlation_id: "c".into(),
+            causation_id: "r".into(),
+            traceparent: Traceparent::root(uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2)),
+            data: serde_json::json!({"customer": "Ada", "totalCents": 2300}),
+        };
+        let sources =
+            outbox_seeds::service(&outbox_application::OutsidePorts::not_deployed()).sources();
+        let item = crate::items::outbox_item(&event, Duration::from_secs(60), &sources).unwrap();
+        let image = item
+            .into_iter()
+            .map(|(name, value)| {
+                let value: serde_dynamo::AttributeValue = value.into();
+                (name, value.into())
+            })
+            .collect();
+        Record::builder()
+            .event_id(format!("record-{version}"))
+            .event_name(OperationType::Insert)
+            .dynamodb(
+                StreamRecord::builder()
+                    .set_sequence_number(sequence.map(str::to_owned))
+                    .set_new_image(Some(image))
+                    .build(),
+            )
+            .build()
+    }
+
+    /// A record without a position between two that have one, the second
+    /// refused once: the batch is read twice, and the record's letter is sent
+    /// once, when the record after it is handled (the old relay sent it twice).
+    #[tokio::test]
+    async fn a_record_without_a_position_is_dead_lettered_once_across_a_reread() {
+        let lease_item = || {
+            std::collections::HashMap::from([
+                (
+                    "pk".to_owned(),
+                    aws_sdk_dynamodb::types::AttributeValue::S("arn".into()),
+                ),
+                (
+                    "sk".to_owned(),
+                    aws_sdk_dynamodb::types::AttributeValue::S("s1".into()),
+                ),
+                (
+                    "revision".to_owned(),
+                    aws_sdk_dynamodb::types::AttributeValue::N("0".into()),
+                ),
+            ])
+        };
+        let put = mock!(aws_sdk_dynamodb::Client::put_item).then_output(|| {
+            aws_sdk_dynamodb::operation::put_item::PutItemOutput::builder().build()
+        });
+        let query = mock!(aws_sdk_dynamodb::Client::query).then_output(move || {
+            aws_sdk_dynamodb::operation::query::QueryOutput::builder()
+                .items(lease_item())
+                .build()
+        });
+        let update = mock!(aws_sdk_dynamodb::Client::update_item).then_output(|| {
+            aws_sdk_dynamodb::operation::update_item::UpdateItemOutput::builder().build()
+        });
+        let dynamodb = mock_client!(
+            aws_sdk_dynamodb,
+            RuleMode::MatchAny,
+            [&put, &query, &update]
+        );
+
+        let describe = mock!(aws_sdk_dynamodbstreams::Client::describe_stream).then_output(|| {
+            aws_sdk_dynamodbstreams::operation::describe_stream::DescribeStreamOutput::builder()
+                .stream_description(
+                    StreamDescription::builder()
+                        .shards(StreamShard::builder().shard_id("s1").build())
+                        .build(),
+                )
+                .build()
+        });
+        let iterator = || {
+            mock!(aws_sdk_dynamodbstreams::Client::get_shard_iterator).then_output(|| {
+                aws_sdk_dynamodbstreams::operation::get_shard_iterator::GetShardIteratorOutput::builder()
+                    .shard_iterator("it")
+                    .build()
+            })
+        };
+        let (from_start, from_checkpoint) = (iterator(), iterator());
+        let first_read = mock!(aws_sdk_dynamodbstreams::Client::get_records).then_output(|| {
+            aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput::builder()
+                .records(outbox_record(1, Some("100")))
+                .records(outbox_record(7, None))
+                .records(outbox_record(2, Some("300")))
+                .next_shard_iterator("next")
+                .build()
+        });
+        let reread = mock!(aws_sdk_dynamodbstreams::Client::get_records).then_output(|| {
+            aws_sdk_dynamodbstreams::operation::get_records::GetRecordsOutput::builder()
+                .records(outbox_record(7, None))
+                .records(outbox_record(2, Some("300")))
+                .next_shard_iterator("next")
+                .build()
+        });
+        let streams = mock_client!(
+            aws_sdk_dynamodbstreams,
+            RuleMode::Sequential,
+            [
+                &describe,
+                &from_start,
+                &first_read,
+                &from_checkpoint,
+                &reread
+            ]
+        );
+
+        let letters = Arc::new(Letters::default());
+        let relay = Relay::new(Arc::new(FailsOnce::default()), letters.clone());
+        let mut stream_relay = StreamRelay::new(
+            streams,
+            "arn",
+            LeaseTable::new(dynamodb, "leases", "arn"),
+            relay,
+            StreamRelayOptions::default(),
+        );
+        let first = stream_relay.poll().await.unwrap();
+        assert_eq!(first.retries, 1, "{first:?}");
+        assert!(
+            letters.0.lock().unwrap().is_empty(),
+            "no letter before the record after it is handled"
+        );
+        let second = stream_relay.poll().await.unwrap();
+        assert_eq!(second.retries, 0, "{second:?}");
+        assert_eq!(
+            letters.0.lock().unwrap().len(),
+            1,
+            "one letter for the record"
+        );
+    }
+}
