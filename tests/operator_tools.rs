@@ -980,3 +980,85 @@ async fn a_parked_order_shows_in_status_and_unparks_with_a_recorded_skip() {
         let _ = std::fs::remove_file(format!("{data_arg}{suffix}"));
     }
 }
+
+/// What a hard kill of the old relay left: the stream relayed and checkpointed
+/// (to a bus that lost it all), no consumer applied anything. `status` counts,
+/// per consumer, the committed events it has not applied (from the outbox and
+/// the inbox) with the oldest's age, and names the command that fixes it; run,
+/// that command brings every consumer up to date.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_what_the_consumers_never_applied_and_its_fix_fixes_it() {
+    let data = std::env::temp_dir().join(format!("outbox-lost-{}.db", uuid::Uuid::now_v7()));
+    let data_arg = data.display().to_string();
+    let (_, events) = outbox_in_data_file(&data, 3).await;
+    let (server, clients, layout) = tables_in_data_file(&data).await;
+    let stream_arn = outbox_dynamodb::stream_arn(&clients.dynamodb, layout.outbox_table())
+        .await
+        .unwrap();
+    let sources = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources();
+    let lost = outbox_application::Relay::new(
+        Arc::new(outbox_memory::MemoryBus::new(sources)),
+        Arc::new(outbox_memory::MemoryDeadLetterQueue::new()),
+    );
+    let mut relay = outbox_dynamodb::StreamRelay::new(
+        clients.streams.clone(),
+        &stream_arn,
+        outbox_dynamodb::LeaseTable::new(
+            clients.dynamodb.clone(),
+            &layout.checkpoint_table,
+            &stream_arn,
+        ),
+        lost,
+        outbox_dynamodb::StreamRelayOptions::default(),
+    );
+    while relay.poll().await.unwrap().records > 0 {}
+    relay.release().await;
+    server.stop().await.unwrap();
+
+    let Command::Status(options) = parse(&["status", "--data", &data_arg]) else {
+        unreachable!()
+    };
+    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
+    let before = status::status(&service, &options).await.unwrap();
+    assert!(!before.lagging(), "the relay is caught up: {before}");
+    let completed = events
+        .iter()
+        .filter(|e| e.event_type == "RepairCompleted")
+        .count() as u64;
+    for consumer in ["invoicing", "customer-notification"] {
+        let found = before
+            .consumers
+            .iter()
+            .find(|c| c.name == consumer)
+            .unwrap();
+        assert_eq!(found.unapplied, completed, "{consumer}: {before}");
+        assert!(found.oldest_unapplied_seconds.is_some(), "{before}");
+    }
+    let replay_line = before
+        .fixes
+        .iter()
+        .find(|fix| fix.starts_with("outbox-local replay"))
+        .unwrap_or_else(|| panic!("a replay to run: {before}"));
+    let command: Vec<&str> = replay_line
+        .split("   #")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .collect();
+    let position = position_file().display().to_string();
+    let mut args = command.clone();
+    args.extend(["--position-file", &position]);
+    let Command::Replay(fix) = parse(&args) else {
+        unreachable!("{replay_line}")
+    };
+    replay::replay(&service, &fix).await.unwrap();
+
+    let after = status::status(&service, &options).await.unwrap();
+    assert!(
+        after.consumers.iter().all(|c| c.unapplied == 0),
+        "every consumer up to date: {after}"
+    );
+    assert!(after.fixes.is_empty(), "{after}");
+    let _ = std::fs::remove_file(&data);
+}

@@ -185,6 +185,41 @@ impl DynamoInbox {
         })
     }
 
+    /// The events `consumer` has handled (its marks, a call in progress
+    /// excluded), by a consistent scan: what `status` holds the outbox against.
+    ///
+    /// # Errors
+    /// [`InboxError::Unavailable`] when the table cannot be read.
+    pub async fn handled_events(
+        &self,
+        consumer: &str,
+    ) -> Result<std::collections::HashSet<EventId>, InboxError> {
+        let pages: Vec<_> = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .filter_expression("#entityType = :mark AND consumer = :consumer")
+            .expression_attribute_names("#entityType", ENTITY_TYPE)
+            .expression_attribute_values(":mark", AttributeValue::S(ENTITY_INBOX.into()))
+            .expression_attribute_values(":consumer", AttributeValue::S(consumer.into()))
+            .into_paginator()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| InboxError::from(DynamoError::from(error)))?;
+        let mut handled = std::collections::HashSet::new();
+        for item in pages.iter().flat_map(|page| page.items()) {
+            if in_progress(item) {
+                continue;
+            }
+            let mark: MarkItem = serde_dynamo::from_item(item.clone())
+                .map_err(|error| InboxError::Unavailable(Box::new(error)))?;
+            handled.insert(mark.event_id);
+        }
+        Ok(handled)
+    }
+
     /// The item under (`pk`, `sk`), read consistently.
     pub(crate) async fn get(&self, pk: String, sk: &str) -> Result<Option<Attributes>, InboxError> {
         let output = self

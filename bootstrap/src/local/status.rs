@@ -2,15 +2,19 @@
 //! lag per shard (the oldest record not relayed yet, and its age), the
 //! dead-letter queue's depth and oldest letter, per consumer the effects
 //! applied, the duplicates suppressed and what it sent (documents and emails in
-//! the [`SentFolder`] beside the data file), and the aggregates ordered
-//! consumers parked (the missing version, why, since when). `--json` for scripts.
+//! the [`SentFolder`] beside the data file) and the committed events it has
+//! not applied (outbox against inbox, the oldest with its age), the aggregates
+//! ordered consumers parked (the missing version, why, since when), and the
+//! commands that fix what is behind. `--json` for scripts.
 
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use std::collections::HashMap;
+
 use outbox_application::ports::Inbox;
-use outbox_application::Service;
-use outbox_dynamodb::{stream_lag, DynamoInbox};
+use outbox_application::{AggregateRef, EventEnvelope, Service};
+use outbox_dynamodb::{stream_lag, DynamoInbox, DynamoStore};
 
 use super::sent::{Sends, SentFolder};
 use super::stack::{Stack, StoreArgs};
@@ -61,6 +65,11 @@ pub struct ConsumerStatus {
     pub duplicates: u64,
     /// What it sent locally.
     pub sent: Sends,
+    /// Committed events it subscribes to and has not applied (the outbox
+    /// against its inbox): in flight, held behind a gap, dead-lettered, or lost.
+    pub unapplied: u64,
+    /// The age in seconds of the oldest of those events.
+    pub oldest_unapplied_seconds: Option<i64>,
 }
 
 /// An aggregate an ordered consumer parked.
@@ -97,6 +106,8 @@ pub struct Status {
     pub consumers: Vec<ConsumerStatus>,
     /// Aggregates parked by ordered consumers.
     pub parked: Vec<ParkedStatus>,
+    /// What to run to bring what is behind up to date, one command a line.
+    pub fixes: Vec<String>,
 }
 
 impl Status {
@@ -146,6 +157,16 @@ impl std::fmt::Display for Status {
             if emails > 0 {
                 write!(f, ", {emails} emails sent")?;
             }
+            if consumer.unapplied > 0 {
+                let age = consumer
+                    .oldest_unapplied_seconds
+                    .map_or_else(String::new, |age| format!(", the oldest {age} s old"));
+                write!(
+                    f,
+                    "; {} committed events not applied{age}",
+                    consumer.unapplied
+                )?;
+            }
             writeln!(f)?;
         }
         writeln!(f, "parked aggregates: {}", self.parked.len())?;
@@ -160,6 +181,12 @@ impl std::fmt::Display for Status {
                 parked.parked_seconds,
                 parked.reason
             )?;
+        }
+        if !self.fixes.is_empty() {
+            writeln!(f, "to fix:")?;
+            for fix in &self.fixes {
+                writeln!(f, "  {fix}")?;
+            }
         }
         Ok(())
     }
@@ -194,17 +221,30 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
         path: sent.root().display().to_string(),
         source,
     })?;
+    let events = DynamoStore::new(stack.dynamodb.clone(), stack.layout.clone())
+        .outbox()
+        .await
+        .map_err(|error| LocalError::Store(Box::new(error)))?;
     let mut consumers = Vec::new();
+    let mut oldest_unapplied: Option<OffsetDateTime> = None;
     for reaction in service.consumers() {
         let tally = inbox
             .tally(reaction.name())
             .await
             .map_err(|error| LocalError::Store(Box::new(error)))?;
+        let unapplied = unapplied(&inbox, reaction, &events).await?;
+        let oldest = unapplied.iter().map(|event| event.occurred_at).min();
+        oldest_unapplied = match (oldest_unapplied, oldest) {
+            (Some(before), Some(this)) => Some(before.min(this)),
+            (before, this) => before.or(this),
+        };
         consumers.push(ConsumerStatus {
             name: reaction.name().to_owned(),
             effects: tally.effects,
             duplicates: tally.duplicates,
             sent: sends.get(reaction.name()).copied().unwrap_or_default(),
+            unapplied: unapplied.len() as u64,
+            oldest_unapplied_seconds: oldest.map(|at| (now - at).whole_seconds().max(0)),
         });
     }
     let parked = inbox
@@ -227,14 +267,100 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             }
         })
         .collect();
-    let status = Status {
+    let mut status = Status {
         store: stack.description.clone(),
         shards,
         dead_letters: depth.letters,
         oldest_letter_seconds: depth.oldest.map(|at| (now - at).whole_seconds().max(0)),
         consumers,
         parked,
+        fixes: Vec::new(),
     };
+    status.fixes = fixes(&status, oldest_unapplied, now, &options.stack);
     stack.close().await?;
     Ok(status)
+}
+
+/// The events of `events` that `reaction` subscribes to and has not applied:
+/// an unordered consumer by its marks, an ordered one by how far its
+/// sequence of each aggregate got (a skipped version counts as applied).
+async fn unapplied<'e>(
+    inbox: &DynamoInbox,
+    reaction: &std::sync::Arc<dyn outbox_application::Reaction>,
+    events: &'e [EventEnvelope],
+) -> Result<Vec<&'e EventEnvelope>, LocalError> {
+    let store = |error: outbox_application::ports::InboxError| LocalError::Store(Box::new(error));
+    let subscription = reaction.subscription();
+    let accepted = events.iter().filter(|event| subscription.accepts(event));
+    if !subscription.is_ordered() {
+        let handled = inbox.handled_events(reaction.name()).await.map_err(store)?;
+        return Ok(accepted
+            .filter(|event| !handled.contains(&event.event_id))
+            .collect());
+    }
+    let mut reached: HashMap<AggregateRef, u64> = HashMap::new();
+    let mut missing = Vec::new();
+    for event in accepted {
+        let aggregate = event.aggregate();
+        let applied = match reached.get(&aggregate) {
+            Some(applied) => *applied,
+            None => {
+                let applied = inbox
+                    .sequence(reaction.name(), &aggregate)
+                    .await
+                    .map_err(store)?
+                    .applied
+                    .value();
+                reached.insert(aggregate, applied);
+                applied
+            }
+        };
+        if event.aggregate_version.value() > applied {
+            missing.push(event);
+        }
+    }
+    Ok(missing)
+}
+
+/// The commands that bring what is behind up to date: the relay when the
+/// stream has records it has not relayed, `unpark` for parked aggregates,
+/// `redrive` for dead letters, and a replay of the window from the oldest
+/// unapplied event when consumers miss events nothing else accounts for.
+fn fixes(
+    status: &Status,
+    oldest_unapplied: Option<OffsetDateTime>,
+    now: OffsetDateTime,
+    stack: &StoreArgs,
+) -> Vec<String> {
+    let data = format!("--data {}", stack.data.display());
+    let mut fixes = Vec::new();
+    if status.lagging() {
+        fixes.push(format!(
+            "outbox-local relay {data}   # the stream has records not relayed yet: run a relay (or serve)"
+        ));
+    }
+    if !status.parked.is_empty() {
+        fixes.push(format!(
+            "outbox-local unpark {data} --consumer <consumer> --aggregate <TYPE#ID>   # see the parked aggregates above"
+        ));
+    }
+    if status.dead_letters > 0 {
+        fixes.push(format!(
+            "outbox-local redrive {data} --list   # then redrive what can go again"
+        ));
+    }
+    let unexplained = status.consumers.iter().any(|c| c.unapplied > 0)
+        && !status.lagging()
+        && status.parked.is_empty()
+        && status.dead_letters == 0;
+    if let (true, Some(from)) = (unexplained, oldest_unapplied) {
+        let format = &time::format_description::well_known::Rfc3339;
+        let to = now + time::Duration::SECOND;
+        if let (Ok(from), Ok(to)) = (from.format(format), to.format(format)) {
+            fixes.push(format!(
+                "outbox-local replay {data} --from {from} --to {to}   # committed events the consumers never applied; the inboxes drop what they have"
+            ));
+        }
+    }
+    fixes
 }
