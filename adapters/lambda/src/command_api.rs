@@ -81,18 +81,25 @@ impl CommandApi {
         http_event::response_to_event(response)
     }
 
-    /// Answers `request`; every failure is a JSON error response.
+    /// Answers `request`; every failure is a JSON error response. The answer
+    /// carries the request's correlation id (`x-correlation-id`): the caller's,
+    /// or one generated here, the same the log and the events carry.
     pub async fn handle(&self, request: &Request) -> Response<Body> {
         let method = request.method().clone();
         let path = request.uri().path().to_owned();
+        // Without the header, the request gets an id of its own here, so that
+        // the log and the events it writes carry the same one.
         let correlation_id = request
             .headers()
             .get(CORRELATION_ID)
             .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        let span = info_span!("http", %method, %path, correlation_id);
-        let response = match self.route(request).instrument(span.clone()).await {
+            .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_owned);
+        let span = info_span!("http", %method, %path, %correlation_id);
+        let response = match self
+            .route(request, &correlation_id)
+            .instrument(span.clone())
+            .await
+        {
             Ok(response) => response,
             Err(error) => {
                 span.in_scope(|| {
@@ -106,10 +113,18 @@ impl CommandApi {
             }
         };
         span.in_scope(|| info!(status = response.status().as_u16(), "request answered"));
+        let mut response = response;
+        if let Ok(value) = lambda_http::http::HeaderValue::from_str(&correlation_id) {
+            response.headers_mut().insert(CORRELATION_ID, value);
+        }
         response
     }
 
-    async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
+    async fn route(
+        &self,
+        request: &Request,
+        correlation_id: &str,
+    ) -> Result<Response<Body>, ApiError> {
         let method = request.method();
         let path = request.uri().path();
         let mut segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
@@ -141,13 +156,20 @@ impl CommandApi {
         match (rest, method) {
             ([], &Method::POST) => {
                 let command = parse(request, aggregate, None)?;
-                self.execute(request, aggregate, Target::New, command.as_ref())
-                    .await
+                self.execute(
+                    request,
+                    aggregate,
+                    Target::New,
+                    command.as_ref(),
+                    correlation_id,
+                )
+                .await
             }
             ([id], &Method::GET) => self.show(aggregate, id).await,
             ([id, action], &Method::POST) => {
                 let command = parse(request, aggregate, Some(action))?;
-                self.execute(request, aggregate, existing(id)?, command.as_ref())
+                let target = existing(id)?;
+                self.execute(request, aggregate, target, command.as_ref(), correlation_id)
                     .await
             }
             ([] | [_] | [_, _], _) => Err(ApiError::new(
@@ -165,12 +187,17 @@ impl CommandApi {
         aggregate: &dyn DeclaredAggregate,
         target: Target,
         command: &dyn AnyCommand,
+        correlation_id: &str,
     ) -> Result<Response<Body>, ApiError> {
         let result = match meta(request) {
-            Ok(meta) => command
-                .execute(&self.commands, target, &meta)
-                .await
-                .map_err(ApiError::from),
+            Ok(mut meta) => {
+                meta.correlation_id
+                    .get_or_insert_with(|| correlation_id.to_owned());
+                command
+                    .execute(&self.commands, target, &meta)
+                    .await
+                    .map_err(ApiError::from)
+            }
             Err(error) => Err(error),
         };
         telemetry::command(

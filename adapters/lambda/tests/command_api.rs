@@ -864,3 +864,26 @@ mod shared_contract {
         assert!(total < 1 << 53, "{total}");
     }
 }
+
+#[tokio::test]
+async fn without_a_correlation_header_the_answer_and_the_events_carry_one_generated_id() {
+    let api = Api::new();
+    let body = json!({"vehicle": "B-1", "customer": "Ada", "customerEmail": "ada@example.com", "description": "oil"}).to_string();
+    let answer = api
+        .api
+        .handle(&event(
+            "POST",
+            "/repairs",
+            "$default",
+            json!({"content-type": "application/json"}),
+            Some(&body),
+        ))
+        .await;
+    let told = answer
+        .headers()
+        .get("x-correlation-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("the answer names its correlation id");
+    assert!(uuid::Uuid::parse_str(&told).is_ok(), "{told}");
+    assert_eq!(api.store.outbox()[0].correlation_id, told);
+}
