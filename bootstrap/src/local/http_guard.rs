@@ -8,7 +8,12 @@
 //! `Content-Length` bytes pass before the next head is read. A chunked body
 //! (`Transfer-Encoding`) passes unchecked to hyper, and so does the rest of
 //! its connection. A refused request is answered and its connection closed.
+//!
+//! Slow senders hold no connection for long: a head begun must be complete
+//! within [`HEAD_TIMEOUT`] (else 408 `RequestTimeout`, closed), and a
+//! connection waiting for its next request is closed after [`IDLE_TIMEOUT`].
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -27,6 +32,10 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// The most headers a request may carry.
 pub const MAX_HEADERS: usize = 64;
+/// How long a request head may take from its first byte to its blank line.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kept-alive connection may wait for its next request.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A listener whose connections are [`Guarded`].
 pub struct GuardedListener {
@@ -207,17 +216,48 @@ pub struct Guarded<S> {
     max_body: u64,
     buffer: Vec<u8>,
     phase: Phase,
+    timeouts: (Duration, Duration),
+    /// When the head being read (or waited for) must be complete, and
+    /// whether it has begun.
+    deadline: Option<(Pin<Box<tokio::time::Sleep>>, bool)>,
 }
 
 impl<S> Guarded<S> {
-    /// Guards `inner`, refusing bodies over `max_body` bytes.
+    /// Guards `inner`, refusing bodies over `max_body` bytes, with
+    /// [`HEAD_TIMEOUT`] and [`IDLE_TIMEOUT`].
     pub fn new(inner: S, max_body: u64) -> Self {
+        Self::with_timeouts(inner, max_body, HEAD_TIMEOUT, IDLE_TIMEOUT)
+    }
+
+    /// Guards `inner` with a time limit for a head (from its first byte) and
+    /// for the wait before one.
+    pub fn with_timeouts(inner: S, max_body: u64, head: Duration, idle: Duration) -> Self {
         Self {
             inner,
             max_body,
             buffer: Vec::new(),
             phase: Phase::Head,
+            timeouts: (head, idle),
+            deadline: None,
         }
+    }
+
+    /// Whether the head being read (or waited for) ran out of time; a head's
+    /// clock starts at its first byte, an idle one's when the wait began.
+    fn timed_out(&mut self, cx: &mut Context<'_>) -> bool {
+        let begun = !self.buffer.is_empty();
+        let (head, idle) = self.timeouts;
+        let restart = match &self.deadline {
+            None => true,
+            Some((_, was_begun)) => begun && !was_begun,
+        };
+        if restart {
+            let limit = if begun { head } else { idle };
+            self.deadline = Some((Box::pin(tokio::time::sleep(limit)), begun));
+        }
+        self.deadline
+            .as_mut()
+            .is_some_and(|(sleep, _)| sleep.as_mut().poll(cx).is_ready())
     }
 
     /// Moves up to `limit` buffered bytes into `out`; how many.
@@ -319,10 +359,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<S> {
                 }
                 Phase::Head => {
                     if let Some(end) = this.head_end() {
+                        this.deadline = None;
                         match check_head(&this.buffer[..end], this.max_body) {
                             Ok(then) => this.phase = Phase::Forward { head: end, then },
                             Err(error) => this.refuse(&error),
                         }
+                        continue;
+                    }
+                    if this.timed_out(cx) {
+                        this.deadline = None;
+                        if this.buffer.is_empty() {
+                            this.phase = Phase::Done;
+                            return Poll::Ready(Ok(()));
+                        }
+                        this.refuse(&ApiError::new(
+                            StatusCode::REQUEST_TIMEOUT,
+                            "RequestTimeout",
+                            format!(
+                                "the request head did not arrive whole within {} s",
+                                this.timeouts.0.as_secs_f64()
+                            ),
+                        ));
                         continue;
                     }
                     if this.buffer.len() > MAX_HEAD_BYTES {
@@ -456,6 +513,40 @@ mod tests {
             "{answer}"
         );
         assert!(answer.ends_with(r#""code":"MalformedRequest","message":"Content-Length must be a whole number of bytes"}}"#), "{answer}");
+    }
+
+    /// A sender that trickles a head is answered 408 and cut off once the
+    /// head's time is up; one that sends nothing is closed after the idle time.
+    #[tokio::test]
+    async fn a_slow_head_is_refused_and_an_idle_connection_closed() {
+        let short = Duration::from_millis(200);
+        let (client, server) = tokio::io::duplex(1 << 20);
+        let mut guarded = Guarded::with_timeouts(server, LIMIT, short, 4 * short);
+        let (mut client_read, mut client_write) = tokio::io::split(client);
+        client_write
+            .write_all(b"GET /a HTTP/1.1\r\nhost")
+            .await
+            .unwrap();
+        let mut passed = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), guarded.read_to_end(&mut passed));
+        read.await.expect("the guard gives up on the head").unwrap();
+        assert!(passed.is_empty());
+        drop(guarded);
+        let mut answered = Vec::new();
+        client_read.read_to_end(&mut answered).await.unwrap();
+        let answer = String::from_utf8(answered).unwrap();
+        assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+        assert!(answer.contains(r#""code":"RequestTimeout""#), "{answer}");
+
+        let (_idle_client, server) = tokio::io::duplex(1 << 20);
+        let mut guarded = Guarded::with_timeouts(server, LIMIT, short, 4 * short);
+        let started = tokio::time::Instant::now();
+        let mut passed = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), guarded.read_to_end(&mut passed));
+        read.await
+            .expect("the guard closes an idle connection")
+            .unwrap();
+        assert!(started.elapsed() >= 4 * short, "{:?}", started.elapsed());
     }
 
     #[tokio::test]
