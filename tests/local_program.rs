@@ -51,6 +51,22 @@ async fn the_seed_stories_hold_under_faults_and_the_data_survives_a_restart() {
         first.stats.dead_lettered >= 1,
         "the malformed record is dead-lettered: {first}"
     );
+    // The operator's tools see the letters the demo reported.
+    let Command::Status(status_options) =
+        Cli::parse_from(["outbox-local", "status", "--data", &data_arg]).command
+    else {
+        unreachable!("a status command line")
+    };
+    let status = outbox_bootstrap::local::status::status(
+        &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
+        &status_options,
+    )
+    .await
+    .expect("status reads the data");
+    assert_eq!(
+        status.dead_letters, first.stats.dead_lettered as u64,
+        "{status}\n{first}"
+    );
 
     let second = run(
         &outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()),
@@ -95,4 +111,28 @@ async fn on_a_custom_event_bus_the_seed_stories_hold_under_faults() {
         !report.to_string().contains("earlier runs"),
         "a memory store holds this run only: {report}"
     );
+}
+
+/// A fault rate is a rate: the foreign writer's malformed records come at it,
+/// so a rate of 1e-300 injects nothing at all (it used to inject one poison
+/// record whatever the rate above 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_records_come_at_the_fault_rate() {
+    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
+    let tiny = run(
+        &service,
+        &demo(&[
+            "--fault-rate",
+            "1e-300",
+            "--store",
+            "memory",
+            "--stories",
+            "2",
+        ]),
+    )
+    .await
+    .expect("a run");
+    assert_eq!(tiny.faults_injected, 0, "{tiny}");
+    assert_eq!(tiny.stats.dead_lettered, 0, "{tiny}");
+    assert!(tiny.violations.is_empty(), "{tiny}");
 }

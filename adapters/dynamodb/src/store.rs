@@ -117,6 +117,23 @@ impl DynamoStore {
         items.into_iter().map(decode_envelope).collect()
     }
 
+    /// Every outbox item still in the table, by a consistent scan: the events
+    /// that decode, and how many items do not (poison a foreign writer left,
+    /// which the relay dead-letters).
+    ///
+    /// # Errors
+    /// As [`AggregateStore::load`], only when the table cannot be read.
+    pub async fn outbox_readable(&self) -> Result<(Vec<EventEnvelope>, usize), StoreError> {
+        let items = self.scan(self.layout.outbox_table(), ENTITY_OUTBOX).await?;
+        let total = items.len();
+        let events: Vec<EventEnvelope> = items
+            .into_iter()
+            .filter_map(|item| decode_envelope(item).ok())
+            .collect();
+        let unreadable = total - events.len();
+        Ok((events, unreadable))
+    }
+
     /// Every aggregate with a state item, by a consistent scan.
     ///
     /// # Errors

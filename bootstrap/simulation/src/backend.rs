@@ -8,10 +8,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use outbox_application::ports::{AggregateStore, ChangeFeed};
+use outbox_application::ports::{AggregateStore, ChangeFeed, DeadLetterQueue};
 use outbox_application::{AggregateRef, BoxError, Relay};
 use outbox_dynamodb::layout::{ENTITY_OUTBOX, ENTITY_TYPE, PK, SK};
-use outbox_dynamodb::{DynamoStore, LeaseTable, StreamRelay, StreamRelayOptions};
+use outbox_dynamodb::{
+    DynamoDeadLetterQueue, DynamoStore, LeaseTable, StreamRelay, StreamRelayOptions,
+};
 use outbox_memory::{MemoryStore, MemoryStream, StreamPosition};
 
 use crate::audit::StoredAggregate;
@@ -37,6 +39,13 @@ pub trait Backend: Send + Sync {
     /// Writes an outbox record no relay can decode, as a foreign writer might;
     /// `tag` makes it unique.
     async fn write_poison(&self, tag: &str) -> Result<(), BoxError>;
+
+    /// The dead-letter queue that outlives the run beside the store, where the
+    /// operator's tools (`status`, `redrive`) read; `None` when the data does
+    /// not outlive the run.
+    fn lasting_dead_letters(&self) -> Option<Arc<dyn DeadLetterQueue>> {
+        None
+    }
 }
 
 /// The in-memory store and its change log.
@@ -105,6 +114,13 @@ pub struct DynamoBackend {
 impl Backend for DynamoBackend {
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn lasting_dead_letters(&self) -> Option<Arc<dyn DeadLetterQueue>> {
+        Some(Arc::new(DynamoDeadLetterQueue::new(
+            self.dynamodb.clone(),
+            &self.store.layout().dead_letter_table,
+        )))
     }
 
     fn store(&self) -> Arc<dyn AggregateStore> {

@@ -27,9 +27,10 @@ impl Dice {
         self.injected
     }
 
-    /// Counts a fault injected by hand.
-    pub fn count(&mut self) {
-        self.injected += 1;
+    /// Whether a foreign writer slips a malformed outbox item in (one roll,
+    /// counted when it hits).
+    pub fn poison(&mut self) -> bool {
+        self.hit()
     }
 
     fn hit(&mut self) -> bool {

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use outbox_application::consume::DEFAULT_CLAIM_LEASE;
-use outbox_application::ports::{ChangeFeed, DeadLetterPayload, FeedReport};
+use outbox_application::ports::{
+    ChangeFeed, DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterQueue, FeedReport,
+};
 use outbox_application::{
     AggregateRef, AnyCommand, AnyRejection, BoxError, CommandError, CommandOutcome, CommandPolicy,
     CommandService, ConsumeError, ConsumeService, Consumed, Delivery, DeliveryContent, EventId,
@@ -161,7 +163,14 @@ impl Pipeline {
         let sources = service.sources();
         let publisher = FaultyPublisher::new(Arc::new(bus.clone()));
         let dead_letters = MemoryDeadLetterQueue::new();
-        let faulty_dead_letters = FaultyDeadLetters::new(Arc::new(dead_letters.clone()));
+        let kept: Arc<dyn DeadLetterQueue> = match backend.lasting_dead_letters() {
+            Some(lasting) => Arc::new(KeptLetters {
+                lasting,
+                seen: dead_letters.clone(),
+            }),
+            None => Arc::new(dead_letters.clone()),
+        };
+        let faulty_dead_letters = FaultyDeadLetters::new(kept);
         let inbox = MemoryInbox::new();
         let mut consumers = Vec::new();
         for reaction in service.consumers().iter().cloned() {
@@ -469,5 +478,20 @@ impl Pipeline {
 
     fn lock(&self) -> MutexGuard<'_, PipelineStats> {
         self.stats.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Letters sent to the queue that outlives the run (where `status` and
+/// `redrive` read them) and, once it took them, kept in memory for the audit.
+struct KeptLetters {
+    lasting: Arc<dyn DeadLetterQueue>,
+    seen: MemoryDeadLetterQueue,
+}
+
+#[async_trait::async_trait]
+impl DeadLetterQueue for KeptLetters {
+    async fn send(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
+        self.lasting.send(letter.clone()).await?;
+        self.seen.send(letter).await
     }
 }

@@ -126,19 +126,21 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
     } else {
         String::new()
     };
-    if options.fault_rate > 0.0 {
-        // A foreign writer's malformed outbox item: it must be dead-lettered, not block the stream.
-        pipeline
-            .write_poison(&prefix)
-            .await
-            .map_err(LocalError::Store)?;
-        dice.count();
-    }
     let told: Vec<_> = service
         .aggregates()
         .iter()
         .filter(|aggregate| !aggregate.story(0).is_empty())
         .collect();
+    // Beside each story, at the fault rate, a foreign writer's malformed
+    // outbox item: it must be dead-lettered, not block the stream.
+    for story in 0..told.len() * options.stories {
+        if dice.poison() {
+            pipeline
+                .write_poison(&format!("{prefix}{story}"))
+                .await
+                .map_err(LocalError::Store)?;
+        }
+    }
     let progress = ProgressBar::new((told.len() * options.stories) as u64).with_style(
         ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} stories, {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -106,6 +106,8 @@ pub struct Status {
     pub consumers: Vec<ConsumerStatus>,
     /// Aggregates parked by ordered consumers.
     pub parked: Vec<ParkedStatus>,
+    /// Outbox items that do not decode (poison, which the relay dead-letters).
+    pub undecodable_outbox_items: usize,
     /// What to run to bring what is behind up to date, one command a line.
     pub fixes: Vec<String>,
 }
@@ -143,6 +145,13 @@ impl std::fmt::Display for Status {
             .oldest_letter_seconds
             .map_or_else(String::new, |age| format!(", oldest {age} s old"));
         writeln!(f, "dead letters: {}{oldest}", self.dead_letters)?;
+        if self.undecodable_outbox_items > 0 {
+            writeln!(
+                f,
+                "outbox items no relay can decode: {} (dead-lettered as poison when relayed)",
+                self.undecodable_outbox_items
+            )?;
+        }
         writeln!(f, "consumers:")?;
         for consumer in &self.consumers {
             write!(
@@ -221,8 +230,9 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
         path: sent.root().display().to_string(),
         source,
     })?;
-    let events = DynamoStore::new(stack.dynamodb.clone(), stack.layout.clone())
-        .outbox()
+    // An outbox item that does not decode is poison: the relay dead-letters it.
+    let (events, undecodable) = DynamoStore::new(stack.dynamodb.clone(), stack.layout.clone())
+        .outbox_readable()
         .await
         .map_err(|error| LocalError::Store(Box::new(error)))?;
     let mut consumers = Vec::new();
@@ -274,6 +284,7 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
         oldest_letter_seconds: depth.oldest.map(|at| (now - at).whole_seconds().max(0)),
         consumers,
         parked,
+        undecodable_outbox_items: undecodable,
         fixes: Vec::new(),
     };
     status.fixes = fixes(&status, oldest_unapplied, now, &options.stack);
