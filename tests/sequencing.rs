@@ -355,3 +355,40 @@ fn a_skip_of_a_version_lost_for_good_is_recorded_and_releases_the_rest_in_order(
         assert!(tracking.unpark(&aggregate, None).await.is_err());
     });
 }
+
+/// The version a parked aggregate missed, arriving, says what it released:
+/// itself applied and the events held behind it (what a replay's summary
+/// counts as released from parking).
+#[test]
+fn the_missing_version_arriving_reports_the_held_events_it_released() {
+    runtime().block_on(async {
+        let events = order_events(7, 5, true);
+        let inbox = MemoryInbox::new();
+        let tracking = order_consumers(&inbox)
+            .into_iter()
+            .find(|c| c.name() == "order-tracking")
+            .unwrap();
+        let queue: Vec<Message> = events
+            .iter()
+            .filter(|e| e.aggregate_version.value() != 3)
+            .map(|event| Message {
+                event: event.clone(),
+                receive_count: 0,
+            })
+            .collect();
+        drive(&tracking, queue, &[]).await;
+        assert_eq!(inbox.parked().await.unwrap().len(), 1);
+        let missing = Delivery {
+            message_id: "late".into(),
+            receive_count: 1,
+            first_received_at: None,
+            content: DeliveryContent::Event(events[2].clone()),
+        };
+        assert_eq!(
+            tracking.consume(missing).await.unwrap(),
+            Consumed::Released { released: 2 },
+            "version 3 applied, then 4 and 5"
+        );
+        assert!(inbox.parked().await.unwrap().is_empty());
+    });
+}

@@ -146,6 +146,13 @@ pub enum Consumed {
     Parked,
     /// An ordered consumer added the event to its parked aggregate's list.
     Held,
+    /// The event was the version its parked aggregate missed: applied, then
+    /// the `released` events held behind it applied in order, and the
+    /// aggregate unparked.
+    Released {
+        /// Held events applied after it.
+        released: usize,
+    },
 }
 
 /// Why a delivery must be delivered again; nothing was acknowledged.
@@ -438,7 +445,11 @@ impl ConsumeService {
                     if matches!(outcome, Consumed::Held | Consumed::Parked) {
                         let released = self.release(&aggregate).await?;
                         if released.sequence.parking.is_none() {
-                            return Ok(Consumed::Applied);
+                            // The event itself was written to the list
+                            // first: it is among those the release applied.
+                            return Ok(Consumed::Released {
+                                released: released.applied.saturating_sub(1),
+                            });
                         }
                     }
                     return Ok(outcome);

@@ -292,7 +292,8 @@ impl RedriveService {
                 | Consumed::Duplicate
                 | Consumed::Ignored
                 | Consumed::Parked
-                | Consumed::Held,
+                | Consumed::Held
+                | Consumed::Released { .. },
             ) => Redriven::Accepted,
             Ok(Consumed::DeadLettered) => Redriven::Returned {
                 reason: format!("{} refused it again", consumer.name()),

@@ -84,7 +84,7 @@ pub fn consumed(event: Option<Delivered>, outcome: Option<Consumed>) {
         None => ("unreadable".to_owned(), None),
     };
     let name = match outcome {
-        Some(Consumed::Applied) => EFFECTS_APPLIED,
+        Some(Consumed::Applied | Consumed::Released { .. }) => EFFECTS_APPLIED,
         Some(Consumed::Called) => CALLS_COMPLETED,
         Some(Consumed::Duplicate) => DUPLICATES_SUPPRESSED,
         Some(Consumed::DeadLettered) => CONSUMER_DEAD_LETTERED,

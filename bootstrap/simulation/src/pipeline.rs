@@ -468,6 +468,7 @@ impl Pipeline {
         let mut stats = self.lock();
         match consumed {
             Consumed::Applied => stats.effects_applied += 1,
+            Consumed::Released { released } => stats.effects_applied += 1 + released,
             Consumed::Called => stats.calls_completed += 1,
             Consumed::Duplicate => stats.duplicates_suppressed += 1,
             Consumed::DeadLettered => stats.dead_lettered += 1,

@@ -38,6 +38,8 @@ pub struct Drained {
     pub dead_lettered: usize,
     /// Deliveries held behind a parked aggregate's missing version.
     pub held: usize,
+    /// Held events applied once the version their aggregate missed came.
+    pub released: usize,
     /// Deliveries that failed and wait in their queue.
     pub failed: usize,
 }
@@ -50,6 +52,7 @@ impl std::ops::AddAssign for Drained {
         self.ignored += step.ignored;
         self.dead_lettered += step.dead_lettered;
         self.held += step.held;
+        self.released += step.released;
         self.failed += step.failed;
     }
 }
@@ -120,6 +123,10 @@ impl LocalBus {
                         queue.delete(message.receipt);
                         match consumed {
                             Consumed::Applied => drained.applied += 1,
+                            Consumed::Released { released } => {
+                                drained.applied += 1;
+                                drained.released += released;
+                            }
                             Consumed::Called => drained.called += 1,
                             Consumed::Duplicate => drained.duplicates += 1,
                             Consumed::Ignored => drained.ignored += 1,

@@ -251,9 +251,6 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
     match command {
         Command::Serve(options) => {
             let listener = serve::bind(options.port).await?;
-            if let Ok(address) = listener.local_addr() {
-                eprintln!("serving the command API on http://{address} (Ctrl-C or SIGTERM stops)");
-            }
             let report = serve::serve(service, &options, listener, stop_signal()).await?;
             eprintln!(
                 "stopped: {} published, {} applied, {} calls made, {} duplicates dropped",

@@ -99,8 +99,12 @@ impl std::fmt::Display for ReplayReport {
         if let Some(consumed) = self.consumed {
             writeln!(
                 f,
-                "consumers: {} applied, {} calls made, {} duplicates dropped, {} dead-lettered",
-                consumed.applied, consumed.called, consumed.duplicates, consumed.dead_lettered
+                "consumers: {} applied, {} released from parking, {} calls made, {} duplicates dropped, {} dead-lettered",
+                consumed.applied,
+                consumed.released,
+                consumed.called,
+                consumed.duplicates,
+                consumed.dead_lettered
             )?;
         }
         Ok(())

@@ -100,6 +100,10 @@ pub async fn serve(
     );
     let api = CommandApi::new(commands, service);
     let relay = LocalRelay::new(service, &stack, options.bus, options.lease.timings()).await?;
+    // Said only once the store is open: a bad --data fails before it.
+    if let Some(address) = address {
+        eprintln!("serving the command API on http://{address} (Ctrl-C or SIGTERM stops)");
+    }
     info!(
         address = ?address,
         store = %stack.description,
