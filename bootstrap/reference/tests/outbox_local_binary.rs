@@ -24,7 +24,10 @@ fn serve_on_a_file_that_is_no_database_fails_before_it_says_it_serves() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
-    assert!(stderr.contains("error: cannot open the dynoxide database"), "{stderr}");
+    assert!(
+        stderr.contains("error: cannot open the dynoxide database"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("serving"), "{stderr}");
     let _ = std::fs::remove_file(&data);
 }
@@ -55,7 +58,10 @@ fn serve_once(data: &std::path::Path) -> String {
     }
     // The relay takes its lease and reads once before the stop.
     std::thread::sleep(Duration::from_millis(500));
-    let killed = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    let killed = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(killed.success());
     for line in lines {
         said.push_str(&line.unwrap());

@@ -29,8 +29,12 @@ use super::LocalError;
 
 /// The pause of the relay when the stream has nothing new.
 const IDLE_PAUSE: Duration = Duration::from_millis(20);
-/// Failed polls the stopping relay tolerates before it gives up its final read.
-const FINAL_POLLS: usize = 20;
+/// How long a stopping relay goes on reading its shards to their end. With a
+/// batch in flight (at most about 5 s of delivery attempts) and the consumers'
+/// last drain (as long), a stop completes within about 25 s: inside the 30 s
+/// ECS and Kubernetes give a stopping container by default. What is left
+/// unread stays behind the checkpoint for the next relay.
+pub const STOP_READ_LIMIT: Duration = Duration::from_secs(15);
 
 /// How long a relay's shard leases last.
 #[derive(Debug, Clone, Copy, clap::Args)]
@@ -138,21 +142,24 @@ impl LocalRelay {
     }
 
     /// Relays until `stop` resolves; then reads its shards to their end (so
-    /// every committed event is relayed and checkpointed), gives its leases up
-    /// and lets the consumers drain.
+    /// every committed event is relayed and checkpointed) for at most
+    /// [`STOP_READ_LIMIT`], gives its leases up and lets the consumers drain.
     pub async fn run(mut self, stop: impl Future<Output = ()>) -> RelayReport {
         let mut report = RelayReport::default();
-        let mut stopping = false;
-        let mut final_failures = 0;
+        let mut stopping: Option<tokio::time::Instant> = None;
         tokio::pin!(stop);
         loop {
+            if stopping.is_some_and(|since| since.elapsed() >= STOP_READ_LIMIT) {
+                warn!("stopping before the stream's end: the rest waits behind the checkpoint");
+                break;
+            }
             match self.stream_relay.poll().await {
                 Ok(polled) if polled.failures == 0 => {
                     report.add(&polled);
                     if polled.records > 0 {
                         continue;
                     }
-                    if stopping {
+                    if stopping.is_some() {
                         break;
                     }
                 }
@@ -163,18 +170,14 @@ impl LocalRelay {
                     if let Err(error) = outcome {
                         warn!(%error, "stream poll failed");
                     }
-                    if stopping {
-                        final_failures += 1;
-                        if final_failures >= FINAL_POLLS {
-                            break;
-                        }
+                    if stopping.is_some() {
                         tokio::time::sleep(IDLE_PAUSE).await;
                     }
                 }
             }
-            if !stopping {
+            if stopping.is_none() {
                 tokio::select! {
-                    () = &mut stop => stopping = true,
+                    () = &mut stop => stopping = Some(tokio::time::Instant::now()),
                     () = tokio::time::sleep(IDLE_PAUSE) => {}
                 }
             }
