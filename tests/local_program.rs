@@ -136,3 +136,58 @@ async fn poison_records_come_at_the_fault_rate() {
     assert_eq!(tiny.stats.dead_lettered, 0, "{tiny}");
     assert!(tiny.violations.is_empty(), "{tiny}");
 }
+
+/// `--store memory` holds everything in memory: a run past its bound is
+/// refused at once, by name, instead of growing until the machine gives out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_memory_store_refuses_a_run_past_its_bound() {
+    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
+    let refused = run(
+        &service,
+        &demo(&["--store", "memory", "--stories", "100000000"]),
+    )
+    .await
+    .map(|report| report.to_string())
+    .unwrap_err();
+    assert!(refused.to_string().contains("--store memory"), "{refused}");
+}
+
+/// A run longer than one audit window (100 stories a type) is told and
+/// audited window by window, forgetting each once audited: every invariant
+/// still holds under faults, and the report adds the windows up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_of_several_audit_windows_holds_every_invariant() {
+    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
+    let report = run(
+        &service,
+        &demo(&[
+            "--store",
+            "memory",
+            "--stories",
+            "250",
+            "--fault-rate",
+            "0.1",
+        ]),
+    )
+    .await
+    .expect("a run");
+    assert!(report.violations.is_empty(), "{report}");
+    assert_eq!(
+        report.aggregates_stored, 500,
+        "two aggregate types: {report}"
+    );
+    assert_eq!(
+        report.events_committed, report.commands_committed,
+        "{report}"
+    );
+    // Without faults each repair is invoiced once and each order shipped
+    // once: the three windows' effects add up to the 250 stories.
+    let calm = run(&service, &demo(&["--store", "memory", "--stories", "250"]))
+        .await
+        .expect("a run");
+    assert!(calm.violations.is_empty(), "{calm}");
+    for consumer in ["invoicing", "shipping"] {
+        let effects = calm.effects.iter().find(|(name, _)| *name == consumer);
+        assert_eq!(effects.map(|(_, n)| *n), Some(250), "{consumer}: {calm}");
+    }
+}

@@ -144,6 +144,18 @@ impl MemoryBus {
         self.lock().accepted.clone()
     }
 
+    /// Forgets the acceptances logged so far, and the first acceptances past
+    /// the deduplication window (a long run audited window by window); what
+    /// the bus would still deduplicate stays.
+    pub fn forget(&self) {
+        let now = self.clock.now();
+        let window = self.deduplication_window;
+        let mut routes = self.lock();
+        routes.accepted.clear();
+        routes.deduplicated.clear();
+        routes.first_accepted.retain(|_, at| now - *at < window);
+    }
+
     /// Every publish a Custom Event Bus dropped as a duplicate, in order.
     pub fn deduplicated(&self) -> Vec<EventEnvelope> {
         self.lock().deduplicated.clone()

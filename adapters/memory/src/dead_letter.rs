@@ -34,6 +34,11 @@ impl MemoryDeadLetterQueue {
         self.lock().iter().map(|slot| slot.letter.clone()).collect()
     }
 
+    /// Forgets every letter (a long run audited window by window).
+    pub fn forget(&self) {
+        self.lock().clear();
+    }
+
     /// The letters still waiting, oldest first.
     pub fn waiting(&self) -> Vec<DeadLetter> {
         self.lock()

@@ -43,6 +43,12 @@ impl MemoryInbox {
         Self::default()
     }
 
+    /// Forgets everything recorded (a long run audited window by window, once
+    /// nothing is in flight).
+    pub fn forget(&self) {
+        *self.lock() = Records::default();
+    }
+
     /// The effects `consumer` recorded, in the order they were applied.
     pub fn effects_of(&self, consumer: &str) -> Vec<Effect> {
         self.lock()

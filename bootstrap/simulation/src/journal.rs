@@ -45,6 +45,11 @@ impl JournaledStore {
         self.lock().clone()
     }
 
+    /// Forgets the commits journaled so far (a long run audited window by window).
+    pub fn forget(&self) {
+        self.lock().clear();
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<CommitAttempt>> {
         self.attempts.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -236,6 +236,18 @@ impl Pipeline {
         *self.lock()
     }
 
+    /// Forgets what the audit of the aggregates told so far read (the
+    /// journal, the bus's log, the dead letters, the inbox, the poison count),
+    /// once they are settled and audited: a long run is audited window by
+    /// window, its memory bounded by a window. The stats go on counting.
+    pub fn forget(&self) {
+        self.journal.forget();
+        self.bus.forget();
+        self.dead_letters.forget();
+        self.inbox.forget();
+        *self.poisons.lock().unwrap_or_else(PoisonError::into_inner) = 0;
+    }
+
     /// How many poison records were written.
     pub fn poisons(&self) -> usize {
         *self.poisons.lock().unwrap_or_else(PoisonError::into_inner)

@@ -10,6 +10,8 @@
 //! `--bus custom` makes the bus behave like a Custom Event Bus (order per
 //! aggregate, repeats dropped for 5 minutes) instead of a classic one.
 
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +81,14 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
     }
 }
 
+/// Stories of each aggregate type told and audited together: what the audit
+/// keeps in memory is one window's.
+const WINDOW_STORIES: usize = 100;
+
+/// The most stories `--store memory` tells: it keeps every aggregate and its
+/// outbox in memory (about 100,000 events of the seeds at most).
+pub const MAX_MEMORY_STORIES: usize = 8_000;
+
 /// How long a run may take to come to rest after its last command.
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -89,6 +99,11 @@ const SETTLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// reported in [`RunReport::violations`].
 pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, LocalError> {
     service.validate()?;
+    if options.store == StoreKind::Memory && options.stories > MAX_MEMORY_STORIES {
+        return Err(LocalError::Config(format!(
+            "--store memory keeps every aggregate in memory: at most {MAX_MEMORY_STORIES} stories; the default store (a data file) takes any number"
+        )));
+    }
     let mut stack = None;
     let backend: Arc<dyn Backend> = match options.store {
         StoreKind::Memory => Arc::new(MemoryBackend::default()),
@@ -146,50 +161,74 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     progress.set_prefix("demo");
+    // Told and audited window by window: once a window's aggregates are
+    // settled and audited, what the audit read is forgotten, so memory stays
+    // bounded by a window however many stories are told.
     let mut client = Client::new(&pipeline, &mut dice, prefix);
-    for aggregate in &told {
-        for n in 0..options.stories {
-            client.tell(aggregate.as_ref(), n).await;
-            progress.inc(1);
+    let mut violations = Vec::new();
+    let mut events_committed = 0;
+    let mut effects: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut calls_completed = 0;
+    let started = std::time::Instant::now();
+    let plain_progress = !std::io::stderr().is_terminal();
+    for window in (0..options.stories).step_by(WINDOW_STORIES) {
+        let end = (window + WINDOW_STORIES).min(options.stories);
+        for aggregate in &told {
+            for n in window..end {
+                client.tell(aggregate.as_ref(), n).await;
+                progress.inc(1);
+            }
+        }
+        pipeline.clear_faults();
+        let touched: Vec<_> = std::mem::take(&mut client.tally.touched)
+            .into_iter()
+            .collect();
+        let settled = pipeline.settle(&touched, usize::MAX, SETTLE_TIMEOUT).await;
+        let observed = pipeline
+            .observe(&touched)
+            .await
+            .map_err(LocalError::Store)?;
+        violations.extend(audit(&observed));
+        if !settled {
+            violations.push(Violation::Unsettled);
+        }
+        violations.extend(audit_delivery(&observed));
+        events_committed += observed.outbox().count();
+        for consumer in &pipeline.consumers {
+            let name = consumer.reaction.name();
+            *effects.entry(name).or_default() += pipeline.inbox.effects_of(name).len();
+            calls_completed += pipeline.inbox.completions_of(name).len();
+        }
+        pipeline.forget();
+        if plain_progress {
+            eprintln!(
+                "demo: {}/{} stories, {} events, {:.0?}",
+                end * told.len(),
+                options.stories * told.len(),
+                events_committed,
+                started.elapsed()
+            );
         }
     }
     progress.finish_and_clear();
     let tally = client.tally;
-    pipeline.clear_faults();
-    let touched: Vec<_> = tally.touched.iter().cloned().collect();
-    let settled = pipeline.settle(&touched, usize::MAX, SETTLE_TIMEOUT).await;
-    let observed = pipeline
-        .observe(&touched)
-        .await
-        .map_err(LocalError::Store)?;
-    let mut violations = audit(&observed);
-    if !settled {
-        violations.push(Violation::Unsettled);
-    }
-    violations.extend(audit_delivery(&observed));
     let report = RunReport {
         store: backend.describe(),
         aggregates_stored: backend.aggregates().await.map_err(LocalError::Store)?.len(),
         store_persists: durable,
         commands_committed: tally.committed,
         commands_failed: tally.failed,
-        events_committed: observed.outbox().count(),
+        events_committed,
         stats: pipeline.stats(),
         effects: pipeline
             .consumers
             .iter()
             .map(|c| {
-                (
-                    c.reaction.name(),
-                    pipeline.inbox.effects_of(c.reaction.name()).len(),
-                )
+                let name = c.reaction.name();
+                (name, effects.get(name).copied().unwrap_or(0))
             })
             .collect(),
-        calls_completed: pipeline
-            .consumers
-            .iter()
-            .map(|c| pipeline.inbox.completions_of(c.reaction.name()).len())
-            .sum(),
+        calls_completed,
         faults_injected: dice.injected(),
         violations,
     };
