@@ -319,3 +319,41 @@ async fn a_checkpoint_behind_the_trim_horizon_makes_the_relay_republish_the_gap(
     server.stop().await.unwrap();
     let _ = std::fs::remove_file(&data);
 }
+
+/// `demo` pointed at a table another program relays (here a `relay`; the
+/// README offers `serve`'s endpoint) is refused by name: its consumers are
+/// its own, and sharing the stream would hand its events to the other
+/// program's consumers (the broken invariants this used to report).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_demo_on_a_stream_another_relay_holds_is_refused_by_name() {
+    let data = std::env::temp_dir().join(format!("outbox-shared-{}.db", uuid::Uuid::now_v7()));
+    let server = EmbeddedDynamo::start(Some(&data)).await.unwrap();
+    let endpoint = server.endpoint();
+    let member = start_member(&data, &endpoint).await;
+    let stream_arn = member.stack.stream_arn().await.unwrap();
+    let leases = member.stack.leases(&stream_arn);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while holder(&leases).await.is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay took no lease"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let Command::Demo(options) = parse(&["demo", "--stories", "1", "--endpoint-url", &endpoint])
+    else {
+        unreachable!("a demo command line")
+    };
+    let service = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports());
+    let refused = outbox_bootstrap::local::run(&service, &options)
+        .await
+        .map(|report| report.to_string())
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("is relayed by relay-"), "{refused}");
+    let _ = member.stop.send(());
+    member.task.await.unwrap();
+    member.stack.close().await.unwrap();
+    server.stop().await.unwrap();
+    let _ = std::fs::remove_file(&data);
+}

@@ -139,7 +139,24 @@ impl DynamoStore {
     /// # Errors
     /// As [`AggregateStore::load`].
     pub async fn aggregates(&self) -> Result<Vec<AggregateRef>, StoreError> {
-        let items = self.scan(&self.layout.table, ENTITY_STATE).await?;
+        // Only the names: a table of many aggregates is listed without
+        // holding every state in memory.
+        let items: Vec<Attributes> = self
+            .client
+            .scan()
+            .table_name(&self.layout.table)
+            .consistent_read(true)
+            .filter_expression("#entityType = :entityType")
+            .projection_expression("#pk, aggregateType, aggregateId")
+            .expression_attribute_names("#entityType", ENTITY_TYPE)
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_values(":entityType", AttributeValue::S(ENTITY_STATE.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(DynamoError::from)?;
         items
             .into_iter()
             .map(|item| {

@@ -9,6 +9,12 @@
 //! are the in-memory adapters, routed by the reactions' declared subscriptions;
 //! `--bus custom` makes the bus behave like a Custom Event Bus (order per
 //! aggregate, repeats dropped for 5 minutes) instead of a classic one.
+//!
+//! The demo's consumers are its own, in memory, so it needs its table's stream
+//! to itself: a stream another relay holds leased (a running `serve` or
+//! `relay`) would hand the demo's events to that program's consumers, or the
+//! other's events to the demo's. Such a table is refused by name; a lease
+//! left by a killed program is waited out.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -19,8 +25,9 @@ use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use outbox_application::ports::SystemClock;
+use outbox_application::LeaseTimings;
 use outbox_application::Service;
-use outbox_dynamodb::DynamoStore;
+use outbox_dynamodb::{DynamoStore, LeaseTable, ShardLease};
 use outbox_memory::MemoryBus;
 use outbox_simulation::{
     audit, audit_delivery, Backend, Client, Dice, DynamoBackend, MemoryBackend, Pipeline,
@@ -110,6 +117,7 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
         StoreKind::Dynoxide => {
             let opened = Stack::open(service, &options.stack, true).await?;
             let stream_arn = opened.stream_arn().await?;
+            unshared(&opened.leases(&stream_arn), &options.stack.table).await?;
             let backend = Arc::new(DynamoBackend {
                 store: DynamoStore::new(opened.dynamodb.clone(), opened.layout.clone()),
                 dynamodb: opened.dynamodb.clone(),
@@ -236,4 +244,47 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
         stack.close().await?;
     }
     Ok(report)
+}
+
+/// Fails when another program relays the stream of `leases`: a lease with an
+/// owner whose revision moves within a lease duration (its holder renews it).
+/// A lease that stands still that long belongs to a program that is gone; the
+/// demo's relay takes it over.
+async fn unshared(leases: &LeaseTable, table: &str) -> Result<(), LocalError> {
+    let read = || async {
+        leases
+            .list()
+            .await
+            .map_err(|error| LocalError::Store(Box::new(error)))
+    };
+    let held = |listed: &[ShardLease]| -> Vec<(String, u64)> {
+        listed
+            .iter()
+            .filter(|lease| lease.owner.is_some() && !lease.finished)
+            .map(|lease| (lease.shard.clone(), lease.revision))
+            .collect()
+    };
+    let first = held(&read().await?);
+    if first.is_empty() {
+        return Ok(());
+    }
+    let patience = LeaseTimings::default().duration;
+    let started = tokio::time::Instant::now();
+    while started.elapsed() <= patience {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let now = read().await?;
+        let live = now.iter().find(|lease| {
+            lease.owner.is_some()
+                && first
+                    .iter()
+                    .any(|(shard, revision)| *shard == lease.shard && *revision != lease.revision)
+        });
+        if let Some(lease) = live {
+            return Err(LocalError::Config(format!(
+                "the stream of table {table} is relayed by {} (a running serve or relay): the demo checks its own pipeline end to end and needs a table of its own (--table)",
+                lease.owner.as_deref().unwrap_or("another relay")
+            )));
+        }
+    }
+    Ok(())
 }
