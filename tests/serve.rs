@@ -15,8 +15,9 @@ use serde_json::{json, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use outbox_bootstrap::local::relay::RelayReport;
 use outbox_bootstrap::local::sent::{Sends, SentFolder};
-use outbox_bootstrap::local::serve::{bind, serve, ServeReport};
+use outbox_bootstrap::local::serve::{bind, serve};
 use outbox_bootstrap::local::status::{status, Status};
 use outbox_bootstrap::local::{replay, Cli, Command, LocalError};
 use outbox_tests::http::{request, Answer};
@@ -35,7 +36,7 @@ fn parse(args: &[&str]) -> Command {
 struct Running {
     address: SocketAddr,
     stop: oneshot::Sender<()>,
-    task: JoinHandle<Result<ServeReport, LocalError>>,
+    task: JoinHandle<Result<RelayReport, LocalError>>,
 }
 
 impl Running {
@@ -70,7 +71,7 @@ impl Running {
         }
     }
 
-    async fn stop(self) -> ServeReport {
+    async fn stop(self) -> RelayReport {
         let _ = self.stop.send(());
         self.task
             .await

@@ -142,15 +142,9 @@ impl DynamoStore {
         // Only the names: a table of many aggregates is listed without
         // holding every state in memory.
         let items: Vec<Attributes> = self
-            .client
-            .scan()
-            .table_name(&self.layout.table)
-            .consistent_read(true)
-            .filter_expression("#entityType = :entityType")
+            .scan_of(&self.layout.table, ENTITY_STATE)
             .projection_expression("#pk, aggregateType, aggregateId")
-            .expression_attribute_names("#entityType", ENTITY_TYPE)
             .expression_attribute_names("#pk", PK)
-            .expression_attribute_values(":entityType", AttributeValue::S(ENTITY_STATE.into()))
             .into_paginator()
             .items()
             .send()
@@ -173,6 +167,21 @@ impl DynamoStore {
     }
 
     async fn scan(&self, table: &str, entity_type: &str) -> Result<Vec<Attributes>, StoreError> {
+        self.scan_of(table, entity_type)
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|error| DynamoError::from(error).into())
+    }
+
+    /// A consistent scan of `table`'s items of `entity_type`.
+    fn scan_of(
+        &self,
+        table: &str,
+        entity_type: &str,
+    ) -> aws_sdk_dynamodb::operation::scan::builders::ScanFluentBuilder {
         self.client
             .scan()
             .table_name(table)
@@ -180,12 +189,6 @@ impl DynamoStore {
             .filter_expression("#entityType = :entityType")
             .expression_attribute_names("#entityType", ENTITY_TYPE)
             .expression_attribute_values(":entityType", AttributeValue::S(entity_type.into()))
-            .into_paginator()
-            .items()
-            .send()
-            .try_collect()
-            .await
-            .map_err(|error| DynamoError::from(error).into())
     }
 
     async fn get(&self, pk: String, sk: &str) -> Result<Option<Attributes>, StoreError> {

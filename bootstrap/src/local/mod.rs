@@ -79,7 +79,7 @@ impl Command {
     /// The data file the subcommand works on; the default one for `template`.
     pub fn data(&self) -> &std::path::Path {
         match self {
-            Self::Serve(options) => &options.stack.data,
+            Self::Serve(options) => &options.relay.stack.data,
             Self::Relay(options) => &options.stack.data,
             Self::Demo(options) => &options.stack.data,
             Self::Replay(options) => &options.stack.data,

@@ -28,11 +28,9 @@ use outbox_application::{CommandPolicy, CommandService, Service};
 use outbox_dynamodb::DynamoStore;
 use outbox_lambda::CommandApi;
 
-use super::demo::BusKind;
 use super::http_guard::{too_large, GuardedListener};
-use super::local_bus::Drained;
-use super::relay::{LeaseArgs, LocalRelay};
-use super::stack::{Stack, StoreArgs};
+use super::relay::{LocalRelay, RelayOptions, RelayReport};
+use super::stack::Stack;
 use super::LocalError;
 
 /// The largest request body accepted.
@@ -44,26 +42,10 @@ pub struct ServeOptions {
     /// The loopback port to listen on (0: any free port).
     #[arg(long, default_value_t = 3000)]
     pub port: u16,
-    /// The bus between relay and consumers.
-    #[arg(long, value_enum, default_value_t = BusKind::Classic)]
-    pub bus: BusKind,
-    /// The relay's shard leases (shared with any other relay of the table).
+    /// The relay behind the API (the bus, its leases, where the data lives),
+    /// as `relay` takes it.
     #[command(flatten)]
-    pub lease: LeaseArgs,
-    /// Where the data lives.
-    #[command(flatten)]
-    pub stack: StoreArgs,
-}
-
-/// What a `serve` run did, told when it stops.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ServeReport {
-    /// Entries the relay published.
-    pub published: usize,
-    /// Records and events the relay dead-lettered.
-    pub relay_dead_lettered: usize,
-    /// What the consumers did.
-    pub consumed: Drained,
+    pub relay: RelayOptions,
 }
 
 /// Binds `127.0.0.1:port`.
@@ -88,7 +70,8 @@ pub async fn serve(
     options: &ServeOptions,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<ServeReport, LocalError> {
+) -> Result<RelayReport, LocalError> {
+    let options = &options.relay;
     let stack = Stack::open(service, &options.stack, true).await?;
     let address = listener.local_addr().ok();
     let layout = stack.layout.clone();
@@ -122,17 +105,12 @@ pub async fn serve(
         .await;
     info!("no more requests; stopping the relay, then the consumers");
     let _ = stop_tx.send(true);
-    let relayed = relay_task.await.unwrap_or_default();
+    let report = relay_task.await.unwrap_or_default();
     stack.close().await?;
     served.map_err(|source| LocalError::File {
         path: address.map_or_else(String::new, |a: SocketAddr| a.to_string()),
         source,
     })?;
-    let report = ServeReport {
-        published: relayed.published,
-        relay_dead_lettered: relayed.relay_dead_lettered,
-        consumed: relayed.consumed,
-    };
     info!(?report, "stopped");
     Ok(report)
 }
