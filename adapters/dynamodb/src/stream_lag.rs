@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use outbox_application::SequenceNumber;
 
 use crate::lease_table::LeaseTable;
-use crate::stream_relay::{streams_error, StreamRelayError};
+use crate::stream_relay::{received_at, streams_error, StreamRelayError};
 
 /// Empty `GetRecords` pages read past before a shard counts as caught up (a
 /// stream may answer empty pages before its next record).
@@ -118,14 +118,13 @@ async fn oldest_after(
             .records
             .unwrap_or_default()
             .into_iter()
-            .find_map(|record| record.dynamodb);
-        if let Some(change) = first {
-            let at = change
-                .approximate_creation_date_time
-                .and_then(|at| OffsetDateTime::from_unix_timestamp_nanos(at.as_nanos()).ok());
-            return Ok(change
-                .sequence_number
-                .map(|sequence| (SequenceNumber::new(sequence), at)));
+            .find_map(|record| {
+                let at = received_at(&record);
+                let sequence = record.dynamodb?.sequence_number?;
+                Some((SequenceNumber::new(sequence), at))
+            });
+        if first.is_some() {
+            return Ok(first);
         }
         iterator = output.next_shard_iterator;
     }

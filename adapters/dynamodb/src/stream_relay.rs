@@ -615,10 +615,16 @@ impl ChangeFeed for StreamRelay {
             other => FeedError::Read(Box::new(other)),
         })
     }
+
+    async fn stop(&mut self) {
+        self.release().await;
+    }
 }
 
 /// When the stream received `record`, if it says.
-fn received_at(record: &aws_sdk_dynamodbstreams::types::Record) -> Option<OffsetDateTime> {
+pub(crate) fn received_at(
+    record: &aws_sdk_dynamodbstreams::types::Record,
+) -> Option<OffsetDateTime> {
     let at = record.dynamodb.as_ref()?.approximate_creation_date_time?;
     OffsetDateTime::from_unix_timestamp_nanos(at.as_nanos()).ok()
 }

@@ -45,4 +45,8 @@ pub trait ChangeFeed: Send {
     /// # Errors
     /// [`FeedError`]; nothing past the last saved checkpoint counts as handled.
     async fn poll(&mut self) -> Result<FeedReport, FeedError>;
+
+    /// Stops reading for good and gives up whatever the reader holds (a
+    /// shard lease), so that the next reader starts at once.
+    async fn stop(&mut self) {}
 }

@@ -248,6 +248,12 @@ impl Pipeline {
         *self.poisons.lock().unwrap_or_else(PoisonError::into_inner) = 0;
     }
 
+    /// Stops the change-feed reader, giving its shard lease up so that the
+    /// next program on the same data relays at once.
+    pub async fn stop_feed(&self) {
+        self.feed.lock().await.stop().await;
+    }
+
     /// How many poison records were written.
     pub fn poisons(&self) -> usize {
         *self.poisons.lock().unwrap_or_else(PoisonError::into_inner)

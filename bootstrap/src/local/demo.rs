@@ -240,6 +240,7 @@ pub async fn run(service: &Service, options: &DemoOptions) -> Result<RunReport, 
         faults_injected: dice.injected(),
         violations,
     };
+    pipeline.stop_feed().await;
     if let Some(stack) = stack {
         stack.close().await?;
     }
