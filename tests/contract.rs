@@ -17,8 +17,7 @@ use uuid::Uuid;
 
 use outbox_application::envelope::EventContext;
 use outbox_application::ports::{
-    BatchLimits, BusOrder, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome,
-    StoreError,
+    BatchLimits, DeadLetterPayload, EventPublisher, PublishError, PublishOutcome, StoreError,
 };
 use outbox_application::{
     AggregateId, CommandError, CommandPolicy, CommandService, ConsumeError, ConsumeService,
@@ -63,8 +62,7 @@ impl EventPublisher for RecordingPublisher {
     fn limits(&self) -> BatchLimits {
         BatchLimits {
             max_entries: 10,
-            max_batch_bytes: 256 * 1024,
-            order: BusOrder::PerAggregate,
+            ..BatchLimits::CUSTOM_EVENT_BUS
         }
     }
 

@@ -1,6 +1,8 @@
 //! The publisher and dead-letter queue contracts, run on the in-memory adapters
 //! and on the AWS ones against moto (`MOTO_ENDPOINT`, started by
-//! `scripts/test.sh`; a missing server fails the test).
+//! `scripts/test.sh`; a missing server fails the test): routing, limits, an
+//! event over 256 KiB relayed whole, letters read back as sent, one near SQS's
+//! size limit included.
 //!
 //! The routing rule is also the proof that routing is declared once: every
 //! consumer's queue, subscribed with its reaction's event pattern, receives
@@ -17,10 +19,13 @@ use std::time::Duration;
 use serde_json::Value;
 
 use outbox_application::ports::{
-    BatchLimits, BusOrder, DeadLetter, DeadLetterPayload, DeadLetterQueue, DeadLetterStore,
-    EventPublisher, LetterSource, PublishOutcome,
+    BatchLimits, DeadLetter, DeadLetterPayload, DeadLetterQueue, DeadLetterStore, EventPublisher,
+    LetterSource, PublishOutcome,
 };
-use outbox_application::{EventEnvelope, EventId, RecordIdentity, SequenceNumber};
+use outbox_application::{
+    ChangeContent, ChangeRecord, EventEnvelope, EventId, RecordIdentity, Relay, RelayReport,
+    SequenceNumber,
+};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_eventbridge::EventBridgePublisher;
 use outbox_memory::{MemoryBus, MemoryDeadLetterQueue, MemoryQueue};
@@ -94,16 +99,25 @@ impl Bus {
 
     /// The event ids queue `index` received, read until it stays empty.
     async fn received(&self, index: usize) -> BTreeSet<EventId> {
+        self.received_events(index)
+            .await
+            .into_iter()
+            .map(|e| e.event_id)
+            .collect()
+    }
+
+    /// The events queue `index` received, read until it stays empty.
+    async fn received_events(&self, index: usize) -> Vec<EventEnvelope> {
         match self {
             Self::Memory { queues, .. } => queues[index]
                 .receive(usize::MAX)
                 .into_iter()
-                .map(|m| m.envelope.event_id)
+                .map(|m| m.envelope)
                 .collect(),
             Self::EventBridge {
                 clients, queues, ..
             } => {
-                let mut ids = BTreeSet::new();
+                let mut events = Vec::new();
                 loop {
                     let output = clients
                         .sqs
@@ -114,14 +128,12 @@ impl Bus {
                         .await
                         .unwrap();
                     if output.messages().is_empty() {
-                        return ids;
+                        return events;
                     }
                     for message in output.messages() {
                         let event: Value =
                             serde_json::from_str(message.body().unwrap_or_default()).unwrap();
-                        let envelope: EventEnvelope =
-                            serde_json::from_value(event["detail"].clone()).unwrap();
-                        ids.insert(envelope.event_id);
+                        events.push(serde_json::from_value(event["detail"].clone()).unwrap());
                     }
                 }
             }
@@ -163,14 +175,7 @@ async fn each_subscription_receives_exactly_the_events_routed_to_it(mut bus: Bus
 
 async fn limits_and_entry_sizes_are_eventbridge_s(bus: Bus) {
     let publisher = bus.publisher();
-    assert_eq!(
-        publisher.limits(),
-        BatchLimits {
-            max_entries: 10,
-            max_batch_bytes: 256 * 1024,
-            order: BusOrder::Unordered,
-        }
-    );
+    assert_eq!(publisher.limits(), BatchLimits::CLASSIC_EVENT_BUS);
     let sources = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources();
     for event in one_event_of_each_type().await {
         let detail = serde_json::to_string(&event).unwrap();
@@ -182,6 +187,45 @@ async fn limits_and_entry_sizes_are_eventbridge_s(bus: Bus) {
             "Time, Source, DetailType and Detail, as AWS counts them"
         );
     }
+}
+
+/// The data of an event larger than the 256 KiB EventBridge took until 29
+/// January 2026, and smaller than DynamoDB's 400 KB item, so one a commit
+/// writes and the relay must publish.
+const DATA_OVER_256_KIB: usize = 300 * 1024;
+
+async fn an_event_over_256_kib_is_relayed_whole_not_dead_lettered(mut bus: Bus) {
+    let sources = outbox_seeds::service(&outbox_memory::MemoryOutside::new().ports()).sources();
+    let mut event = one_event_of_each_type().await.remove(0);
+    event.data = serde_json::json!({ "note": "x".repeat(DATA_OVER_256_KIB) });
+    let publisher = bus.publisher();
+    assert!(publisher.entry_size(&event) > 256 * 1024);
+    let queue = bus
+        .subscribe(&serde_json::json!({ "source": [sources.source_of(&event.aggregate_type)] }))
+        .await;
+    let letters = MemoryDeadLetterQueue::new();
+    let record = ChangeRecord {
+        sequence: SequenceNumber::new("1"),
+        content: ChangeContent::Outbox(event.clone()),
+    };
+
+    let report = Relay::new(publisher, Arc::new(letters.clone()))
+        .relay(&[record])
+        .await
+        .unwrap();
+
+    assert_eq!(
+        report,
+        RelayReport {
+            published: 1,
+            dead_lettered: 0,
+            publish_calls: 1,
+            retry_from: None,
+        },
+        "{:?}",
+        letters.letters()
+    );
+    assert_eq!(bus.received_events(queue).await, vec![event]);
 }
 
 /// A dead-letter queue under test, with a way to read it back.
@@ -281,6 +325,28 @@ async fn a_letter_is_read_back_as_sent_with_its_source(letters: Letters) {
     assert_eq!(read, expected);
 }
 
+async fn a_letter_near_the_largest_message_sqs_takes_is_read_back_whole(letters: Letters) {
+    let letter = |raw: String| {
+        DeadLetter::new(
+            LetterSource::StreamRecord {
+                sequence: SequenceNumber::new("4100000000001234567891"),
+            },
+            "not an outbox event: missing field `eventId`",
+            1,
+            DeadLetterPayload::Raw { raw },
+            RecordIdentity::default(),
+        )
+    };
+    // "1 MiB or 1,048,576 bytes", body and attributes, as SQS's API reference
+    // states it; a KiB below leaves room for the letter's attributes.
+    let sqs_takes = 1_048_576;
+    let room = sqs_takes - 1024 - serde_json::to_string(&letter(String::new())).unwrap().len();
+    let large = letter("x".repeat(room));
+    letters.port().send(large.clone()).await.unwrap();
+    let read = letters.read_back().await;
+    assert_eq!(read.into_values().collect::<Vec<_>>(), vec![large]);
+}
+
 mod on_memory {
     #[tokio::test]
     async fn each_subscription_receives_exactly_the_events_routed_to_it() {
@@ -291,6 +357,19 @@ mod on_memory {
     #[tokio::test]
     async fn limits_and_entry_sizes_are_eventbridge_s() {
         super::limits_and_entry_sizes_are_eventbridge_s(super::Bus::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn an_event_over_256_kib_is_relayed_whole_not_dead_lettered() {
+        super::an_event_over_256_kib_is_relayed_whole_not_dead_lettered(super::Bus::memory()).await;
+    }
+
+    #[tokio::test]
+    async fn a_letter_near_the_largest_message_sqs_takes_is_read_back_whole() {
+        super::a_letter_near_the_largest_message_sqs_takes_is_read_back_whole(
+            super::Letters::Memory(outbox_memory::MemoryDeadLetterQueue::new()),
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -314,6 +393,22 @@ mod on_moto {
     #[tokio::test]
     async fn limits_and_entry_sizes_are_eventbridge_s() {
         super::limits_and_entry_sizes_are_eventbridge_s(super::Bus::eventbridge().await).await;
+    }
+
+    #[tokio::test]
+    async fn an_event_over_256_kib_is_relayed_whole_not_dead_lettered() {
+        super::an_event_over_256_kib_is_relayed_whole_not_dead_lettered(
+            super::Bus::eventbridge().await,
+        )
+        .await;
+    }
+
+    #[tokio::test]
+    async fn a_letter_near_the_largest_message_sqs_takes_is_read_back_whole() {
+        super::a_letter_near_the_largest_message_sqs_takes_is_read_back_whole(
+            super::Letters::sqs().await,
+        )
+        .await;
     }
 
     #[tokio::test]

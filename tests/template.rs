@@ -378,6 +378,22 @@ fn no_policy_grants_a_wildcard_action() {
 }
 
 #[test]
+fn every_queue_takes_the_largest_message_sqs_takes() {
+    let template = template();
+    let queues = resources_of_type(&template, "AWS::SQS::Queue");
+    assert!(queues.len() > 2, "the relay's queues and each consumer's");
+    for (name, queue) in queues {
+        assert_eq!(
+            queue["Properties"]["MaximumMessageSize"]
+                .as_u64()
+                .and_then(|bytes| usize::try_from(bytes).ok()),
+            Some(outbox_sqs::MAX_MESSAGE_BYTES),
+            "{name}: an event or a letter as large as the adapters send must fit"
+        );
+    }
+}
+
+#[test]
 fn every_table_that_can_hold_the_outbox_has_the_time_index_the_archive_queries() {
     use outbox_dynamodb::layout::{OUTBOX_AT, OUTBOX_HOUR, OUTBOX_TIME_INDEX};
     let template = template();

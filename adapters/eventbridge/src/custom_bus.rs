@@ -6,13 +6,15 @@
 //! so FIFO subscribers see each aggregate's events in the order the bus
 //! accepted them, and its `DeduplicationId` is the event id, so an event the
 //! relay publishes again after a retry is dropped (`DEDUPLICATED`, which counts
-//! as published). The publisher reports [`BusOrder::PerAggregate`], and the
-//! relay sends an aggregate's event only after its previous one was accepted.
+//! as published). The publisher reports
+//! [`BusOrder::PerAggregate`](outbox_application::ports::BusOrder::PerAggregate),
+//! and the relay sends an aggregate's event only after its previous one was
+//! accepted.
 //!
-//! Limits: the API reference allows 100 entries per request. It documents no
-//! size limit for the Custom Event Bus that we could find, so this publisher
-//! keeps the classic bus's: less than 256 KiB per request, an entry counted as
-//! the classic bus counts it plus the bytes of its group and deduplication ids.
+//! Limits: [`BatchLimits::CUSTOM_EVENT_BUS`], which cites the entries per
+//! request and says why its size is the one this publisher has run with (none
+//! is documented for this bus); an entry counted as the classic bus counts it
+//! plus the bytes of its group and deduplication ids.
 //! The Custom Event Bus has no `TraceHeader`; the trace travels in the envelope.
 
 use async_trait::async_trait;
@@ -22,24 +24,17 @@ use aws_sdk_eventbridgev2::types::{
 };
 use aws_sdk_eventbridgev2::Client;
 
-use outbox_application::ports::{
-    BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome,
-};
+use outbox_application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
 use outbox_application::{EventEnvelope, EventSources};
 
 use crate::attempts::{classify, publish_entries, Verdict};
 use crate::retry::RetryPolicy;
 
-/// The most entries one Custom Event Bus `PutEvents` request may carry.
-pub const CUSTOM_BUS_MAX_ENTRIES: usize = 100;
-/// The summed entry size of one request must stay below this: the classic
-/// bus's 256 KiB, as no other limit is documented.
-pub const CUSTOM_BUS_MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// What the `Time` parameter counts for, as on the classic bus.
 const TIME_BYTES: usize = 14;
 
 /// The size of an entry as this publisher counts it against
-/// [`CUSTOM_BUS_MAX_REQUEST_BYTES`]: the classic bus's rule (14 bytes for
+/// [`BatchLimits::CUSTOM_EVENT_BUS`]: the classic bus's rule (14 bytes for
 /// `Time`, the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each
 /// resource) plus the bytes of the group and deduplication ids.
 pub fn custom_bus_entry_size(entry: &PutEventsRequestEntry) -> usize {
@@ -120,13 +115,9 @@ fn verdict(result: &PutEventsResultEntry) -> Verdict {
 
 #[async_trait]
 impl EventPublisher for CustomBusPublisher {
-    /// 100 entries, less than 256 KiB in all, order kept per aggregate.
+    /// `PutEvents`' limits on a Custom Event Bus ([`BatchLimits::CUSTOM_EVENT_BUS`]).
     fn limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_entries: CUSTOM_BUS_MAX_ENTRIES,
-            max_batch_bytes: CUSTOM_BUS_MAX_REQUEST_BYTES,
-            order: BusOrder::PerAggregate,
-        }
+        BatchLimits::CUSTOM_EVENT_BUS
     }
 
     /// The size of `event`'s entry ([`custom_bus_entry_size`]), counted
@@ -431,14 +422,7 @@ mod tests {
     fn limits_are_a_hundred_entries_ordered_per_aggregate_and_the_size_counts_the_ids() {
         let client = mock_client!(aws_sdk_eventbridgev2, RuleMode::Sequential, []);
         let publisher = publisher(client, 1);
-        assert_eq!(
-            publisher.limits(),
-            BatchLimits {
-                max_entries: 100,
-                max_batch_bytes: 256 * 1024,
-                order: BusOrder::PerAggregate,
-            }
-        );
+        assert_eq!(publisher.limits(), BatchLimits::CUSTOM_EVENT_BUS);
         let event = event(1, 1);
         let entry = publisher.entry(&event).unwrap();
         assert_eq!(publisher.entry_size(&event), custom_bus_entry_size(&entry));

@@ -8,23 +8,24 @@ use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use aws_sdk_eventbridge::Client;
 
-use outbox_application::ports::{
-    BatchLimits, BusOrder, EventPublisher, PublishError, PublishOutcome,
-};
+use outbox_application::ports::{BatchLimits, EventPublisher, PublishError, PublishOutcome};
 use outbox_application::{EventEnvelope, EventSources, Traceparent};
 
 use crate::attempts::{classify, publish_entries, Verdict};
 use crate::retry::RetryPolicy;
 
-/// The most entries one `PutEvents` request may carry.
-pub const MAX_ENTRIES: usize = 10;
-/// The summed entry size of one `PutEvents` request must stay below this (256 KiB).
-pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
 /// What the `Time` parameter counts for, whatever its value.
 const TIME_BYTES: usize = 14;
 
-/// The size of a `PutEvents` entry as EventBridge counts it: 14 bytes for `Time`
-/// if set, plus the UTF-8 bytes of `Source`, `DetailType`, `Detail` and each resource.
+/// The size of a `PutEvents` entry as EventBridge counts it against
+/// [`BatchLimits::CLASSIC_EVENT_BUS`]: "If specified, the Time parameter is 14
+/// bytes. The Source and DetailType parameters are the number of bytes for
+/// their UTF-8 encoded forms. If specified, the Detail parameter is the number
+/// of bytes for its UTF-8 encoded form. If specified, each entry of the
+/// Resources parameter is the number of bytes for its UTF-8 encoded forms."
+/// (Amazon EventBridge User Guide, "Calculating Amazon EventBridge PutEvents
+/// event entry size",
+/// <https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-putevent-size.html>).
 pub fn entry_size(entry: &PutEventsRequestEntry) -> usize {
     let text = |value: Option<&str>| value.map_or(0, str::len);
     entry.time().map_or(0, |_| TIME_BYTES)
@@ -92,13 +93,9 @@ fn xray_trace_header(trace: &Traceparent) -> String {
 
 #[async_trait]
 impl EventPublisher for EventBridgePublisher {
-    /// `PutEvents`' limits: 10 entries, less than 256 KiB in all; no order kept.
+    /// `PutEvents`' limits on a classic bus ([`BatchLimits::CLASSIC_EVENT_BUS`]).
     fn limits(&self) -> BatchLimits {
-        BatchLimits {
-            max_entries: MAX_ENTRIES,
-            max_batch_bytes: MAX_REQUEST_BYTES,
-            order: BusOrder::Unordered,
-        }
+        BatchLimits::CLASSIC_EVENT_BUS
     }
 
     /// The size of `event`'s entry as AWS counts it ([`entry_size`]), counted
@@ -237,14 +234,7 @@ mod tests {
         let entry = publisher.entry(&event).unwrap();
         assert_eq!(publisher.entry_size(&event), entry_size(&entry));
         assert!(publisher.entry_size(&event) > 1_000);
-        assert_eq!(
-            publisher.limits(),
-            BatchLimits {
-                max_entries: 10,
-                max_batch_bytes: 256 * 1024,
-                order: BusOrder::Unordered,
-            }
-        );
+        assert_eq!(publisher.limits(), BatchLimits::CLASSIC_EVENT_BUS);
     }
 
     #[tokio::test]

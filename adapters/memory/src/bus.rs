@@ -7,13 +7,14 @@
 //! matcher behind EventBridge-style patterns, so a pattern that routes here
 //! routes the same on AWS.
 //!
-//! It behaves like one of two buses. [`MemoryBus::new`] is a classic
-//! EventBridge bus: 10 entries and less than 256 KiB per call, an entry's size
-//! counted as EventBridge counts it, no order promised, every publish
-//! delivered. [`MemoryBus::custom`] is a Custom Event Bus: 100 entries per
-//! call, order kept per aggregate (the event group), and an event published
-//! again within 5 minutes of its first acceptance is deduplicated: reported
-//! published, delivered to no one.
+//! It behaves like one of two buses, reporting the limits the real one's
+//! publisher reports. [`MemoryBus::new`] is a classic EventBridge bus
+//! ([`BatchLimits::CLASSIC_EVENT_BUS`]), an entry's size counted as EventBridge
+//! counts it, no order promised, every publish delivered. [`MemoryBus::custom`]
+//! is a Custom Event Bus ([`BatchLimits::CUSTOM_EVENT_BUS`]), order kept per
+//! aggregate (the event group), and an event published again within 5 minutes
+//! of its first acceptance is deduplicated: reported published, delivered to no
+//! one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -179,17 +180,9 @@ impl MemoryBus {
 impl EventPublisher for MemoryBus {
     fn limits(&self) -> BatchLimits {
         if self.custom {
-            BatchLimits {
-                max_entries: 100,
-                max_batch_bytes: 256 * 1024,
-                order: BusOrder::PerAggregate,
-            }
+            BatchLimits::CUSTOM_EVENT_BUS
         } else {
-            BatchLimits {
-                max_entries: 10,
-                max_batch_bytes: 256 * 1024,
-                order: BusOrder::Unordered,
-            }
+            BatchLimits::CLASSIC_EVENT_BUS
         }
     }
 

@@ -1,8 +1,13 @@
 //! Dead letters on SQS: the letter as the message body (JSON), its reason,
 //! attempt count and stream position as message attributes for filtering and
-//! alarms. As a [`DeadLetterStore`] it reads them back for redrive: a read hides
-//! the letters it returns for [`READ_HIDES_SECONDS`], a letter is deleted only
-//! once handled, and a message that is no letter is shown, never deleted.
+//! alarms. A letter is sent whole when it fits, with its attributes, in the
+//! largest message SQS takes ([`MAX_MESSAGE_BYTES`]); a larger one carries a
+//! cut copy of its payload. As a [`DeadLetterStore`] it reads them back for
+//! redrive: a read hides the letters it returns for [`READ_HIDES_SECONDS`], a
+//! letter is deleted only once handled, and a message that is no letter is
+//! shown, never deleted.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::{
@@ -22,12 +27,28 @@ use outbox_application::ports::{
 /// come back soon.
 pub const READ_HIDES_SECONDS: i32 = 30;
 
-/// The largest message body this adapter sends (SQS's classic 256 KiB limit).
-pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
+/// The largest message SQS takes, body and attributes together, so the most a
+/// letter can keep whole: "The message to send. The minimum size is one
+/// character. The maximum size is 1 MiB or 1,048,576 bytes" (Amazon SQS API
+/// Reference, `SendMessage`, `MessageBody`,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>),
+/// and "All parts of the message attribute, including Name, Type, and Value,
+/// are part of the message size restriction (1 MiB or 1,048,576 bytes)."
+/// (`MessageAttributeValue`,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>).
+/// A queue takes it when its `MaximumMessageSize` is left at its default or
+/// set to its largest, both 1,048,576 (`CreateQueue`,
+/// <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html>);
+/// raised from 256 KiB, see the AWS Compute Blog, "More room to build:
+/// serverless services now support payloads up to 1 MB"
+/// (<https://aws.amazon.com/blogs/compute/more-room-to-build-serverless-services-now-support-payloads-up-to-1-mb>).
+pub const MAX_MESSAGE_BYTES: usize = 1_048_576;
 /// The least a payload is cut by per try, so cutting ends quickly.
 const NOTICE_ROOM: usize = 1024;
 /// The most of a reason kept in a cut letter.
 const MAX_REASON_BYTES: usize = 4 * 1024;
+/// The most of a reason its `reason` attribute carries, in characters.
+const REASON_ATTRIBUTE_CHARS: usize = 256;
 
 /// The dead-letter queue on SQS.
 #[derive(Debug, Clone)]
@@ -85,13 +106,53 @@ fn stored(message: &Message) -> StoredLetter {
     }
 }
 
-/// The message body of `letter`. A body over [`MAX_MESSAGE_BYTES`] keeps its
+/// The message of `letter`: its body, whole when it fits beside the
+/// attributes in [`MAX_MESSAGE_BYTES`], and its attributes.
+fn message(
+    letter: &DeadLetter,
+) -> Result<(String, HashMap<String, MessageAttributeValue>), serde_json::Error> {
+    let attributes = attributes(letter);
+    let room = MAX_MESSAGE_BYTES.saturating_sub(attributes_size(&attributes));
+    Ok((body(letter, room)?, attributes))
+}
+
+/// The message attributes of `letter`, for filtering and alarms: its reason
+/// (its first [`REASON_ATTRIBUTE_CHARS`] characters), attempt count and source.
+fn attributes(letter: &DeadLetter) -> HashMap<String, MessageAttributeValue> {
+    let reason: String = letter.reason.chars().take(REASON_ATTRIBUTE_CHARS).collect();
+    let attempts = MessageAttributeValue::builder()
+        .data_type("Number")
+        .string_value(letter.attempts.to_string())
+        .build()
+        .ok();
+    [
+        ("reason", text(&reason)),
+        ("attempts", attempts),
+        ("source", text(&letter.source.to_string())),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
+    .collect()
+}
+
+/// What `attributes` count for against [`MAX_MESSAGE_BYTES`]: each one's
+/// name, data type and value.
+fn attributes_size(attributes: &HashMap<String, MessageAttributeValue>) -> usize {
+    attributes
+        .iter()
+        .map(|(name, value)| {
+            name.len() + value.data_type().len() + value.string_value().map_or(0, str::len)
+        })
+        .sum()
+}
+
+/// The message body of `letter`, at most `max_bytes`. A longer one keeps its
 /// position and (cut) reason but carries a cut copy of the payload, saying so:
 /// the full item stays in the outbox table until its TTL. Sizes are measured on
 /// the encoded body, since JSON escaping can double a raw payload.
-fn body(letter: &DeadLetter) -> Result<String, serde_json::Error> {
+fn body(letter: &DeadLetter, max_bytes: usize) -> Result<String, serde_json::Error> {
     let full = serde_json::to_string(letter)?;
-    if full.len() <= MAX_MESSAGE_BYTES {
+    if full.len() <= max_bytes {
         return Ok(full);
     }
     let payload = match &letter.payload {
@@ -113,10 +174,10 @@ fn body(letter: &DeadLetter) -> Result<String, serde_json::Error> {
             ..letter.clone()
         };
         let encoded = serde_json::to_string(&shortened)?;
-        if encoded.len() <= MAX_MESSAGE_BYTES || cut == 0 {
+        if encoded.len() <= max_bytes || cut == 0 {
             return Ok(encoded);
         }
-        let overshoot = encoded.len() - MAX_MESSAGE_BYTES;
+        let overshoot = encoded.len() - max_bytes;
         cut = cut.saturating_sub(overshoot.max(NOTICE_ROOM));
     }
 }
@@ -146,27 +207,13 @@ fn text(value: &str) -> Option<MessageAttributeValue> {
 #[async_trait]
 impl DeadLetterQueue for SqsDeadLetterQueue {
     async fn send(&self, letter: DeadLetter) -> Result<(), DeadLetterError> {
-        let body = body(&letter).map_err(|error| DeadLetterError(Box::new(error)))?;
-        let reason: String = letter.reason.chars().take(256).collect();
-        let attempts = MessageAttributeValue::builder()
-            .data_type("Number")
-            .string_value(letter.attempts.to_string())
-            .build()
-            .ok();
+        let (body, attributes) =
+            message(&letter).map_err(|error| DeadLetterError(Box::new(error)))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
-            .set_message_attributes(Some(
-                [
-                    ("reason", text(&reason)),
-                    ("attempts", attempts),
-                    ("source", text(&letter.source.to_string())),
-                ]
-                .into_iter()
-                .filter_map(|(name, value)| value.map(|v| (name.to_owned(), v)))
-                .collect(),
-            ))
+            .set_message_attributes(Some(attributes))
             .send()
             .await
             .map_err(|error| {
@@ -253,18 +300,47 @@ mod tests {
         )
     }
 
+    /// The body of `letter` as sent, after checking that it fits beside its
+    /// attributes in the largest message SQS takes.
+    fn sent_body(letter: &DeadLetter) -> String {
+        let (body, attributes) = message(letter).unwrap();
+        let size = body.len() + attributes_size(&attributes);
+        assert!(size <= MAX_MESSAGE_BYTES, "{size} bytes");
+        body
+    }
+
     #[test]
     fn a_small_letter_is_sent_whole() {
         let small = letter("{\"pk\":\"x\"}".into());
-        let sent: DeadLetter = serde_json::from_str(&body(&small).unwrap()).unwrap();
+        let sent: DeadLetter = serde_json::from_str(&sent_body(&small)).unwrap();
         assert_eq!(sent, small);
+    }
+
+    #[test]
+    fn a_letter_as_large_as_sqs_takes_is_sent_whole_and_a_byte_more_is_cut() {
+        // "1 MiB or 1,048,576 bytes", body and attributes, as SQS's API
+        // reference states it: the expectation, apart from the constant.
+        let sqs_takes = 1_048_576;
+        let empty = letter(String::new());
+        let room = sqs_takes
+            - attributes_size(&attributes(&empty))
+            - serde_json::to_string(&empty).unwrap().len();
+        let largest = letter("x".repeat(room));
+        let body = sent_body(&largest);
+        assert_eq!(
+            body.len() + attributes_size(&attributes(&largest)),
+            sqs_takes
+        );
+        assert_eq!(serde_json::from_str::<DeadLetter>(&body).unwrap(), largest);
+        let over = letter("x".repeat(room + 1));
+        let cut: DeadLetter = serde_json::from_str(&sent_body(&over)).unwrap();
+        assert!(cut.reason.contains("[payload cut from"), "{}", cut.reason);
     }
 
     #[test]
     fn an_oversized_letter_is_cut_to_fit_and_says_so() {
         let big = letter("é".repeat(MAX_MESSAGE_BYTES));
-        let encoded = body(&big).unwrap();
-        assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
+        let encoded = sent_body(&big);
         let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
         assert_eq!(sent.source, big.source);
         assert!(sent
@@ -280,9 +356,7 @@ mod tests {
     fn a_letter_cut_to_nothing_still_names_its_item_event_and_payload_hash() {
         let raw = "\"".repeat(2 * MAX_MESSAGE_BYTES);
         let huge = letter(raw.clone());
-        let encoded = body(&huge).unwrap();
-        assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
-        let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
+        let sent: DeadLetter = serde_json::from_str(&sent_body(&huge)).unwrap();
         assert_eq!(
             sent.identity,
             identity(),
@@ -296,9 +370,7 @@ mod tests {
     fn a_payload_that_json_escaping_doubles_still_fits() {
         let mut quoted = letter("\"".repeat(MAX_MESSAGE_BYTES / 2 + 10));
         quoted.reason = "r".repeat(MAX_MESSAGE_BYTES);
-        let encoded = body(&quoted).unwrap();
-        assert!(encoded.len() <= MAX_MESSAGE_BYTES, "{}", encoded.len());
-        let sent: DeadLetter = serde_json::from_str(&encoded).unwrap();
+        let sent: DeadLetter = serde_json::from_str(&sent_body(&quoted)).unwrap();
         let DeadLetterPayload::Raw { raw } = sent.payload else {
             panic!("a cut payload is raw");
         };

@@ -366,14 +366,12 @@ mod tests {
         }
     }
 
-    /// A publisher mock with EventBridge's limits, every entry 1 KiB.
+    /// A publisher mock with a classic EventBridge bus's limits, every entry 1 KiB.
     fn publisher() -> MockEventPublisher {
         let mut publisher = MockEventPublisher::new();
-        publisher.expect_limits().return_const(BatchLimits {
-            max_entries: 10,
-            max_batch_bytes: 256 * 1024,
-            order: BusOrder::Unordered,
-        });
+        publisher
+            .expect_limits()
+            .return_const(BatchLimits::CLASSIC_EVENT_BUS);
         publisher.expect_entry_size().return_const(1024_usize);
         publisher
     }
@@ -423,11 +421,9 @@ mod tests {
         let batches = Arc::new(Mutex::new(Vec::new()));
         let seen = batches.clone();
         let mut publisher = MockEventPublisher::new();
-        publisher.expect_limits().return_const(BatchLimits {
-            max_entries: 100,
-            max_batch_bytes: 256 * 1024,
-            order: BusOrder::PerAggregate,
-        });
+        publisher
+            .expect_limits()
+            .return_const(BatchLimits::CUSTOM_EVENT_BUS);
         publisher.expect_entry_size().return_const(1024_usize);
         publisher.expect_publish().returning(move |events| {
             seen.lock().unwrap().push(
@@ -594,8 +590,8 @@ mod tests {
             Self {
                 limits: BatchLimits {
                     max_entries,
-                    max_batch_bytes: 256 * 1024,
                     order,
+                    ..BatchLimits::CLASSIC_EVENT_BUS
                 },
                 failing,
                 calls: Mutex::default(),

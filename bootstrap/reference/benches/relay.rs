@@ -33,8 +33,8 @@ use aws_lambda_events::event::dynamodb::Event;
 use serde_json::Value;
 
 use outbox_application::ports::{
-    BatchLimits, BusOrder, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher,
-    PublishError, PublishOutcome,
+    BatchLimits, DeadLetter, DeadLetterError, DeadLetterQueue, EventPublisher, PublishError,
+    PublishOutcome,
 };
 use outbox_application::{EventEnvelope, Relay};
 use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
@@ -52,16 +52,8 @@ enum Kind {
 impl Kind {
     fn limits(self) -> BatchLimits {
         match self {
-            Self::Classic => BatchLimits {
-                max_entries: 10,
-                max_batch_bytes: 256 * 1024,
-                order: BusOrder::Unordered,
-            },
-            Self::Custom => BatchLimits {
-                max_entries: 100,
-                max_batch_bytes: 256 * 1024,
-                order: BusOrder::PerAggregate,
-            },
+            Self::Classic => BatchLimits::CLASSIC_EVENT_BUS,
+            Self::Custom => BatchLimits::CUSTOM_EVENT_BUS,
         }
     }
 
