@@ -15,7 +15,7 @@ use outbox_application::ports::{
 
 use crate::errors::DynamoError;
 use crate::items::now;
-use crate::layout::{instant, PK, SK};
+use crate::layout::{instant, PK, READ_PAGE_ITEMS, SK};
 
 /// The partition of every letter.
 const LETTERS_PK: &str = "LETTER";
@@ -151,6 +151,7 @@ impl DeadLetterStore for DynamoDeadLetterQueue {
             .table_name(&self.table)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", AttributeValue::S(LETTERS_PK.into()))
+            .limit(READ_PAGE_ITEMS)
             .select(Select::Count)
             .into_paginator()
             .send()

@@ -37,7 +37,7 @@ use outbox_domain::Version;
 
 use crate::errors::{failed_conditions, DynamoError};
 use crate::items::{expiry, now, Attributes};
-use crate::layout::{ENTITY_TYPE, PK, SK};
+use crate::layout::{ENTITY_TYPE, PK, READ_PAGE_ITEMS, SK};
 
 /// `entityType` of an inbox mark.
 pub const ENTITY_INBOX: &str = "INBOX";
@@ -145,6 +145,7 @@ impl DynamoInbox {
         self.client
             .scan()
             .table_name(&self.table)
+            .limit(READ_PAGE_ITEMS)
             .consistent_read(true)
             .filter_expression("#entityType = :effect AND consumer = :consumer")
             .expression_attribute_names("#entityType", ENTITY_TYPE)
@@ -198,6 +199,7 @@ impl DynamoInbox {
             .client
             .scan()
             .table_name(&self.table)
+            .limit(READ_PAGE_ITEMS)
             .consistent_read(true)
             .filter_expression("#entityType = :mark AND consumer = :consumer")
             .expression_attribute_names("#entityType", ENTITY_TYPE)

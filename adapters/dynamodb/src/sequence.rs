@@ -30,7 +30,7 @@ use outbox_domain::Version;
 use crate::errors::{failed_conditions, DynamoError};
 use crate::inbox::{effect_pk, encode, scan_all, DynamoInbox, EffectItem, ENTITY_EFFECT, NEW_ITEM};
 use crate::items::Attributes;
-use crate::layout::{ENTITY_TYPE, PARKED_BY, PARKED_BY_CONSUMER_INDEX, PK, SK};
+use crate::layout::{ENTITY_TYPE, PARKED_BY, PARKED_BY_CONSUMER_INDEX, PK, READ_PAGE_ITEMS, SK};
 
 /// `entityType` of a sequence.
 pub const ENTITY_SEQUENCE: &str = "SEQUENCE";
@@ -308,6 +308,7 @@ impl DynamoInbox {
             .key_condition_expression("#parkedBy = :consumer")
             .expression_attribute_names("#parkedBy", PARKED_BY)
             .expression_attribute_values(":consumer", AttributeValue::S(consumer.to_owned()))
+            .limit(READ_PAGE_ITEMS)
             .select(Select::Count)
             .into_paginator()
             .send();
@@ -325,6 +326,7 @@ impl DynamoInbox {
             self.client
                 .scan()
                 .table_name(&self.table)
+                .limit(READ_PAGE_ITEMS)
                 .consistent_read(true)
                 .filter_expression("#entityType = :sequence AND attribute_exists(parkedSince)")
                 .expression_attribute_names("#entityType", ENTITY_TYPE)

@@ -22,7 +22,7 @@ use crate::items::{
 };
 use crate::layout::{
     aggregate_pk, request_pk, TableLayout, ENTITY_OUTBOX, ENTITY_STATE, ENTITY_TYPE, PK,
-    REQUEST_SK, SK, STATE_SK, VERSION,
+    READ_PAGE_ITEMS, REQUEST_SK, SK, STATE_SK, VERSION,
 };
 
 /// The condition of a put that must create its item.
@@ -185,6 +185,7 @@ impl DynamoStore {
         self.client
             .scan()
             .table_name(table)
+            .limit(READ_PAGE_ITEMS)
             .consistent_read(true)
             .filter_expression("#entityType = :entityType")
             .expression_attribute_names("#entityType", ENTITY_TYPE)

@@ -48,7 +48,11 @@ pub struct StreamRelayOptions {
     pub batch_size: i32,
     /// Empty reads of a shard after which its iterator is re-acquired from the checkpoint.
     pub idle_refresh: u32,
-    /// The shortest time between two `DescribeStream` calls.
+    /// The shortest time between two `DescribeStream` calls. A shard that
+    /// ends makes the next poll describe the stream at once, so the interval
+    /// only bounds how late a shard split by DynamoDB is seen (the Kinesis
+    /// Client Library syncs shards every 60 s too): `DescribeStream` is not
+    /// free, dynoxide's reads every stream record of the shard.
     pub describe_interval: Duration,
     /// The first pause of [`StreamRelay::run`] when there was nothing to read.
     pub min_backoff: Duration,
@@ -63,7 +67,7 @@ impl Default for StreamRelayOptions {
         Self {
             batch_size: 100,
             idle_refresh: 20,
-            describe_interval: Duration::from_secs(5),
+            describe_interval: Duration::from_secs(60),
             min_backoff: Duration::from_millis(50),
             max_backoff: Duration::from_secs(1),
             lease: LeaseTimings::default(),

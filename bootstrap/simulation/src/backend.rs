@@ -3,7 +3,6 @@
 //! with its stream and the self-hosted stream relay.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -136,7 +135,6 @@ impl Backend for DynamoBackend {
         let options = StreamRelayOptions {
             batch_size: i32::try_from(batch_size).unwrap_or(1000).clamp(1, 1000),
             idle_refresh: 3,
-            describe_interval: Duration::from_secs(1),
             ..StreamRelayOptions::default()
         };
         Box::new(StreamRelay::new(
