@@ -3,7 +3,8 @@
 //! and subscriber filter (Custom Event Bus) is its reaction's declared
 //! subscription under its aggregate's declared source, FIFO exactly for the
 //! ordered ones; every function runs the binary it names, and its environment
-//! is exactly what that binary reads.
+//! is exactly what that binary reads; the dashboard, resolved in every variant
+//! of the stack, is JSON and shows every alarm on a graph of its metric.
 
 // A panic is how these tests fail.
 #![allow(clippy::unwrap_used)]
@@ -982,4 +983,453 @@ fn key_schema(index: &Value) -> Vec<(&str, &str)> {
             )
         })
         .collect()
+}
+
+// ------------------------------------------------------------------ dashboard
+
+/// The region the dashboard's body is resolved in.
+const REGION: &str = "eu-west-1";
+
+/// A deployed variant of a template: its parameters' values, the conditions
+/// they make true, and the resources that exist under them. Resolves the
+/// intrinsic functions the dashboard uses to text, each reference to a
+/// placeholder naming what it refers to (`Table`, `DeadLetterQueue.QueueName`),
+/// and refuses a reference to a resource the variant does not create.
+struct Stack {
+    template: Value,
+    parameters: std::collections::BTreeMap<String, String>,
+    /// What the variant is, for the failures' messages.
+    variant: String,
+}
+
+impl Stack {
+    /// `template` deployed with `overrides` over its parameters' defaults.
+    fn new(template: Value, overrides: &[(&str, &str)]) -> Self {
+        let mut parameters: std::collections::BTreeMap<String, String> = template["Parameters"]
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .map(|(name, parameter)| {
+                let name = name.as_str().unwrap().to_owned();
+                let value = match &parameter["Default"] {
+                    Value::String(text) => text.clone(),
+                    Value::Number(number) => number.to_string(),
+                    _ => format!("<{name}>"),
+                };
+                (name, value)
+            })
+            .collect();
+        for (name, value) in overrides {
+            parameters.insert((*name).to_owned(), (*value).to_owned());
+        }
+        let variant = format!("{overrides:?}");
+        Self {
+            template,
+            parameters,
+            variant,
+        }
+    }
+
+    /// Whether the template's condition `name` holds.
+    fn condition(&self, name: &str) -> bool {
+        let condition = self.template["Conditions"]
+            .get(name)
+            .unwrap_or_else(|| panic!("no condition {name}"));
+        self.holds(condition)
+    }
+
+    /// Whether `condition` (`Fn::Equals`, `Not`, `And`, `Or`, `Condition`) holds.
+    fn holds(&self, condition: &Value) -> bool {
+        let (function, argument) = intrinsic(condition).unwrap();
+        let arguments = || argument.as_sequence().unwrap().as_slice();
+        match function.as_str() {
+            "Equals" => {
+                let [left, right] = arguments() else {
+                    panic!("Equals takes two: {condition:?}")
+                };
+                self.resolve(left) == self.resolve(right)
+            }
+            "Not" => !self.holds(&arguments()[0]),
+            "And" => arguments().iter().all(|c| self.holds(c)),
+            "Or" => arguments().iter().any(|c| self.holds(c)),
+            "Condition" => self.condition(argument.as_str().unwrap()),
+            other => panic!("the resolver knows no condition function {other}"),
+        }
+    }
+
+    /// Whether the resource `name` exists in this variant.
+    fn exists(&self, name: &str) -> bool {
+        self.template["Resources"]
+            .get(name)
+            .is_some_and(|resource| match resource["Condition"].as_str() {
+                Some(condition) => self.condition(condition),
+                None => true,
+            })
+    }
+
+    /// The text `value` resolves to.
+    fn resolve(&self, value: &Value) -> String {
+        let Some((function, argument)) = intrinsic(value) else {
+            return value
+                .as_str()
+                .unwrap_or_else(|| panic!("not text: {value:?}"))
+                .to_owned();
+        };
+        match function.as_str() {
+            "Sub" => self.substitute(argument.as_str().unwrap()),
+            "Join" => {
+                let [separator, parts] = argument.as_sequence().unwrap().as_slice() else {
+                    panic!("Join takes two: {value:?}")
+                };
+                let parts: Vec<String> = parts
+                    .as_sequence()
+                    .unwrap()
+                    .iter()
+                    .map(|part| self.resolve(part))
+                    .collect();
+                parts.join(separator.as_str().unwrap())
+            }
+            "If" => {
+                let [condition, then, otherwise] = argument.as_sequence().unwrap().as_slice()
+                else {
+                    panic!("If takes three: {value:?}")
+                };
+                if self.condition(condition.as_str().unwrap()) {
+                    self.resolve(then)
+                } else {
+                    self.resolve(otherwise)
+                }
+            }
+            "Ref" | "GetAtt" => self.reference(argument.as_str().unwrap()),
+            other => panic!("the resolver knows no function {other}"),
+        }
+    }
+
+    /// `text` with each `${…}` replaced by what it names.
+    fn substitute(&self, text: &str) -> String {
+        let mut resolved = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(start) = rest.find("${") {
+            resolved.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            if let Some(literal) = after.strip_prefix('!') {
+                resolved.push_str("${");
+                rest = literal;
+                continue;
+            }
+            let end = after
+                .find('}')
+                .unwrap_or_else(|| panic!("unclosed ${{ in {text}"));
+            resolved.push_str(&self.reference(&after[..end]));
+            rest = &after[end + 1..];
+        }
+        resolved.push_str(rest);
+        resolved
+    }
+
+    /// What `name` (`Resource`, `Resource.Attribute`, a parameter or a
+    /// pseudo parameter) stands for: a parameter's value, else a placeholder
+    /// naming it; a nested stack's output is that stack's value.
+    fn reference(&self, name: &str) -> String {
+        match name {
+            "AWS::Region" => return REGION.to_owned(),
+            "AWS::StackName" => return "outbox-stack".to_owned(),
+            "AWS::AccountId" => return "123456789012".to_owned(),
+            "AWS::Partition" => return "aws".to_owned(),
+            _ => {}
+        }
+        if let Some(value) = self.parameters.get(name) {
+            return value.clone();
+        }
+        let (resource, attribute) = name.split_once('.').unwrap_or((name, ""));
+        assert!(
+            self.exists(resource),
+            "{name} names a resource that {} does not create",
+            self.variant
+        );
+        if let Some(output) = attribute.strip_prefix("Outputs.") {
+            let path = resource_at(&self.template, resource)["Properties"]["TemplateURL"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let nested = Stack::new(serde_yaml::from_str(&committed(&path)).unwrap(), &[]);
+            return nested.resolve(&nested.template["Outputs"][output]["Value"]);
+        }
+        name.to_owned()
+    }
+
+    /// The nested stacks this variant creates, each as a stack of its own.
+    fn nested(&self) -> Vec<Stack> {
+        resources_of_type(&self.template, "AWS::CloudFormation::Stack")
+            .into_iter()
+            .filter(|(name, _)| self.exists(name))
+            .map(|(_, stack)| {
+                let path = stack["Properties"]["TemplateURL"].as_str().unwrap();
+                Stack::new(serde_yaml::from_str(&committed(path)).unwrap(), &[])
+            })
+            .collect()
+    }
+
+    /// The dashboard's body, parsed: it must be JSON.
+    fn dashboard(&self) -> serde_json::Value {
+        let body =
+            self.resolve(&resource_at(&self.template, "Dashboard")["Properties"]["DashboardBody"]);
+        serde_json::from_str(&body).unwrap_or_else(|error| {
+            panic!("{}: the body is not JSON ({error}):\n{body}", self.variant)
+        })
+    }
+
+    /// This variant's alarms, its nested stacks' included, each with the
+    /// metrics it watches.
+    fn alarms(&self) -> Vec<(String, Vec<Metric>)> {
+        let mut alarms: Vec<(String, Vec<Metric>)> =
+            resources_of_type(&self.template, "AWS::CloudWatch::Alarm")
+                .into_iter()
+                .filter(|(name, _)| self.exists(name))
+                .map(|(name, alarm)| (name.to_owned(), self.watched(&alarm["Properties"])))
+                .collect();
+        for nested in self.nested() {
+            alarms.extend(nested.alarms());
+        }
+        alarms
+    }
+
+    /// The metrics an alarm's `properties` watch: its one metric, or each
+    /// metric of its math.
+    fn watched(&self, properties: &Value) -> Vec<Metric> {
+        let metric = |metric: &Value| Metric {
+            namespace: metric["Namespace"].as_str().unwrap().to_owned(),
+            name: metric["MetricName"].as_str().unwrap().to_owned(),
+            dimensions: metric["Dimensions"]
+                .as_sequence()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    (
+                        d["Name"].as_str().unwrap().to_owned(),
+                        self.resolve(&d["Value"]),
+                    )
+                })
+                .collect(),
+        };
+        match properties["Metrics"].as_sequence() {
+            Some(queries) => queries
+                .iter()
+                .filter(|query| !query["MetricStat"].is_null())
+                .map(|query| metric(&query["MetricStat"]["Metric"]))
+                .collect(),
+            None => vec![metric(properties)],
+        }
+    }
+}
+
+/// The resource `name` of `template`.
+fn resource_at<'t>(template: &'t Value, name: &str) -> &'t Value {
+    template["Resources"]
+        .get(name)
+        .unwrap_or_else(|| panic!("no resource {name}"))
+}
+
+/// An intrinsic function's name (`Sub`, `If`, …) and its argument.
+fn intrinsic(value: &Value) -> Option<(String, &Value)> {
+    match value {
+        Value::Tagged(tagged) => Some((
+            tagged.tag.to_string().trim_start_matches('!').to_owned(),
+            &tagged.value,
+        )),
+        _ => None,
+    }
+}
+
+/// A CloudWatch metric: namespace, name, dimensions.
+#[derive(Debug, PartialEq, Eq)]
+struct Metric {
+    namespace: String,
+    name: String,
+    dimensions: std::collections::BTreeMap<String, String>,
+}
+
+impl Metric {
+    fn new(namespace: &str, name: &str, dimensions: &[(&str, &str)]) -> Self {
+        Self {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            dimensions: dimensions
+                .iter()
+                .map(|(key, value)| ((*key).to_owned(), (*value).to_owned()))
+                .collect(),
+        }
+    }
+}
+
+/// The metrics a dashboard widget draws (its expressions left out): each
+/// `[namespace, name, dimension, value, …, {options}]`.
+fn drawn(widget: &serde_json::Value) -> Vec<Metric> {
+    let rows = widget["properties"]["metrics"]
+        .as_array()
+        .into_iter()
+        .flatten();
+    rows.filter_map(|row| {
+        let row = row.as_array().unwrap();
+        let texts: Vec<&str> = row.iter().map_while(serde_json::Value::as_str).collect();
+        let [namespace, name, dimensions @ ..] = texts.as_slice() else {
+            return None;
+        };
+        assert!(
+            dimensions.len() % 2 == 0,
+            "dimension without value: {row:?}"
+        );
+        let pairs: Vec<(&str, &str)> = dimensions.chunks(2).map(|d| (d[0], d[1])).collect();
+        Some(Metric::new(namespace, name, &pairs))
+    })
+    .collect()
+}
+
+/// The stack in each variant it deploys in: relay mode, outbox table of its
+/// own or not, classic or Custom Event Bus (the template refuses a pipe on a
+/// Custom Event Bus).
+fn variants() -> Vec<Stack> {
+    let mut stacks = Vec::new();
+    for relay in ["Lambda", "Pipe"] {
+        for separate in ["false", "true"] {
+            for bus in ["Classic", "Custom"] {
+                if relay == "Pipe" && bus == "Custom" {
+                    continue;
+                }
+                stacks.push(Stack::new(
+                    template(),
+                    &[
+                        ("RelayMode", relay),
+                        ("SeparateOutboxTable", separate),
+                        ("EventBusKind", bus),
+                    ],
+                ));
+            }
+        }
+    }
+    stacks
+}
+
+/// The dashboard is JSON in every variant once its `Fn::Sub`, `Fn::Join` and
+/// `Fn::If` are resolved, names only resources the variant creates, draws
+/// every graph in the stack's region, and shows at most one alarm a graph
+/// (CloudWatch's limit); the stack's output is its console address.
+#[test]
+fn the_dashboard_is_json_of_the_stacks_own_resources_in_every_variant() {
+    let stacks = variants();
+    assert_eq!(stacks.len(), 6);
+    for stack in &stacks {
+        let body = stack.dashboard();
+        let widgets = body["widgets"].as_array().unwrap();
+        assert!(
+            widgets.len() > 20,
+            "{}: {} widgets",
+            stack.variant,
+            widgets.len()
+        );
+        for widget in widgets.iter().filter(|w| w["type"] == "metric") {
+            let properties = &widget["properties"];
+            assert_eq!(properties["region"], REGION, "{widget}");
+            let alarms = properties["annotations"]["alarms"].as_array();
+            assert!(
+                alarms.is_none_or(|a| a.len() == 1),
+                "one alarm a graph: {widget}"
+            );
+        }
+        let url = stack.resolve(&stack.template["Outputs"]["DashboardUrl"]["Value"]);
+        assert_eq!(
+            url,
+            format!("https://{REGION}.console.aws.amazon.com/cloudwatch/home?region={REGION}#dashboards:name=Dashboard")
+        );
+    }
+}
+
+/// Every alarm of the stack (the pipe's in its nested stack included) is on
+/// a graph that draws each metric it watches, in every variant.
+#[test]
+fn every_alarm_is_on_a_dashboard_graph_of_its_own_metrics() {
+    for stack in variants() {
+        let body = stack.dashboard();
+        let widgets = body["widgets"].as_array().unwrap();
+        let alarms = stack.alarms();
+        assert!(
+            alarms.len() > 30,
+            "{}: {} alarms",
+            stack.variant,
+            alarms.len()
+        );
+        for (alarm, watched) in &alarms {
+            let arn = format!("{alarm}.Arn");
+            let graph = widgets
+                .iter()
+                .find(|w| w["properties"]["annotations"]["alarms"][0] == arn.as_str())
+                .unwrap_or_else(|| panic!("{}: no graph shows {alarm}", stack.variant));
+            let drawn = drawn(graph);
+            for metric in watched {
+                assert!(
+                    drawn.contains(metric),
+                    "{}: the graph of {alarm} does not draw {metric:?}",
+                    stack.variant
+                );
+            }
+        }
+    }
+}
+
+/// Every consumer's function has its errors and its duration on the
+/// dashboard, in every variant.
+#[test]
+fn every_consumer_has_its_errors_and_duration_on_the_dashboard() {
+    for stack in variants() {
+        let body = stack.dashboard();
+        let drawn: Vec<Metric> = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(drawn)
+            .collect();
+        for reaction in service().consumers().to_vec() {
+            let function = format!("{}Function", logical_id(reaction.name()));
+            for metric in ["Errors", "Duration"] {
+                let metric = Metric::new("AWS/Lambda", metric, &[("FunctionName", &function)]);
+                assert!(drawn.contains(&metric), "{}: {metric:?}", stack.variant);
+            }
+        }
+    }
+}
+
+/// Every terminal queue (one without a redrive policy: the dead-letter
+/// queues and the stream failure queue) has its depth on the dashboard.
+#[test]
+fn every_dead_letter_queue_has_its_depth_on_the_dashboard() {
+    for stack in variants() {
+        let body = stack.dashboard();
+        let drawn: Vec<Metric> = body["widgets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(drawn)
+            .collect();
+        let terminal: Vec<&str> = resources_of_type(&stack.template, "AWS::SQS::Queue")
+            .into_iter()
+            .filter(|(name, queue)| {
+                stack.exists(name) && queue["Properties"]["RedrivePolicy"].is_null()
+            })
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            terminal.len(),
+            2 + service().consumers().len(),
+            "{terminal:?}"
+        );
+        for queue in terminal {
+            let name = format!("{queue}.QueueName");
+            let depth = Metric::new(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                &[("QueueName", &name)],
+            );
+            assert!(drawn.contains(&depth), "{}: {queue}'s depth", stack.variant);
+        }
+    }
 }

@@ -4,7 +4,8 @@
 //! `base.yaml` holds all the main template shares (tables, bus, command API,
 //! relay, their alarms, parameters, outputs), `consumer.yaml` one consumer's
 //! resources (its queues, rule, roles, function, log group and alarms),
-//! filled in once per consumer. The Custom Event Bus and the pipe are nested
+//! filled in once per consumer; `dashboard.yaml` the stack's CloudWatch
+//! dashboard, with a `dashboard_consumer.yaml` row of widgets per consumer. The Custom Event Bus and the pipe are nested
 //! stacks, as their resource types are missing from many regions:
 //! `custom_bus.yaml` with a `subscriber.yaml` block per consumer (its
 //! `subscriber_parameters.yaml` there, its `subscriber_queues.yaml` in the
@@ -25,8 +26,8 @@
 //!   `base.yaml`, the stack's when any consumer does (the bucket, the sender
 //!   parameters); `{{#deletes}}` a consumer's that deletes inbox items (an
 //!   ordered one releasing held events, a calling one releasing a claim);
-//! - a `# generated: …` line is where the consumers' blocks go, at its
-//!   indentation.
+//! - a `# generated: …` line is where the consumers' blocks (or the
+//!   dashboard, in `base.yaml`) go, at its indentation.
 
 mod notation;
 mod yaml;
@@ -42,6 +43,8 @@ const CUSTOM_BUS: &str = include_str!("custom_bus.yaml");
 const SUBSCRIBER: &str = include_str!("subscriber.yaml");
 const SUBSCRIBER_PARAMETERS: &str = include_str!("subscriber_parameters.yaml");
 const PIPE: &str = include_str!("pipe.yaml");
+const DASHBOARD: &str = include_str!("dashboard.yaml");
+const DASHBOARD_CONSUMER: &str = include_str!("dashboard_consumer.yaml");
 
 /// One rendered file of the deployment.
 pub struct Rendered {
@@ -120,6 +123,12 @@ pub fn render(consumers: &[ConsumerResources]) -> Vec<Rendered> {
         "# generated: subscriber queues",
         &each(SUBSCRIBER_QUEUES, ""),
     );
+    let dashboard = notation::insert(
+        DASHBOARD,
+        "# generated: consumer widgets",
+        &each(DASHBOARD_CONSUMER, ""),
+    );
+    let base = notation::insert(&base, "# generated: dashboard", &dashboard);
     let custom_bus = notation::insert(
         CUSTOM_BUS,
         "# generated: subscriber parameters",
