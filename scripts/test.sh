@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The full test suite: formatting, lints, and every test of the workspace.
 # It installs moto (PyPI) when missing, starts it on a free loopback port for the
-# contract suite (MOTO_ENDPOINT), and stops it on exit. dynoxide runs inside the
+# contract suite (MOTO_ENDPOINT), and stops it on exit; it installs Chromium and
+# chromedriver (Debian) when missing, for the console's browser test. dynoxide runs inside the
 # tests themselves. Property-test cases: PROPTEST_CASES (memory, default 2000) and
 # DYNOXIDE_PROPTEST_CASES (dynoxide, default 200); generated inputs at the edges:
 # GENERATED_CASES (default 2000 per edge).
@@ -93,6 +94,14 @@ if [[ -z "${MOTO_ENDPOINT:-}" ]]; then
     sleep 0.2
   done
   echo "==> moto serving at ${MOTO_ENDPOINT}"
+fi
+
+# The console's browser test drives headless Chromium through chromedriver
+# (Debian's packages); it fails, not skips, without them.
+if [[ ! -x /usr/bin/chromium || ! -x /usr/bin/chromedriver ]]; then
+  echo "==> apt-get install chromium chromium-driver"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
 
 echo "==> cargo test"

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 use crate::consume::{ConsumeService, Consumed, Delivery, DeliveryContent};
 use crate::envelope::EventEnvelope;
 use crate::ids::AggregateRef;
+use crate::letter_cause::{letter_id, LetterCause};
 use crate::ports::{
     DeadLetter, DeadLetterError, DeadLetterPayload, DeadLetterStore, EventPublisher, LetterSource,
     PublishOutcome, StoredLetter,
@@ -32,6 +33,10 @@ pub struct LetterFilter {
     pub reason: Option<String>,
     /// Only letters of this aggregate's events.
     pub aggregate: Option<AggregateRef>,
+    /// Only letters of the cause with this id ([`LetterCause::id`]).
+    pub cause: Option<String>,
+    /// Only the letter with this id ([`letter_id`]).
+    pub letter: Option<String>,
 }
 
 impl LetterFilter {
@@ -48,7 +53,15 @@ impl LetterFilter {
                 DeadLetterPayload::Event { envelope } => envelope.aggregate() == *wanted,
                 DeadLetterPayload::Raw { .. } => false,
             });
-        reason && aggregate
+        let cause = self
+            .cause
+            .as_ref()
+            .is_none_or(|id| LetterCause::of(letter).id() == *id);
+        let single = self
+            .letter
+            .as_ref()
+            .is_none_or(|id| letter_id(letter) == *id);
+        reason && aggregate && cause && single
     }
 }
 
@@ -190,11 +203,7 @@ impl RedriveService {
                 break;
             }
             for stored in fresh {
-                let outcome = match &stored.content {
-                    Err(_) => Redriven::Malformed,
-                    Ok(letter) if !filter.matches(letter) => Redriven::Skipped,
-                    Ok(letter) => self.redrive_one(&stored.handle, letter).await?,
-                };
+                let outcome = self.chosen(&stored, filter).await?;
                 summary.count(&outcome);
                 on_letter(&stored, &outcome);
             }
@@ -204,6 +213,42 @@ impl RedriveService {
             }
         }
         Ok(summary)
+    }
+
+    /// Redrives the letters of `listed` (a [`list`](Self::list) just made)
+    /// chosen by `filter`, by the handles that read gave, without reading the
+    /// queue again: a queue that hides what it returns (SQS) would show a
+    /// second read none of them; `on_letter` sees each letter and its fate.
+    ///
+    /// # Errors
+    /// [`DeadLetterError`] when the queue cannot be written; every letter
+    /// reported before was handled.
+    pub async fn redrive_listed(
+        &self,
+        listed: &[StoredLetter],
+        filter: &LetterFilter,
+        mut on_letter: impl FnMut(&StoredLetter, &Redriven),
+    ) -> Result<RedriveSummary, DeadLetterError> {
+        let mut summary = RedriveSummary::default();
+        for stored in listed {
+            let outcome = self.chosen(stored, filter).await?;
+            summary.count(&outcome);
+            on_letter(stored, &outcome);
+        }
+        Ok(summary)
+    }
+
+    /// Redrives `stored` if `filter` chooses it.
+    async fn chosen(
+        &self,
+        stored: &StoredLetter,
+        filter: &LetterFilter,
+    ) -> Result<Redriven, DeadLetterError> {
+        Ok(match &stored.content {
+            Err(_) => Redriven::Malformed,
+            Ok(letter) if !filter.matches(letter) => Redriven::Skipped,
+            Ok(letter) => self.redrive_one(&stored.handle, letter).await?,
+        })
     }
 
     /// Sends one chosen letter back and acts on the answer.

@@ -7,14 +7,17 @@
 //! - `status`: relay lag, dead letters, consumers and parked aggregates on one screen.
 //! - `unpark`: a parked aggregate's held events applied in order, its missing
 //!   version skipped on an operator's explicit word.
+//! - `console`: the operator's tools as one live web page on a loopback port.
 //! - `template`: the deployment template of the service's declaration.
 //!
 //! Each reads its store from [`stack::StoreArgs`] (embedded dynoxide by
 //! default) and, for the operator's tools, its bus and dead-letter queue from
 //! [`target::TargetArgs`] (the local bus by default).
 
+pub mod console;
 pub mod demo;
 pub mod http_guard;
+pub mod letter_groups;
 pub mod local_bus;
 pub mod redrive;
 pub mod relay;
@@ -63,6 +66,8 @@ pub enum Command {
     Status(status::StatusOptions),
     /// Apply a parked aggregate's held events in order, skipping its missing version if told.
     Unpark(unpark::UnparkOptions),
+    /// Serve the operator's console: the flow, dead letters by cause, parked aggregates and an event's story, with their actions, on a loopback port.
+    Console(console::ConsoleOptions),
     /// Write the deployment template (AWS SAM) of the service's declaration and its nested stacks.
     Template(TemplateOptions),
 }
@@ -86,6 +91,7 @@ impl Command {
             Self::Redrive(options) => &options.stack.data,
             Self::Status(options) => &options.stack.data,
             Self::Unpark(options) => &options.stack.data,
+            Self::Console(options) => &options.stack.data,
             Self::Template(_) => std::path::Path::new(stack::DEFAULT_DATA),
         }
     }
@@ -196,6 +202,8 @@ pub fn main(declare: impl FnOnce(&OutsidePorts) -> Service) -> ExitCode {
     // `serve` tells what flows through it; the tools only what goes wrong.
     let default_log = match cli.command {
         Command::Serve(_) | Command::Relay(_) => "info",
+        // The console keeps running past a failed read: say so.
+        Command::Console(_) => "warn",
         _ => "error",
     };
     crate::logging::init(default_log);
@@ -316,6 +324,11 @@ pub async fn run_command(service: &Service, command: Command) -> Result<ExitCode
         Command::Unpark(options) => {
             let report = unpark::unpark(service, &options).await?;
             print!("{report}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Console(options) => {
+            let listener = console::bind(&options).await?;
+            console::serve(service, &options, listener, stop_signal()).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Template(options) => {

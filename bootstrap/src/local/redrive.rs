@@ -1,8 +1,10 @@
 //! `redrive`: the dead-letter queue shown letter by letter (source, reason,
-//! attempts, age), and chosen letters (all, by reason, by aggregate) sent back
-//! where they came from — a relay's letter to the bus, a consumer's letter to
-//! that consumer when it runs here. A letter is deleted only after its event
-//! was accepted again; one still refused goes back with its attempts raised.
+//! attempts, age) and by cause ([`letter_groups`](super::letter_groups)), and
+//! chosen letters (all, by reason, by aggregate, one cause, one letter) sent
+//! back where they came from — a relay's letter to the bus, a consumer's
+//! letter to that consumer when it runs here. A letter is deleted only after
+//! its event was accepted again; one still refused goes back with its
+//! attempts raised. The console's redrive actions run [`send_back`] too.
 
 use std::sync::Arc;
 
@@ -10,10 +12,11 @@ use time::OffsetDateTime;
 
 use outbox_application::ports::StoredLetter;
 use outbox_application::{
-    AggregateRef, LetterFilter, RedriveService, RedriveSummary, Redriven, Service,
+    letter_id, AggregateRef, LetterFilter, RedriveService, RedriveSummary, Redriven, Service,
 };
 use outbox_dynamodb::decode_raw_item;
 
+use super::letter_groups::{group, LetterGroup};
 use super::local_bus::Drained;
 use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};
@@ -34,6 +37,12 @@ pub struct RedriveOptions {
     /// Send back the letters of this aggregate's events (TYPE#ID).
     #[arg(long, value_parser = parse_aggregate, conflicts_with = "list")]
     pub aggregate: Option<AggregateRef>,
+    /// Send back the letters of one cause, by the id `--list` shows.
+    #[arg(long, conflicts_with = "list")]
+    pub cause: Option<String>,
+    /// Send back one letter, by the id `--list` shows.
+    #[arg(long, conflicts_with = "list")]
+    pub letter: Option<String>,
     /// The most letters to read.
     #[arg(long, default_value_t = 1000)]
     pub max: usize,
@@ -50,6 +59,8 @@ pub struct RedriveOptions {
 pub struct RedriveReport {
     /// One line per letter seen.
     pub lines: Vec<String>,
+    /// The letters listed, by cause (`--list` only).
+    pub groups: Vec<LetterGroup>,
     /// How many went which way (all zero for `--list`).
     pub summary: RedriveSummary,
     /// What the local consumers did with redriven events, when local.
@@ -60,6 +71,12 @@ impl std::fmt::Display for RedriveReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for line in &self.lines {
             writeln!(f, "{line}")?;
+        }
+        if !self.groups.is_empty() {
+            writeln!(f, "by cause (redrive one with --cause ID):")?;
+            for group in &self.groups {
+                writeln!(f, "  {group}")?;
+            }
         }
         let s = &self.summary;
         writeln!(
@@ -78,6 +95,44 @@ impl std::fmt::Display for RedriveReport {
     }
 }
 
+/// What `redrive` was asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Choice {
+    /// Show the letters; send nothing back.
+    List,
+    /// Send back the letters the filter chooses.
+    Send(LetterFilter),
+}
+
+impl RedriveOptions {
+    /// What the flags ask for, the aggregate's type checked against `service`.
+    ///
+    /// # Errors
+    /// [`LocalError::Config`] when nothing is chosen or the aggregate's type is unknown.
+    pub fn choice(&self, service: &Service) -> Result<Choice, LocalError> {
+        if self.list {
+            return Ok(Choice::List);
+        }
+        let aggregate = self
+            .aggregate
+            .as_ref()
+            .map(|raw| super::resolve_aggregate(service, raw))
+            .transpose()?;
+        let filter = LetterFilter {
+            reason: self.reason.clone(),
+            aggregate,
+            cause: self.cause.clone(),
+            letter: self.letter.clone(),
+        };
+        if !self.all && filter == LetterFilter::default() {
+            return Err(LocalError::Config(
+                "choose letters with --all, --reason, --aggregate, --cause or --letter, or show them with --list".into(),
+            ));
+        }
+        Ok(Choice::Send(filter))
+    }
+}
+
 /// Runs `redrive`.
 ///
 /// # Errors
@@ -86,19 +141,20 @@ pub async fn redrive(
     service: &Service,
     options: &RedriveOptions,
 ) -> Result<RedriveReport, LocalError> {
-    let chosen = options.all || options.reason.is_some() || options.aggregate.is_some();
-    if !options.list && !chosen {
-        return Err(LocalError::Config(
-            "choose letters with --all, --reason or --aggregate, or show them with --list".into(),
-        ));
-    }
-    let aggregate = options
-        .aggregate
-        .as_ref()
-        .map(|raw| super::resolve_aggregate(service, raw))
-        .transpose()?;
+    let choice = options.choice(service)?;
     let stack = Stack::open(service, &options.stack, false).await?;
     let target = Target::resolve(&options.target, &stack)?;
+    let report = match &choice {
+        Choice::List => list(&target, options.max).await,
+        Choice::Send(filter) => send_back(&target, filter, Letters::Read(options.max)).await,
+    };
+    stack.close().await?;
+    report
+}
+
+/// The redrive use case over `target`'s letters and bus, a consumer's letter
+/// going straight to that consumer when it runs here.
+pub fn redrive_service(target: &Target) -> RedriveService {
     let mut redrive = RedriveService::new(
         target.letters.clone(),
         Arc::clone(&target.publisher),
@@ -109,31 +165,64 @@ pub async fn redrive(
             redrive = redrive.with_consumer(consumer.clone());
         }
     }
+    redrive
+}
+
+/// Lists up to `max` letters of `target`, one line each, and by cause.
+///
+/// # Errors
+/// [`LocalError::DeadLetters`] when the queue cannot be read.
+pub async fn list(target: &Target, max: usize) -> Result<RedriveReport, LocalError> {
+    let listed = redrive_service(target).list(max).await?;
+    let now = OffsetDateTime::now_utc();
+    Ok(RedriveReport {
+        lines: listed
+            .iter()
+            .map(|stored| describe(stored, now, None))
+            .collect(),
+        groups: group(&listed).groups,
+        ..RedriveReport::default()
+    })
+}
+
+/// Which letters a redrive looks at.
+#[derive(Debug, Clone, Copy)]
+pub enum Letters<'a> {
+    /// Up to this many, read from the queue now.
+    Read(usize),
+    /// These, listed just before by the caller (a queue that hides what it
+    /// returns would show a new read none of them).
+    Listed(&'a [StoredLetter]),
+}
+
+/// Sends the letters `filter` chooses back, and lets the local consumers
+/// finish with them.
+///
+/// # Errors
+/// [`LocalError`]; every letter reported before was handled.
+pub async fn send_back(
+    target: &Target,
+    filter: &LetterFilter,
+    letters: Letters<'_>,
+) -> Result<RedriveReport, LocalError> {
+    let redrive = redrive_service(target);
     let now = OffsetDateTime::now_utc();
     let mut report = RedriveReport::default();
-    if options.list {
-        for stored in redrive.list(options.max).await? {
-            report.lines.push(describe(&stored, now, None));
+    let lines = &mut report.lines;
+    let on_letter = |stored: &StoredLetter, outcome: &Redriven| {
+        lines.push(describe(stored, now, Some(outcome)));
+    };
+    report.summary = match letters {
+        Letters::Read(max) => redrive.redrive(filter, max, on_letter).await?,
+        Letters::Listed(listed) => redrive.redrive_listed(listed, filter, on_letter).await?,
+    };
+    report.consumed = match &target.local {
+        Some(local) => {
+            local.drain().await;
+            Some(local.drained())
         }
-    } else {
-        let filter = LetterFilter {
-            reason: options.reason.clone(),
-            aggregate,
-        };
-        report.summary = redrive
-            .redrive(&filter, options.max, |stored, outcome| {
-                report.lines.push(describe(stored, now, Some(outcome)));
-            })
-            .await?;
-        report.consumed = match &target.local {
-            Some(local) => {
-                local.drain().await;
-                Some(local.drained())
-            }
-            None => None,
-        };
-    }
-    stack.close().await?;
+        None => None,
+    };
     Ok(report)
 }
 
@@ -161,8 +250,11 @@ fn describe(stored: &StoredLetter, now: OffsetDateTime, outcome: Option<&Redrive
     };
     match &stored.content {
         Ok(letter) => format!(
-            "{} | {} | {} attempt(s) | {age}{fate}",
-            letter.source, letter.reason, letter.attempts
+            "letter {} | {} | {} | {} attempt(s) | {age}{fate}",
+            letter_id(letter),
+            letter.source,
+            letter.reason,
+            letter.attempts
         ),
         Err(malformed) => format!(
             "malformed message ({}) | {age} | {} bytes{fate}",

@@ -21,6 +21,10 @@ use super::stack::{Stack, StoreArgs};
 use super::target::{Target, TargetArgs};
 use super::LocalError;
 
+/// The longest a command takes from stamping its events to committing them
+/// (the command API's timeout).
+pub const COMMAND_TIME: time::Duration = time::Duration::seconds(10);
+
 /// Options of `outbox-local status`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StatusOptions {
@@ -65,6 +69,9 @@ pub struct ConsumerStatus {
     pub duplicates: u64,
     /// What it sent locally.
     pub sent: Sends,
+    /// Committed events it subscribes to and has handled: its effect applied,
+    /// its call made, or (ordered) its version skipped on record.
+    pub handled: u64,
     /// Committed events it subscribes to and has not applied (the outbox
     /// against its inbox): in flight, held behind a gap, dead-lettered, or lost.
     pub unapplied: u64,
@@ -96,6 +103,17 @@ pub struct ParkedStatus {
 pub struct Status {
     /// What the store is.
     pub store: String,
+    /// Events in the outbox (decodable or not).
+    pub committed: u64,
+    /// Of those, the events the self-hosted relay has surely relayed by its
+    /// checkpoints: all of them when it is caught up, else those stamped
+    /// before [`relayed_before`](Self::relayed_before) (a lower bound).
+    pub relayed: u64,
+    /// [`COMMAND_TIME`] before the oldest record not relayed yet reached the
+    /// stream: an event stamped before it was committed before that record,
+    /// so relayed. `None` when the relay is caught up.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub relayed_before: Option<OffsetDateTime>,
     /// The relay per shard.
     pub shards: Vec<ShardStatus>,
     /// Letters waiting in the dead-letter queue.
@@ -122,6 +140,11 @@ impl Status {
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "store: {}", self.store)?;
+        writeln!(
+            f,
+            "outbox: {} events committed, {} relayed",
+            self.committed, self.relayed
+        )?;
         writeln!(f, "relay:")?;
         for shard in &self.shards {
             let lag = match (&shard.oldest_unrelayed, shard.lag_seconds) {
@@ -207,12 +230,37 @@ impl std::fmt::Display for Status {
 /// [`LocalError`] when a table, the stream or the queue cannot be read.
 pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status, LocalError> {
     let stack = Stack::open(service, &options.stack, false).await?;
+    let status = read(&stack, &options.target, &options.stack).await;
+    stack.close().await?;
+    status
+}
+
+/// Reads the status of the open `stack`, its letters where `target` says, what
+/// it sent beside the data file `store` names.
+///
+/// # Errors
+/// [`LocalError`] when a table, the stream or the queue cannot be read.
+pub async fn read(
+    stack: &Stack,
+    target: &TargetArgs,
+    store: &StoreArgs,
+) -> Result<Status, LocalError> {
+    let service = &stack.service;
     stack.require(&stack.layout.checkpoint_table).await?;
     stack.require(&stack.layout.inbox_table).await?;
     let now = OffsetDateTime::now_utc();
     let stream_arn = stack.stream_arn().await?;
-    let shards = stream_lag(&stack.streams, &stream_arn, &stack.leases(&stream_arn))
-        .await?
+    let lags = stream_lag(&stack.streams, &stream_arn, &stack.leases(&stream_arn)).await?;
+    // Records reach a shard in commit order: what was committed before its
+    // oldest record not relayed went out. An event is stamped before its
+    // commit, within a command's time: only events stamped longer before are
+    // surely committed before it.
+    let relayed_before = lags
+        .iter()
+        .filter(|lag| lag.oldest_unrelayed.is_some())
+        .map(|lag| lag.oldest_at.unwrap_or(OffsetDateTime::UNIX_EPOCH) - COMMAND_TIME)
+        .min();
+    let shards = lags
         .into_iter()
         .map(|lag| ShardStatus {
             shard: lag.shard,
@@ -223,9 +271,9 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             lag_seconds: lag.oldest_at.map(|at| (now - at).whole_seconds().max(0)),
         })
         .collect();
-    let depth = Target::letters(&options.target, &stack).depth().await?;
+    let depth = Target::letters(target, stack).depth().await?;
     let inbox = DynamoInbox::new(stack.dynamodb.clone(), &stack.layout.inbox_table);
-    let sent = SentFolder::beside(&options.stack.data);
+    let sent = SentFolder::beside(&store.data);
     let sends = sent.sends().map_err(|source| LocalError::File {
         path: sent.root().display().to_string(),
         source,
@@ -243,6 +291,8 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             .await
             .map_err(|error| LocalError::Store(Box::new(error)))?;
         let unapplied = unapplied(&inbox, reaction, &events).await?;
+        let subscription = reaction.subscription();
+        let subscribed = events.iter().filter(|e| subscription.accepts(e)).count();
         let oldest = unapplied.iter().map(|event| event.occurred_at).min();
         oldest_unapplied = match (oldest_unapplied, oldest) {
             (Some(before), Some(this)) => Some(before.min(this)),
@@ -253,6 +303,7 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             effects: tally.effects,
             duplicates: tally.duplicates,
             sent: sends.get(reaction.name()).copied().unwrap_or_default(),
+            handled: subscribed.saturating_sub(unapplied.len()) as u64,
             unapplied: unapplied.len() as u64,
             oldest_unapplied_seconds: oldest.map(|at| (now - at).whole_seconds().max(0)),
         });
@@ -277,8 +328,15 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
             }
         })
         .collect();
+    let relayed = match relayed_before {
+        None => events.len(),
+        Some(before) => events.iter().filter(|e| e.occurred_at < before).count(),
+    };
     let mut status = Status {
         store: stack.description.clone(),
+        committed: (events.len() + undecodable) as u64,
+        relayed: relayed as u64,
+        relayed_before,
         shards,
         dead_letters: depth.letters,
         oldest_letter_seconds: depth.oldest.map(|at| (now - at).whole_seconds().max(0)),
@@ -287,8 +345,7 @@ pub async fn status(service: &Service, options: &StatusOptions) -> Result<Status
         undecodable_outbox_items: undecodable,
         fixes: Vec::new(),
     };
-    status.fixes = fixes(&status, oldest_unapplied, now, &options.stack);
-    stack.close().await?;
+    status.fixes = fixes(&status, oldest_unapplied, now, store);
     Ok(status)
 }
 
