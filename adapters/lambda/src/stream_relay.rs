@@ -9,15 +9,13 @@
 //! (and, with the mapping's bisect and retry limits, sends it to the on-failure
 //! destination) rather than the relay dead-lettering every record.
 
-use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use tracing::{info, warn};
 
 use outbox_application::ports::DeadLetterError;
-use outbox_application::{BusRefused, ChangeRecord, Relay};
-use outbox_dynamodb::{decode_lambda_record, Decoded};
+use outbox_application::{BusRefused, Relay};
 
-use crate::telemetry;
+use crate::{telemetry, StreamBatch};
 
 /// Why a batch could not be relayed at all; Lambda retries the whole batch.
 #[derive(Debug, thiserror::Error)]
@@ -31,30 +29,27 @@ pub enum StreamBatchError {
     BusRefused(#[from] BusRefused),
 }
 
-/// Relays the outbox inserts of `event`; the response names the first record to retry, if any.
+/// Relays the outbox inserts of `batch` (a [`StreamBatch`], or a typed
+/// `aws_lambda_events` stream event by reference); the response names the
+/// first record to retry, if any.
 ///
 /// # Errors
 /// [`StreamBatchError`] when a record without a position could not be
 /// dead-lettered, or the bus refuses the relay.
 pub async fn relay_stream_batch(
     relay: &Relay,
-    event: &Event,
+    batch: impl Into<StreamBatch>,
 ) -> Result<DynamoDbEventResponse, StreamBatchError> {
-    let mut records: Vec<ChangeRecord> = Vec::with_capacity(event.records.len());
-    for record in &event.records {
-        match decode_lambda_record(record) {
-            Decoded::Change(change) => records.push(change),
-            Decoded::Skipped => {}
-            // Poison like any other, but with no position to name: dead-lettered here.
-            Decoded::Unpositioned(missing) => {
-                relay.dead_letter_record(missing.into_letter()).await?;
-            }
-        }
+    let batch = batch.into();
+    // Poison like any other, but with no position to name: dead-lettered first.
+    for missing in batch.unpositioned {
+        relay.dead_letter_record(missing.into_letter()).await?;
     }
+    let records = batch.changes;
     let report = relay.relay(&records).await?;
     telemetry::relay_run(&records, &report);
     info!(
-        records = event.records.len(),
+        records = batch.records,
         outbox = records.len(),
         published = report.published,
         dead_lettered = report.dead_lettered,

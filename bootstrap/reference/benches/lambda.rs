@@ -8,8 +8,12 @@
 //!
 //! The reference, built the same way and measured in the same run: an empty
 //! `lambda_runtime` echo function — this very binary, started with
-//! `LAMBDA_BENCH_ECHO=1`. Targets: init ≤ 1.5× the echo function, peak RSS ≤
-//! 30 MB at 10,000 records, every zip ≤ 6 MB. `BENCHMARKS.md` holds the numbers.
+//! `LAMBDA_BENCH_ECHO=1`. Targets: init ≤ 2× the echo function, the relay's
+//! peak RSS ≤ 12 MB plus twice the payload at Lambda's 6 MB payload limit,
+//! every zip ≤ 3 MB. `BENCHMARKS.md` holds the numbers.
+//!
+//! A consumer whose reaction calls S3 or SES is started with the variable that
+//! deploys that port, every such call answered by a loopback stand-in.
 
 // A bench binary: a panic is how it fails.
 #![allow(clippy::unwrap_used, missing_docs)]
@@ -29,9 +33,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{json, Value};
 
-use outbox_application::{AggregateId, AggregateRef, EventId};
+use outbox_application::{AggregateId, AggregateRef, EventId, OutsidePort};
 use outbox_bootstrap::clients::LocalClients;
 use outbox_bootstrap::embedded::EmbeddedDynamo;
+use outbox_bootstrap::outside;
 use outbox_domain::Version;
 use outbox_dynamodb::{create_tables, TableLayout};
 
@@ -101,6 +106,24 @@ async fn runtime_api(runtime: Arc<Runtime>) -> String {
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
     address.to_string()
+}
+
+/// Answers any S3 or SES call as accepted: `PutObject`'s `ETag`, `SendEmail`'s `MessageId`.
+async fn accept_outside_call() -> Response {
+    (
+        [("etag", "\"bench\"")],
+        axum::Json(json!({"MessageId": "bench"})),
+    )
+        .into_response()
+}
+
+/// Serves the stand-in of S3 and SES on a loopback port; its endpoint URL.
+async fn outside_api() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(accept_outside_call);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{address}")
 }
 
 /// A function binary and the environment it reads.
@@ -287,6 +310,7 @@ async fn run() {
     );
     create_tables(&clients.dynamodb, &layout).await.unwrap();
     let bus = stand_in().await;
+    let outside = outside_api().await;
     let dlq = "http://127.0.0.1:9/000000000000/dlq".to_owned();
     let me = std::env::current_exe().unwrap().display().to_string();
     let consumer_env = vec![
@@ -324,6 +348,16 @@ async fn run() {
     {
         let mut env = consumer_env.clone();
         env.push(("CONSUMER_NAME", reaction.name().to_owned()));
+        for port in reaction.calls() {
+            let value = match port {
+                OutsidePort::Documents => "bench-documents",
+                OutsidePort::Mail => "bench@example.com",
+            };
+            env.push((outside::variable(*port), value.to_owned()));
+        }
+        if !reaction.calls().is_empty() {
+            env.push(("AWS_ENDPOINT_URL", outside.clone()));
+        }
         functions.push(Function {
             name: reaction.name(),
             binary: env!("CARGO_BIN_EXE_outbox-consumer").to_owned(),

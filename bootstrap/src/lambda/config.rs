@@ -17,7 +17,7 @@
 //! Each aggregate type's event source comes from the service declaration, never
 //! from a variable: `EVENT_SOURCE`, which once put every event under one source
 //! that no rule matched, is refused. `AWS_REGION`, `AWS_ENDPOINT_URL` and
-//! credentials are read by the SDK's own loader.
+//! credentials are read by [`super::sdk`].
 
 use outbox_application::{EventSources, ParkingPolicy, ServiceError, DEFAULT_CALLS_IN_FLIGHT};
 use outbox_domain::EmailAddress;

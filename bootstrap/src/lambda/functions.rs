@@ -8,8 +8,6 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use aws_config::BehaviorVersion;
-use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 
 use metrics_cloudwatch_embedded::Collector;
@@ -21,7 +19,7 @@ use outbox_application::{
 use outbox_dynamodb::{DynamoInbox, DynamoStore};
 use outbox_eventbridge::{CustomBusPublisher, EventBridgePublisher};
 use outbox_lambda::{
-    handle_consumer_event, relay_stream_batch, telemetry, CommandApi, ConsumerEvent,
+    handle_consumer_event, relay_stream_batch, telemetry, CommandApi, ConsumerEvent, StreamBatch,
 };
 use outbox_sqs::SqsDeadLetterQueue;
 
@@ -29,7 +27,7 @@ use crate::outside;
 
 use super::config::{BusTarget, CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 use super::init_error::report_init_error;
-use super::logging;
+use super::{logging, sdk};
 
 /// Installs the JSON logs, then checks the service declaration and reads the
 /// configuration, or reports to the Runtime API why it cannot and fails.
@@ -87,11 +85,6 @@ fn flush(collector: Option<&'static Collector>, request_id: &str) {
     }
 }
 
-/// The SDK configuration from the environment (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials).
-async fn sdk() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
-}
-
 /// `command-api`: the HTTP command API of `service` over DynamoDB.
 ///
 /// # Errors
@@ -99,7 +92,7 @@ async fn sdk() -> aws_config::SdkConfig {
 pub async fn run_command_api(declare: impl FnOnce(&OutsidePorts) -> Service) -> Result<(), Error> {
     let service = declare(&OutsidePorts::not_deployed());
     let config = init(&service, || CommandApiConfig::from_env(service.sources())).await?;
-    let sdk = sdk().await;
+    let sdk = sdk::from_env();
     let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.layout);
     let commands = CommandService::new(
         Arc::new(store),
@@ -129,17 +122,18 @@ pub async fn run_command_api(declare: impl FnOnce(&OutsidePorts) -> Service) -> 
 pub async fn run_outbox_relay(declare: impl FnOnce(&OutsidePorts) -> Service) -> Result<(), Error> {
     let service = declare(&OutsidePorts::not_deployed());
     let config = init(&service, RelayConfig::from_env).await?;
-    let sdk = sdk().await;
+    let sdk = sdk::from_env();
     let publisher = publisher(&sdk, config.bus, service.sources());
     let dead_letters =
         SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(&sdk), config.dead_letter_queue_url);
     let relay =
         Relay::new(publisher, Arc::new(dead_letters)).with_calls_in_flight(config.calls_in_flight);
     let collector = metrics("outbox-relay");
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    // The batch is decoded record by record as the runtime reads the invocation.
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StreamBatch>| {
         let relay = relay.clone();
         async move {
-            let response = relay_stream_batch(&relay, &event.payload).await;
+            let response = relay_stream_batch(&relay, event.payload).await;
             flush(collector, &event.context.request_id);
             response.map_err(Error::from)
         }
@@ -180,7 +174,7 @@ pub async fn run_consumer(declare: impl FnOnce(&OutsidePorts) -> Service) -> Res
         Ok(config) => config,
         Err(error) => return Err(init_failed(error).await),
     };
-    let sdk = sdk().await;
+    let sdk = sdk::from_env();
     let ports = outside::aws(
         &sdk,
         config.document_bucket.clone(),

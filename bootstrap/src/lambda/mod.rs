@@ -7,6 +7,7 @@ pub mod config;
 pub mod functions;
 pub mod init_error;
 pub mod logging;
+pub mod sdk;
 
 pub use config::{CommandApiConfig, ConfigError, ConsumerConfig, RelayConfig};
 pub use functions::{run_command_api, run_consumer, run_outbox_relay};
