@@ -317,6 +317,18 @@ async fn outcome(browser: &Client) -> String {
         .unwrap()
 }
 
+/// Follows an outcome page's link back to the console and waits for `css` there.
+async fn back(browser: &Client, css: &str) -> fantoccini::elements::Element {
+    browser
+        .find(Locator::Id("back"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser.wait().for_element(Locator::Css(css)).await.unwrap()
+}
+
 /// The dead letters' causes the page shows: id, reason, count.
 async fn causes(browser: &Client) -> Vec<(String, String, usize)> {
     let mut causes = Vec::new();
@@ -521,18 +533,7 @@ async fn the_console_in_a_browser_redrives_a_cause_and_unparks_with_a_recorded_s
     assert!(redriven.contains("1 accepted"), "{redriven}");
     assert!(redriven.contains("→ accepted, deleted"), "{redriven}");
     screenshot(&browser, None, "redrive-outcome.png").await;
-    browser
-        .find(Locator::Id("back"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css("#dead-letters"))
-        .await
-        .unwrap();
+    back(&browser, "#dead-letters").await;
     let after = causes(&browser).await;
     assert_eq!(after.len(), 1, "{after:?}");
     assert_eq!(after[0].2, 2, "the poison records stay: {after:?}");
@@ -574,18 +575,7 @@ async fn the_console_in_a_browser_redrives_a_cause_and_unparks_with_a_recorded_s
     assert!(unparked.contains("skipped: a version of"), "{unparked}");
     assert!(unparked.contains("unparked"), "{unparked}");
     screenshot(&browser, None, "unpark-outcome.png").await;
-    browser
-        .find(Locator::Id("back"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let none = browser
-        .wait()
-        .for_element(Locator::Css("#parked p.none"))
-        .await
-        .unwrap();
+    let none = back(&browser, "#parked p.none").await;
     assert_eq!(none.text().await.unwrap(), "No aggregate is parked.");
 
     // The redriven event's story: in the outbox, applied by both its consumers.
