@@ -331,3 +331,27 @@ fn no_framework_crate_names_an_aggregate_event_source_route_or_consumer_of_a_ser
         }
     }
 }
+
+/// The SDK crates go without `default-https-client`, which links aws-lc into
+/// every binary whatever HTTP client is given (`bootstrap/src/https.rs`): no
+/// package of the lock file may bring it back.
+#[test]
+fn no_crate_links_aws_lc() {
+    let lock = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("Cargo.lock");
+    let text = std::fs::read_to_string(&lock)
+        .unwrap_or_else(|error| panic!("cannot read {}: {error}", lock.display()));
+    let packages: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("name = \""))
+        .filter_map(|name| name.strip_suffix('"'))
+        .collect();
+    assert!(packages.contains(&"ring"), "rustls' ring is locked");
+    for package in packages {
+        assert!(
+            !package.starts_with("aws-lc"),
+            "{package} is locked: a dependency turned on aws-lc (`cargo tree -i {package} -e features`)"
+        );
+    }
+}

@@ -7,6 +7,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 
+use crate::https;
+
 /// The region local clients sign for.
 const LOCAL_REGION: &str = "us-east-1";
 
@@ -41,6 +43,7 @@ pub fn sdk_config(endpoint: &str) -> SdkConfig {
     let credentials = Credentials::new("local", "local", None, None, "outbox-local");
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
+        .http_client(https::platform_roots())
         .region(Region::new(LOCAL_REGION))
         .endpoint_url(endpoint)
         .credentials_provider(SharedCredentialsProvider::new(credentials))

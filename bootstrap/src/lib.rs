@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod deploy;
 pub mod embedded;
+pub mod https;
 pub mod lambda;
 pub mod local;
 pub mod logging;

@@ -14,7 +14,12 @@
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Read when the script runs, not when it is compiled: a build directory
+    // shared by two checkouts reuses the compiled script (vendor/README.md).
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|e| {
+        panic!("cargo sets CARGO_MANIFEST_DIR for a build script: {e}")
+    });
+    let root = Path::new(&manifest_dir);
     let path = root.join("VERSION");
     println!("cargo:rerun-if-changed={}", path.display());
     println!(

@@ -136,6 +136,7 @@ fn publisher(kind: Kind, endpoint: &str) -> Arc<dyn EventPublisher> {
     match kind {
         Kind::Classic => {
             let config = aws_sdk_eventbridge::Config::builder()
+                .http_client(outbox_bootstrap::https::platform_roots())
                 .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
                 .region(aws_sdk_eventbridge::config::Region::new("us-east-1"))
                 .credentials_provider(credentials)
@@ -149,6 +150,7 @@ fn publisher(kind: Kind, endpoint: &str) -> Arc<dyn EventPublisher> {
         }
         Kind::Custom => {
             let config = aws_sdk_eventbridgev2::Config::builder()
+                .http_client(outbox_bootstrap::https::platform_roots())
                 .behavior_version(aws_sdk_eventbridgev2::config::BehaviorVersion::latest())
                 .region(aws_sdk_eventbridgev2::config::Region::new("us-east-1"))
                 .credentials_provider(aws_sdk_eventbridgev2::config::Credentials::new(

@@ -27,11 +27,11 @@
 use aws_config::environment::EnvironmentVariableCredentialsProvider;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_runtime::env_config::EnvConfigValue;
-use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
-use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use aws_types::os_shim_internal::Env;
 use aws_types::sdk_config::SharedCredentialsProvider;
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
+
+use crate::https;
 
 /// The roots the HTTPS client trusts, PEM-encoded.
 const AMAZON_TRUST_SERVICES: &str = include_str!("amazon_trust_services.pem");
@@ -41,26 +41,16 @@ const ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 
 /// The SDK configuration from the process environment.
 pub fn from_env() -> SdkConfig {
-    let mut builder = from(Env::real()).credentials_provider(SharedCredentialsProvider::new(
-        EnvironmentVariableCredentialsProvider::new(),
-    ));
-    match TlsContext::builder()
-        .with_trust_store(TrustStore::empty().with_pem_certificate(AMAZON_TRUST_SERVICES))
+    let http_client = https::trusting(AMAZON_TRUST_SERVICES).unwrap_or_else(|error| {
+        tracing::warn!(%error, "the SDK's HTTPS client reads the platform's roots instead");
+        https::platform_roots()
+    });
+    from(Env::real())
+        .credentials_provider(SharedCredentialsProvider::new(
+            EnvironmentVariableCredentialsProvider::new(),
+        ))
+        .http_client(http_client)
         .build()
-    {
-        Ok(tls) => {
-            builder.set_http_client(Some(
-                aws_smithy_http_client::Builder::new()
-                    .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
-                    .tls_context(tls)
-                    .build_https(),
-            ));
-        }
-        Err(error) => {
-            tracing::warn!(%error, "the SDK's HTTPS client reads the platform's roots instead");
-        }
-    }
-    builder.build()
 }
 
 /// The configuration of `env` but its credentials.

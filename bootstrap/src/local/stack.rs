@@ -114,7 +114,10 @@ impl Stack {
                 true,
             )
         } else if args.uses_aws() {
-            let sdk = aws_config::defaults(BehaviorVersion::latest()).load().await;
+            let sdk = aws_config::defaults(BehaviorVersion::latest())
+                .http_client(crate::https::platform_roots())
+                .load()
+                .await;
             let region = sdk
                 .region()
                 .map_or_else(|| "no region".to_owned(), ToString::to_string);
